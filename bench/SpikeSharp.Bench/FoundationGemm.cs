@@ -45,7 +45,7 @@ internal static partial class FoundationBench
     private static unsafe void DirectSgemm(IlgpuBackend be, Buf a, Buf b, Buf c, int n)
     {
         var api = Cublas.Instance!;
-        be.Accelerator.Bind();
+        be.EnsureBound();
         float alpha = 1f, beta = 0f;
         Cublas.Check(api.Sgemm(be.CublasHandle, Cublas.OpN, Cublas.OpN, n, n, n, &alpha,
             be.DevicePointer(b), n, be.DevicePointer(a), n,

@@ -32,7 +32,7 @@ public sealed partial class IlgpuBackend
                 if (!IsCuda || api == null) return IntPtr.Zero;
                 unsafe
                 {
-                    Accelerator.Bind();
+                    EnsureBound();
                     IntPtr h;
                     if (api.Create(&h) != 0) return IntPtr.Zero;
                     Cublas.Check(api.SetStream(h, NativeStream), "cublasSetStream");
@@ -75,7 +75,7 @@ public sealed partial class IlgpuBackend
     {
         var api = Cublas.Instance!;
         var h = CublasHandle;
-        Accelerator.Bind();
+        EnsureBound();
         Cublas.Check(api.SetMathMode(h, Precision.AllowTf32 ? Cublas.Tf32TensorOpMath : Cublas.DefaultMath), "cublasSetMathMode");
         IntPtr pa = DevicePointer(a), pb = DevicePointer(b), pc = DevicePointer(c);
         int opA = transA ? Cublas.OpT : Cublas.OpN, opB = transB ? Cublas.OpT : Cublas.OpN;
