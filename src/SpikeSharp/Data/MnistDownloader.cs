@@ -17,16 +17,6 @@ internal static class MnistDownloader
     public static bool TryDownload(string name, string[] mirrors, string[] baseNames, string cacheDir,
         HttpMessageHandler? handler, Action<string> log)
     {
-        try
-        {
-            Directory.CreateDirectory(cacheDir);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            log($"{name}: cannot create cache directory '{cacheDir}' ({e.Message}); skipping download.");
-            return false;
-        }
-
         using var client = handler is null
             ? new HttpClient(new SocketsHttpHandler { ConnectTimeout = ConnectTimeout, AutomaticDecompression = DecompressionMethods.None })
             : new HttpClient(handler, disposeHandler: false);
@@ -64,6 +54,8 @@ internal static class MnistDownloader
         response.EnsureSuccessStatusCode();
         long? total = response.Content.Headers.ContentLength;
 
+        // Created only once a server answers, so offline machines are left without empty cache folders.
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         var temp = target + ".part-" + Guid.NewGuid().ToString("N")[..8];
         try
         {

@@ -41,6 +41,8 @@ public static class Plots
         if (!any && !acc)
             throw new ArgumentException("At least one non-empty series is required.", nameof(trainLoss));
         if (acc) plot.Axes.Right.Label.Text = "accuracy";
+        // Epochs are whole numbers; fractional ticks would suggest otherwise.
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.ShowLegend(Alignment.UpperCenter);
         Save(plot, path, width, height);
     }

@@ -141,7 +141,22 @@ public class DatasetLoadingTests
         var ds = MnistFamily.Load(FashionMnist.Spec, null, log.Add, Options(tmp, download: true, handler: new FileServer(served)));
         Assert.True(ds.IsBundledSample);
         Assert.Contains(log, l => l.Contains("failed"));
-        Assert.Empty(Directory.GetFiles(tmp.Combine("cache")));
+        Assert.True(!Directory.Exists(tmp.Combine("cache")) || Directory.GetFiles(tmp.Combine("cache")).Length == 0);
+    }
+
+    [Fact]
+    public void UnreachableServer_CreatesNoCacheFolder()
+    {
+        using var tmp = new TempDirectory();
+        var ds = MnistFamily.Load(FashionMnist.Spec, null, null, Options(tmp, download: true, handler: new Unreachable()));
+        Assert.True(ds.IsBundledSample);
+        Assert.False(Directory.Exists(tmp.Combine("cache")));
+    }
+
+    private sealed class Unreachable : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct) =>
+            throw new HttpRequestException("Name or service not known");
     }
 
     [Fact]
