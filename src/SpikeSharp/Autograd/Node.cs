@@ -1,0 +1,23 @@
+namespace SpikeSharp.Autograd;
+
+/// <summary>Backward rule of a recorded op: gradients of the outputs in, gradients of the inputs out (null = none).</summary>
+public delegate Tensor?[] BackwardFn(Tensor?[] gradOutputs);
+
+/// <summary>One recorded op on the tape.</summary>
+internal sealed class Node
+{
+    public Node(string op, Tensor?[] inputs, int outputs, BackwardFn fn, int[][] outputShapes)
+    {
+        Op = op;
+        Inputs = inputs;
+        NumOutputs = outputs;
+        Fn = fn;
+        OutputShapes = outputShapes;
+    }
+
+    public string Op { get; }
+    public Tensor?[] Inputs { get; set; }
+    public int NumOutputs { get; }
+    public BackwardFn? Fn { get; set; }
+    public int[][] OutputShapes { get; }
+}

@@ -1,0 +1,40 @@
+namespace SpikeSharp.Backends.Cpu;
+
+/// <summary>Host memory of the CPU backend: a managed array of the dtype's element type.</summary>
+public sealed class CpuStorage : Storage
+{
+    internal CpuStorage(IBackend backend, DType dtype, int length) : base(backend, dtype, length)
+    {
+        Data = dtype switch
+        {
+            DType.Float32 => GC.AllocateUninitializedArray<float>(length),
+            DType.Float16 => GC.AllocateUninitializedArray<Half>(length),
+            DType.Int32 => GC.AllocateUninitializedArray<int>(length),
+            DType.UInt8 => GC.AllocateUninitializedArray<byte>(length),
+            _ => throw new NotSupportedException(dtype.ToString()),
+        };
+    }
+
+    /// <summary>float[], Half[], int[] or byte[].</summary>
+    public Array Data { get; private set; }
+
+    /// <inheritdoc/>
+    protected override void Free() => Data = Array.Empty<float>();
+}
+
+internal static class CpuBuf
+{
+    public static Span<float> F(this Buf b) => Span<float>(b);
+    public static Span<int> I(this Buf b) => Span<int>(b);
+
+    public static Span<T> Span<T>(this Buf b) where T : unmanaged
+    {
+        if (b.Storage is not CpuStorage s) throw new ArgumentException($"buffer on {b.Storage.Backend.Device} given to the CPU backend");
+        if (s.IsReleased) throw new ObjectDisposedException("tensor", "the tensor's memory has been freed (it was disposed)");
+        if (s.Data is not T[] arr)
+            throw new ArgumentException($"expected a {DTypeExtensions.Of<T>().Name()} buffer, got {s.DType.Name()}");
+        return arr.AsSpan(b.Offset, b.Length);
+    }
+
+    public static T[] Array<T>(this Buf b) where T : unmanaged => (T[])((CpuStorage)b.Storage).Data;
+}

@@ -1,0 +1,169 @@
+using System.Text;
+using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
+
+namespace SpikeSharp;
+
+/// <summary>
+/// A contiguous, row-major n-dimensional array on a device, with a place on the autograd tape.
+/// Sequences are time-major: (T, B, ...). A tensor owns (a share of) one backend storage and must be
+/// disposed, directly or through a <see cref="TensorScope"/>: GPU memory is invisible to the GC.
+/// Reads to the host are explicit (<see cref="ToArray{T}"/>, <see cref="Item"/>).
+/// </summary>
+public sealed partial class Tensor : IDisposable
+{
+    private static long _live;
+    private Storage? _storage;
+    private readonly int _offset;
+    internal readonly int[] _shape;
+
+    internal Tensor(Storage storage, int offset, int[] shape, bool addRef)
+    {
+        if (addRef) storage.AddRef();
+        _storage = storage;
+        _offset = offset;
+        _shape = shape;
+        Numel = checked((int)ShapeUtil.Numel(shape));
+        Interlocked.Increment(ref _live);
+        TensorScope.Track(this);
+    }
+
+    /// <summary>Number of tensors created and not yet disposed (for leak tests).</summary>
+    public static long LiveCount => Interlocked.Read(ref _live);
+
+    /// <summary>The dimensions (a copy).</summary>
+    public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => _shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public int Numel { get; }
+
+    /// <summary>Size of dimension <paramref name="dim"/> (negative counts from the end).</summary>
+    public int Size(int dim) => _shape[ShapeUtil.NormDim(dim, Rank, "size")];
+
+    /// <summary>Element type.</summary>
+    public DType DType => Storage.DType;
+
+    /// <summary>The device holding the data.</summary>
+    public Device Device => Storage.Backend.Device;
+
+    /// <summary>The backend that runs this tensor's kernels.</summary>
+    public IBackend Backend => Storage.Backend;
+
+    /// <summary>An optional name (parameters get theirs from the module tree).</summary>
+    public string? Name { get; set; }
+
+    /// <summary>True once disposed.</summary>
+    public bool IsDisposed => _storage == null || _storage.IsReleased;
+
+    internal Storage Storage => _storage ?? throw new ObjectDisposedException(nameof(Tensor),
+        $"tensor{(Name != null ? " '" + Name + "'" : "")} {ShapeUtil.Format(_shape)} has been disposed and cannot be used");
+
+    internal Buf Buf => new(Storage, _offset, Numel);
+
+    // ---- autograd state ----
+    private bool _requiresGrad;
+
+    /// <summary>Whether gradients flow to this tensor. Only leaves can be set by the user.</summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad;
+        set
+        {
+            if (GradFn != null && !value)
+                throw new InvalidOperationException("RequiresGrad: cannot turn off gradients of a non-leaf tensor; use Detach()");
+            if (value && DType != DType.Float32)
+                throw new InvalidOperationException($"RequiresGrad: only float32 tensors can require gradients, this one is {DType.Name()}");
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/>; null before.</summary>
+    public Tensor? Grad { get; set; }
+
+    internal Node? GradFn { get; set; }
+    internal int OutputIndex { get; set; }
+
+    /// <summary>True for tensors not produced by a recorded op.</summary>
+    public bool IsLeaf => GradFn == null;
+
+    /// <summary>Parameters and other long-lived tensors are not freed by scopes.</summary>
+    public bool IsPersistent { get; private set; }
+
+    internal void MarkRequiresGradFromOp() => _requiresGrad = true;
+
+    /// <summary>Keeps this tensor alive past every enclosing <see cref="TensorScope"/> (for parameters, state, results).</summary>
+    public Tensor Persist()
+    {
+        IsPersistent = true;
+        TensorScope.Untrack(this);
+        return this;
+    }
+
+    /// <summary>Moves this tensor out of the innermost scope into its parent (or out of scopes entirely).</summary>
+    public Tensor MoveToOuterScope()
+    {
+        TensorScope.MoveOut(this);
+        return this;
+    }
+
+    /// <summary>Frees this tensor's share of the storage. Idempotent.</summary>
+    public void Dispose()
+    {
+        var s = Interlocked.Exchange(ref _storage, null);
+        if (s == null) return;
+        Interlocked.Decrement(ref _live);
+        s.Release();
+    }
+
+    /// <summary>A new tensor sharing this one's storage (offset and shape must fit).</summary>
+    internal Tensor View(int offset, int[] shape) => new(Storage, _offset + offset, shape, addRef: true);
+
+    // ---- host reads ----
+
+    /// <summary>Copies the data to a new host array (waits for the device).</summary>
+    public T[] ToArray<T>() where T : unmanaged
+    {
+        if (DTypeExtensions.Of<T>() != DType)
+            throw new InvalidOperationException($"ToArray<{typeof(T).Name}>: tensor dtype is {DType.Name()}; convert with To(DType) first");
+        var r = new T[Numel];
+        Backend.Download<T>(Buf, r);
+        return r;
+    }
+
+    /// <summary>float32 data as a host array.</summary>
+    public float[] ToArray() => ToArray<float>();
+
+    /// <summary>The single value of a one-element float32 tensor.</summary>
+    public float Item()
+    {
+        if (Numel != 1) throw new InvalidOperationException($"Item: tensor has {Numel} elements {ShapeUtil.Format(_shape)}, expected 1");
+        if (DType == DType.Int32) return ToArray<int>()[0];
+        return ToArray()[0];
+    }
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        if (IsDisposed) return $"Tensor{ShapeUtil.Format(_shape)} (disposed)";
+        var sb = new StringBuilder();
+        sb.Append("Tensor").Append(ShapeUtil.Format(_shape)).Append(", ").Append(DType.Name()).Append(", ").Append(Device);
+        if (RequiresGrad) sb.Append(", requires_grad");
+        if (GradFn != null) sb.Append(", grad_fn=").Append(GradFn.Op);
+        sb.Append('\n');
+        const int max = 12;
+        string[] vals = DType switch
+        {
+            DType.Float32 => Head(ToArray<float>(), max, v => v.ToString("G5", System.Globalization.CultureInfo.InvariantCulture)),
+            DType.Int32 => Head(ToArray<int>(), max, v => v.ToString()),
+            DType.UInt8 => Head(ToArray<byte>(), max, v => v.ToString()),
+            _ => Head(ToArray<Half>(), max, v => ((float)v).ToString("G4", System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        sb.Append('[').Append(string.Join(", ", vals)).Append(Numel > max ? ", ...]" : "]");
+        return sb.ToString();
+    }
+
+    private static string[] Head<T>(T[] a, int max, Func<T, string> f) => a.Take(max).Select(f).ToArray();
+}
