@@ -19,7 +19,7 @@ public static class Functional
     {
         if (logits.Rank != 2) throw new ArgumentException($"CrossEntropy: logits must be (B, C), got {ShapeUtil.Format(logits._shape)}", nameof(logits));
         CheckLabels(labels, logits.Size(0), "CrossEntropy");
-        using var onehot = Tensor.OneHot(labels, logits.Size(1));
+        var onehot = Tensor.OneHot(labels, logits.Size(1)); // kept alive: the product's backward reads it
         return LogSoftmax(logits, 1).Mul(onehot).Sum().MulScalar(-1f / logits.Size(0));
     }
 
@@ -38,8 +38,8 @@ public static class Functional
     {
         if (outputs.Rank != 3) throw new ArgumentException($"RateMse: outputs must be (T, B, C), got {ShapeUtil.Format(outputs._shape)}", nameof(outputs));
         CheckLabels(labels, outputs.Size(1), "RateMse");
-        using var onehot = Tensor.OneHot(labels, outputs.Size(2));
-        using var target = onehot.MulScalar(onRate);
+        var target = Tensor.OneHot(labels, outputs.Size(2));
+        if (onRate != 1f) target = target.MulScalar(onRate);
         var d = outputs.Mean(0).Sub(target);
         return d.Mul(d).Mean();
     }
