@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace SpikeSharp.Cli.Commands;
+
+/// <summary>Commands beyond <c>info</c>; each family adds itself here.</summary>
+internal static class CommandRegistry
+{
+    public static IEnumerable<Command> Extra()
+    {
+        yield break;
+    }
+}

@@ -1,0 +1,31 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+
+namespace SpikeSharp.Cli.Commands;
+
+/// <summary><c>spikesharp info</c>: version, devices, native libraries, default device.</summary>
+internal static class InfoCommand
+{
+    public static Command Build()
+    {
+        var cmd = new Command("info", "Print the version, every device found, the native libraries found, and the default device.");
+        cmd.SetAction(_ => { Run(Console.Out); return 0; });
+        return cmd;
+    }
+
+    public static void Run(TextWriter o)
+    {
+        o.WriteLine($"SpikeSharp {typeof(Tensor).Assembly.GetName().Version?.ToString(3)}");
+        o.WriteLine($".NET {Environment.Version} on {RuntimeInformation.OSDescription} ({RuntimeInformation.ProcessArchitecture})");
+        o.WriteLine();
+        o.WriteLine("Devices:");
+        o.WriteLine($"  cpu        {Environment.ProcessorCount} logical cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 20)} MiB available");
+        foreach (var line in Backends.DeviceCatalog.Describe()) o.WriteLine("  " + line);
+        o.WriteLine();
+        o.WriteLine("Native libraries:");
+        foreach (var line in Backends.DeviceCatalog.NativeLibraries()) o.WriteLine("  " + line);
+        o.WriteLine();
+        string source = Environment.GetEnvironmentVariable("SPIKESHARP_DEVICE") is { Length: > 0 } env ? $"from SPIKESHARP_DEVICE={env}" : "first CUDA device, else cpu";
+        o.WriteLine($"Default device: {Device.Default} ({source})");
+    }
+}
