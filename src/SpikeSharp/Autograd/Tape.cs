@@ -69,6 +69,12 @@ public static class Tape
         if (root.GradFn == null) { Accumulate(root, gradient); return; }
 
         var order = TopoOrder(root.GradFn);
+        // Fail before any gradient is accumulated, so a second pass through a freed graph leaves every .Grad as it was.
+        foreach (var node in order)
+            if (node.Fn == null)
+                throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by an earlier Backward(); call Backward(retainGraph: true) the first time to go through it twice");
+        // Leaf gradients are applied only after the whole pass succeeded (an error midway leaves .Grad untouched).
+        var leafGrads = new List<(Tensor leaf, Tensor g)>();
         var pending = new Dictionary<Node, Tensor?[]>(ReferenceEqualityComparer.Instance);
         pending[root.GradFn] = new Tensor?[root.GradFn.NumOutputs];
         pending[root.GradFn][root.OutputIndex] = gradient;
@@ -92,10 +98,11 @@ public static class Tape
                     if (!pending.TryGetValue(prev, out var arr)) pending[prev] = arr = new Tensor?[prev.NumOutputs];
                     arr[inp.OutputIndex] = arr[inp.OutputIndex] is { } old ? old.Add(g) : g;
                 }
-                else Accumulate(inp, g);
+                else leafGrads.Add((inp, g));
             }
             Free(node, retainGraph);
         }
+        foreach (var (leaf, g) in leafGrads) Accumulate(leaf, g);
     }
 
     private static void Free(Node node, bool retain)

@@ -169,7 +169,8 @@ public sealed partial class Tensor
         int outer = ShapeUtil.Prod(_shape, 0, d), r = _shape[d], inner = ShapeUtil.Prod(_shape, d + 1, Rank), count = index.Numel;
         var shape = (int[])_shape.Clone(); shape[d] = count;
         var y = Empty(shape, DType.Float32, Device);
-        if (y.Numel > 0) Backend.IndexSelect(Buf, index.Buf, y.Buf, outer, r, count, inner);
+        try { if (y.Numel > 0) Backend.IndexSelect(Buf, index.Buf, y.Buf, outer, r, count, inner); }
+        catch { y.Dispose(); throw; } // out-of-range indices: do not leak the output
         var inShape = _shape;
         return Tape.Record("index_select", y, g =>
         {
@@ -183,6 +184,8 @@ public sealed partial class Tensor
     public Tensor Embedding(Tensor indices)
     {
         if (Rank != 2) throw new ArgumentException($"embedding: weight must be (V, D), got {ShapeUtil.Format(_shape)}");
+        if (indices.DType != DType.Int32)
+            throw new ArgumentException($"embedding: indices must be int32, got {indices.DType.Name()} {ShapeUtil.Format(indices._shape)}", nameof(indices));
         var flat = indices.ReshapeNoGrad(new[] { indices.Numel });
         var y = IndexSelect(0, flat);
         return y.Reshape(indices._shape.Append(_shape[1]).ToArray());
@@ -194,7 +197,8 @@ public sealed partial class Tensor
         if (labels.DType != DType.Int32) throw new ArgumentException($"one_hot: labels must be int32, got {labels.DType.Name()}", nameof(labels));
         if (classes <= 0) throw new ArgumentOutOfRangeException(nameof(classes), $"one_hot: classes must be positive, got {classes}");
         var y = Empty(labels._shape.Append(classes).ToArray(), DType.Float32, labels.Device);
-        if (labels.Numel > 0) labels.Backend.OneHot(labels.Buf, y.Buf, classes);
+        try { if (labels.Numel > 0) labels.Backend.OneHot(labels.Buf, y.Buf, classes); }
+        catch { y.Dispose(); throw; }
         return y;
     }
 }
