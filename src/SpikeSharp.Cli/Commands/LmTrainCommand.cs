@@ -13,7 +13,7 @@ internal static class LmTrainCommand
 {
     /// <summary>Settings of one training run.</summary>
     public sealed record Settings(string? Text, int Dim, int Layers, int Heads, int SeqLen, int BatchSize, int Steps, float Lr,
-        string? Device, string Out, int Seed, int EvalEvery, int EvalBatches = 8);
+        string? Device, string Out, int Seed, int EvalEvery, int EvalBatches = 4);
 
     /// <summary>The <c>train</c> command holding the <c>lm</c> subcommand.</summary>
     public static Command BuildTrain()
@@ -104,7 +104,7 @@ internal static class LmTrainCommand
             var (val, report) = EvaluateValidation(model, corpus.Validation, s, device);
             if (double.IsNaN(firstVal)) firstVal = val;
             lastVal = val;
-            log(Inv($"step {step,5}  train {trainLoss:F4}  val {val:F4} nats = {BigramBaseline.BitsPerChar(val):F3} bpc  (bigram {bigramLoss:F4})  lr {opt.Lr:G3}  {sw.Elapsed.TotalSeconds:F0}s"));
+            log(Inv($"step {step,5}  train {(double.IsNaN(trainLoss) ? "  -   " : trainLoss.ToString("F4", CultureInfo.InvariantCulture))}  val {val:F4} nats = {BigramBaseline.BitsPerChar(val):F3} bpc  (bigram {bigramLoss:F4})  lr {opt.Lr:G3}  {sw.Elapsed.TotalSeconds:F0}s"));
             log("  " + report.Summary());
             metrics.WriteLine(Inv($"{step},{trainLoss:G6},{val:G6},{BigramBaseline.BitsPerChar(val):G6},{bigramLoss:G6},{opt.Lr:G6},{report.MeanRate:G6},{report.DenseMacs:G6},{report.Macs:G6},{report.Accumulates:G6},{sw.Elapsed.TotalSeconds:F1}"));
             metrics.Flush();
