@@ -4,6 +4,7 @@ using SpikeSharp.Bench;
 var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalIgnoreCase)
 {
     ["foundation"] = FoundationBench.Run,
+    ["linear-lif"] = LinearLifBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

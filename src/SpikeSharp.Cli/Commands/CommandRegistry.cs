@@ -7,6 +7,7 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> Extra()
     {
-        yield break;
+        yield return LmTrainCommand.BuildTrain();
+        yield return GenerateCommand.Build();
     }
 }
