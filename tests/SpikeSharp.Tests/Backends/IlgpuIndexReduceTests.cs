@@ -139,3 +139,21 @@ public class IlgpuIndexReduceTests
         _ => Down<byte>(be, b),
     };
 }
+
+/// <summary>Using a backend from a thread other than the one that created it.</summary>
+public class IlgpuThreadingTests
+{
+    [Fact]
+    public void WorkerThreadsCanUploadAndRunKernels()
+    {
+        var gpu = Gpu;
+        var x = RandF(100, 1);
+        var result = Task.Run(() =>
+        {
+            var b = Up(gpu, x);
+            gpu.Map(new AffineOp(2f, 1f), b, b);
+            return Down<float>(gpu, b);
+        }).Result;
+        Assert.Equal(x.Select(v => 2f * v + 1f).ToArray(), result);
+    }
+}
