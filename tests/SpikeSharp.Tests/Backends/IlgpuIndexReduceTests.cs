@@ -87,6 +87,7 @@ public class IlgpuIndexReduceTests
         new object[] { 1, 1, 1 }, new object[] { 1, 4097, 1 }, new object[] { 1, 100003, 1 },
         new object[] { 33, 31, 1 }, new object[] { 5, 1000, 1 }, new object[] { 2, 33, 37 },
         new object[] { 1, 257, 3 }, new object[] { 3, 1, 31 }, new object[] { 1, 0, 4 },
+        new object[] { 1, 3001, 40 }, new object[] { 2, 70000, 2 }, // split over r, then combined
     };
 
     [Theory, MemberData(nameof(ReduceShapes))]
