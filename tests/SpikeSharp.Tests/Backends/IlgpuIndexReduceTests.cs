@@ -87,6 +87,7 @@ public class IlgpuIndexReduceTests
         new object[] { 1, 1, 1 }, new object[] { 1, 4097, 1 }, new object[] { 1, 100003, 1 },
         new object[] { 33, 31, 1 }, new object[] { 5, 1000, 1 }, new object[] { 2, 33, 37 },
         new object[] { 1, 257, 3 }, new object[] { 3, 1, 31 }, new object[] { 1, 0, 4 },
+        new object[] { 1, 3001, 40 }, new object[] { 2, 70000, 2 }, // split over r, then combined
     };
 
     [Theory, MemberData(nameof(ReduceShapes))]
@@ -138,4 +139,22 @@ public class IlgpuIndexReduceTests
         DType.Float16 => Down<Half>(be, b).SelectMany(BitConverter.GetBytes).ToArray(),
         _ => Down<byte>(be, b),
     };
+}
+
+/// <summary>Using a backend from a thread other than the one that created it.</summary>
+public class IlgpuThreadingTests
+{
+    [Fact]
+    public void WorkerThreadsCanUploadAndRunKernels()
+    {
+        var gpu = Gpu;
+        var x = RandF(100, 1);
+        var result = Task.Run(() =>
+        {
+            var b = Up(gpu, x);
+            gpu.Map(new AffineOp(2f, 1f), b, b);
+            return Down<float>(gpu, b);
+        }).Result;
+        Assert.Equal(x.Select(v => 2f * v + 1f).ToArray(), result);
+    }
 }

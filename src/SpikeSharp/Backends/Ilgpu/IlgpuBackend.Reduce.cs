@@ -22,10 +22,29 @@ public sealed partial class IlgpuBackend
             k(Stream, Launch1D((long)outer * Warp32), xv, yv, outer, r, op);
             return;
         }
-        var kc = Kernel("reduce_cols", a => a.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int, TOp>(ReduceColumnsKernel));
-        long tiles = (long)outer * ((inner + Warp32 - 1) / Warp32);
-        kc(Stream, Launch1D(tiles * GroupSize), xv, yv, outer, r, inner, op);
+        ReduceColumns(op, xv, yv, outer, r, inner);
     }
+
+    // Few column tiles and a long r (bias gradients: (B·T, C) summed over B·T) would leave most of
+    // the GPU idle, so r is split across groups into partials that a second pass combines in order.
+    private void ReduceColumns<TOp>(TOp op, ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner) where TOp : struct, IReduceOp
+    {
+        var kc = Kernel("reduce_cols", a => a.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int, int, TOp>(ReduceColumnsKernel));
+        long tiles = (long)outer * ((inner + Warp32 - 1) / Warp32);
+        long target = IsCuda ? Math.Max(1, MaxGroups / 4) : 4;
+        int splits = tiles >= target ? 1 : (int)Math.Clamp(Math.Min(target / tiles, r / 64), 1, 1024);
+        if (splits == 1) { kc(Stream, GroupsOf(tiles), x, y, outer, r, inner, 1, op); return; }
+        var part = Allocate(DType.Float32, splits * outer * inner);
+        try
+        {
+            var pv = View<float>(new Buf(part, 0, part.Length));
+            kc(Stream, GroupsOf(tiles * splits), x, pv, outer, r, inner, splits, op);
+            ReduceColumns(op, pv, y, 1, splits, outer * inner);
+        }
+        finally { part.Release(); }
+    }
+
+    private KernelConfig GroupsOf(long groups) => new((int)Math.Clamp(groups, 1, MaxGroups), GroupSize);
 
     private const int Warp32 = 32;
 
@@ -97,20 +116,24 @@ public sealed partial class IlgpuBackend
 
     // One group per tile of 32 inner columns: the warp's lanes take adjacent columns (coalesced),
     // the group's warps split r, and warp 0 combines the warps' results in order.
-    private static void ReduceColumnsKernel<TOp>(ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner, TOp op)
+    // With splits > 1, work item t covers rows [sp·chunk, (sp+1)·chunk) of one tile and writes
+    // partials laid out (splits, outer, inner).
+    private static void ReduceColumnsKernel<TOp>(ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner, int splits, TOp op)
         where TOp : struct, IReduceOp
     {
         var sh = SharedMemory.Allocate<float>(256);
         int lane = Group.IdxX % 32, wy = Group.IdxX / 32, ny = Group.DimX / 32;
-        int colTiles = (inner + 31) / 32, tiles = outer * colTiles;
-        for (int t = Grid.IdxX; t < tiles; t += Grid.DimX)
+        int colTiles = (inner + 31) / 32, items = outer * colTiles * splits, chunk = (r + splits - 1) / splits;
+        for (int t = Grid.IdxX; t < items; t += Grid.DimX)
         {
-            int o = t / colTiles, i = (t - o * colTiles) * 32 + lane;
+            int tile = t / splits, sp = t - tile * splits;
+            int o = tile / colTiles, i = (tile - o * colTiles) * 32 + lane;
+            int j0 = sp * chunk, j1 = j0 + chunk < r ? j0 + chunk : r;
             float acc = op.Identity();
             if (i < inner)
             {
                 int b = o * r * inner + i;
-                for (int j = wy; j < r; j += ny) acc = op.Combine(acc, x[b + j * inner]);
+                for (int j = j0 + wy; j < j1; j += ny) acc = op.Combine(acc, x[b + j * inner]);
             }
             sh[Group.IdxX] = acc;
             Group.Barrier();
@@ -118,7 +141,7 @@ public sealed partial class IlgpuBackend
             {
                 float v = sh[lane];
                 for (int w = 1; w < ny; w++) v = op.Combine(v, sh[w * 32 + lane]);
-                y[o * inner + i] = v;
+                y[(sp * outer + o) * inner + i] = v;
             }
             Group.Barrier();
         }

@@ -30,10 +30,10 @@ public sealed partial class IlgpuBackend : IBackend
         IsCuda = accelerator.AcceleratorType == AcceleratorType.Cuda;
         GroupSize = Math.Min(256, accelerator.MaxNumThreadsPerGroup);
         // Enough resident groups to saturate memory bandwidth with grid-stride loops; the emulation
-        // runs groups one after another, so a couple of groups keep it fast.
+        // runs groups one after another on the same threads, so one group per launch is cheapest.
         MaxGroups = IsCuda
             ? accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / GroupSize) * 4
-            : Math.Max(1, accelerator.NumMultiprocessors) * 2;
+            : 1;
         _errors = accelerator.Allocate1D<int>(ErrorSlots);
         _errors.View.MemSetToZero(Stream);
         InitGemm();
