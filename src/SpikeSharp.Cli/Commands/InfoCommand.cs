@@ -20,10 +20,14 @@ internal static class InfoCommand
         o.WriteLine();
         o.WriteLine("Devices:");
         o.WriteLine($"  cpu        {Environment.ProcessorCount} logical cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 20)} MiB available");
-        foreach (var line in Backends.DeviceCatalog.Describe()) o.WriteLine("  " + line);
+        var devs = Backends.DeviceCatalog.Devices;
+        if (!devs.Any(d => d.Device.Type == DeviceType.Cuda)) o.WriteLine("  cuda       none found (no NVIDIA driver or GPU); GPU kernels can still be tested with --device ilgpu-cpu");
+        foreach (var d in devs)
+            o.WriteLine($"  {d.Device,-10} {d.Name}, {(d.Device.Type == DeviceType.Cuda ? $"{d.MemoryBytes / (1 << 20)} MiB, compute capability {d.ComputeCapability}, " : "runs the GPU kernels on the CPU, ")}{d.Multiprocessors} multiprocessors, warp {d.WarpSize}");
         o.WriteLine();
         o.WriteLine("Native libraries:");
-        foreach (var line in Backends.DeviceCatalog.NativeLibraries()) o.WriteLine("  " + line);
+        foreach (var l in Backends.DeviceCatalog.NativeLibraries)
+            o.WriteLine($"  {l.Name,-10} {(l.LoadedFrom == null ? "not found" : $"{l.LoadedFrom} (version {l.Version})")}");
         o.WriteLine();
         string source = Environment.GetEnvironmentVariable("SPIKESHARP_DEVICE") is { Length: > 0 } env ? $"from SPIKESHARP_DEVICE={env}" : "first CUDA device, else cpu";
         o.WriteLine($"Default device: {Device.Default} ({source})");

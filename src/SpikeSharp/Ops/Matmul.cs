@@ -29,21 +29,34 @@ public sealed partial class Tensor
         return Tape.Record("matmul", y, g => new[]
         {
             // dA = g @ op(B)ᵀ (or its transpose), dB = op(A)ᵀ @ g (or its transpose); a shared B sums over the batch.
-            a.RequiresGrad ? (transA ? Matmul(b, g, transB, true) : Matmul(g, b, false, !transB)) : null,
+            a.RequiresGrad ? (!transA ? Matmul(g, b, false, !transB)
+                : b.Rank == 3 || a.Rank == 2 ? Matmul(b, g, transB, true)
+                : TransposeLast(Matmul(g, b, false, !transB))) : null, // a shared b cannot be the batched left operand
             b.RequiresGrad ? MatmulGradB(a, g, transA, transB, b.Rank == 2) : null,
         }, a, b);
+    }
+
+    // (B, m, k) → (B, k, m), consuming the input.
+    private static Tensor TransposeLast(Tensor t)
+    {
+        using (t) return t.Transpose(1, 2);
     }
 
     private static Tensor MatmulGradB(Tensor a, Tensor g, bool transA, bool transB, bool shared)
     {
         if (shared && a.Rank == 3)
         {
-            // Shared weight: fold the batch into the inner dimension of one GEMM.
-            using var a2 = transA ? a.Permute(1, 0, 2).ReshapeNoGrad(new[] { a._shape[1], -1 }) : a.ReshapeNoGrad(new[] { -1, a._shape[2] });
-            using var g2 = transA ? g.Permute(1, 0, 2).ReshapeNoGrad(new[] { g._shape[1], -1 }) : g.ReshapeNoGrad(new[] { -1, g._shape[2] });
-            return transA
-                ? (transB ? Matmul(g2, a2, false, true) : Matmul(a2, g2, false, true))
-                : (transB ? Matmul(g2, a2, true, false) : Matmul(a2, g2, true, false));
+            // Shared weight: Σ_b op(A_b)ᵀ g_b as one GEMM with the batch folded into the inner dimension.
+            // g: (B, m, n) → (B·m, n); a: (B, m, k) → (B·m, k), or stored (B, k, m) → (k, B·m) when transA.
+            using var g2 = g.ReshapeNoGrad(new[] { -1, g._shape[2] });
+            if (transA)
+            {
+                using var ap = a.Permute(1, 0, 2);
+                using var a2 = ap.ReshapeNoGrad(new[] { a._shape[1], -1 });
+                return transB ? Matmul(g2, a2, true, true) : Matmul(a2, g2, false, false);
+            }
+            using var a3 = a.ReshapeNoGrad(new[] { -1, a._shape[2] });
+            return transB ? Matmul(g2, a3, true, false) : Matmul(a3, g2, true, false);
         }
         return transB ? Matmul(g, a, true, transA) : Matmul(a, g, !transA, false);
     }

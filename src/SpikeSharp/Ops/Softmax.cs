@@ -62,8 +62,13 @@ public sealed partial class Tensor
 
     internal Tensor LogSoftmaxRaw(int d)
     {
-        using var lse = LogSumExpRaw(d, "log_softmax");
-        return Binary(this, lse, new SubOp(), "log_softmax");
+        // (x − m) − log Σ e^(x − m): subtracting m first keeps the small differences exact for large logits.
+        using var m = ShiftFor(d, "log_softmax");
+        using var shifted = Binary(this, m, new SubOp(), "log_softmax");
+        using var e = Unary(shifted, new ExpOp(), "log_softmax");
+        using var s = e.ReduceDim(new SumOp(), d, "log_softmax");
+        using var ls = Unary(s, new LogOp(), "log_softmax");
+        return Binary(shifted, ls, new SubOp(), "log_softmax");
     }
 
     private static Tensor LogSoftmaxBackward(Tensor y, Tensor g, int d)

@@ -1,0 +1,42 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Kernels;
+
+namespace SpikeSharp.Optim;
+
+/// <summary>Gradient clipping, computed and applied on the device (nothing is read back).</summary>
+public static class GradClip
+{
+    /// <summary>
+    /// Scales every gradient by min(1, maxNorm / (‖g‖ + 1e-6)), where ‖g‖ is the L2 norm of all gradients
+    /// together. Returns the norm before clipping as a one-element device tensor owned by the caller (read it
+    /// with Item() only when needed: that waits for the device); null when no parameter has a gradient.
+    /// </summary>
+    public static Tensor? ClipGradNorm(IEnumerable<Tensor> parameters, float maxNorm)
+    {
+        if (!(maxNorm > 0f)) throw new ArgumentOutOfRangeException(nameof(maxNorm), $"ClipGradNorm: maxNorm must be positive, got {maxNorm}");
+        var grads = parameters.Select(p => p.Grad).Where(g => g != null && !g.IsDisposed).Select(g => g!).ToList();
+        if (grads.Count == 0) return null;
+        using var _ = Tape.NoGrad();
+        Tensor norm;
+        using (var scope = TensorScope.Begin())
+        {
+            Tensor total = grads[0].Mul(grads[0]).Sum();
+            for (int i = 1; i < grads.Count; i++)
+            {
+                grads[0].CheckSameDevice(grads[i], "clip_grad_norm");
+                total = total.Add(grads[i].Mul(grads[i]).Sum());
+            }
+            norm = total.Sqrt().MoveToOuterScope();
+        }
+        using var factor = Tensor.Unary(norm, new ClipFactorOp { MaxNorm = maxNorm }, "clip_grad_norm");
+        foreach (var g in grads)
+        {
+            if (g.Numel == 0) continue;
+            var dims = new[] { g.Numel };
+            // In place: each element reads only itself and the shared factor.
+            g.Backend.MapBroadcast(new MulOp(), g.Buf, StridedIndex.Create(dims, new[] { 1 }), factor.Buf,
+                StridedIndex.Create(dims, new[] { 0 }), g.Buf);
+        }
+        return norm;
+    }
+}

@@ -1,0 +1,154 @@
+using SpikeSharp.Autograd;
+
+namespace SpikeSharp.Optim;
+
+/// <summary>An optimiser's checkpointable state: named tensors (moment buffers) and scalars (step counts, lr).</summary>
+public sealed class OptimizerState
+{
+    /// <summary>"{parameter}.{slot}" → tensor, e.g. "fc.weight.exp_avg".</summary>
+    public OrderedDictionary<string, Tensor> Tensors { get; } = new();
+
+    /// <summary>"lr", "step" and "{parameter}.step" → value.</summary>
+    public OrderedDictionary<string, double> Scalars { get; } = new();
+}
+
+/// <summary>
+/// Base of the optimisers: holds named parameters, a learning rate that schedules change, lazily created
+/// per-parameter state tensors and per-parameter step counts (host integers, so no step reads the device).
+/// Updates are applied in place with backend kernels; parameters without a gradient are skipped.
+/// </summary>
+public abstract class Optimizer : IDisposable
+{
+    private readonly List<(string Name, Tensor Param)> _params;
+    private readonly Dictionary<string, Tensor> _state = new();
+    private readonly long[] _steps;
+
+    /// <summary>Optimises named parameters (e.g. <c>model.NamedParameters()</c>; names key the state dict).</summary>
+    protected Optimizer(IEnumerable<(string Name, Tensor Param)> parameters, float lr)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (!(lr >= 0f)) throw new ArgumentOutOfRangeException(nameof(lr), $"optimizer: lr must be non-negative, got {lr}");
+        _params = parameters.ToList();
+        if (_params.Count == 0) throw new ArgumentException("optimizer: got an empty parameter list", nameof(parameters));
+        var dup = _params.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
+        if (dup != null) throw new ArgumentException($"optimizer: parameter name '{dup.Key}' appears twice", nameof(parameters));
+        foreach (var (n, p) in _params)
+            if (!p.RequiresGrad || !p.IsLeaf)
+                throw new ArgumentException($"optimizer: parameter '{n}' must be a leaf with RequiresGrad = true", nameof(parameters));
+        _steps = new long[_params.Count];
+        Lr = lr;
+    }
+
+    /// <summary>Optimises unnamed parameters (named "0", "1", ... in the state dict).</summary>
+    protected Optimizer(IEnumerable<Tensor> parameters, float lr)
+        : this(parameters.Select((p, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), p)), lr) { }
+
+    /// <summary>Learning rate of the next step (schedulers set it).</summary>
+    public float Lr { get; set; }
+
+    /// <summary>Number of <see cref="Step"/> calls so far.</summary>
+    public long StepCount { get; private set; }
+
+    /// <summary>The optimised parameters with their names.</summary>
+    public IReadOnlyList<(string Name, Tensor Param)> Parameters => _params;
+
+    /// <summary>Applies one update to every parameter that has a gradient.</summary>
+    public void Step()
+    {
+        using var _ = Tape.NoGrad();
+        for (int i = 0; i < _params.Count; i++)
+        {
+            var (name, p) = _params[i];
+            if (p.Grad == null || p.Grad.IsDisposed) continue;
+            if (p.Grad.Numel != p.Numel)
+                throw new InvalidOperationException($"optimizer: gradient of '{name}' has shape {ShapeUtil.Format(p.Grad._shape)}, the parameter {ShapeUtil.Format(p._shape)}");
+            _steps[i]++;
+            Update(name, p, p.Grad, _steps[i]);
+        }
+        StepCount++;
+    }
+
+    /// <summary>Updates parameter <paramref name="p"/> in place; <paramref name="step"/> counts its updates from 1.</summary>
+    protected abstract void Update(string name, Tensor p, Tensor grad, long step);
+
+    /// <summary>Zeroes (or frees) every parameter's gradient.</summary>
+    public void ZeroGrad(bool setToNone = false)
+    {
+        foreach (var (_, p) in _params)
+        {
+            if (p.Grad == null) continue;
+            if (setToNone || p.Grad.IsDisposed) { p.Grad.Dispose(); p.Grad = null; }
+            else p.Backend.Fill(p.Grad.Buf, 0f);
+        }
+    }
+
+    /// <summary>The state slot <paramref name="slot"/> of a parameter, created as zeros on first use.</summary>
+    protected Tensor State(string name, Tensor p, string slot)
+    {
+        var key = name + "." + slot;
+        if (!_state.TryGetValue(key, out var t))
+        {
+            t = Tensor.Zeros(p._shape, p.Device).Persist();
+            t.Name = key;
+            _state[key] = t;
+        }
+        return t;
+    }
+
+    /// <summary>Live state tensors (do not dispose them) and scalars, for checkpoints.</summary>
+    public OptimizerState StateDict()
+    {
+        var s = new OptimizerState();
+        foreach (var kv in _state.OrderBy(kv => kv.Key, StringComparer.Ordinal)) s.Tensors[kv.Key] = kv.Value;
+        s.Scalars["lr"] = Lr;
+        s.Scalars["step"] = StepCount;
+        for (int i = 0; i < _params.Count; i++) s.Scalars[_params[i].Name + ".step"] = _steps[i];
+        return s;
+    }
+
+    /// <summary>
+    /// Restores a state saved by <see cref="StateDict"/> from an optimiser over parameters with the same names and
+    /// shapes. Validates everything before changing anything.
+    /// </summary>
+    /// <exception cref="ArgumentException">A state naming no parameter, a shape or dtype mismatch.</exception>
+    public void LoadStateDict(OptimizerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var byName = new Dictionary<string, (Tensor Param, int Index)>();
+        for (int i = 0; i < _params.Count; i++) byName[_params[i].Name] = (_params[i].Param, i);
+        var plan = new List<(Tensor Src, string Name, Tensor P, string Slot)>();
+        foreach (var (key, src) in state.Tensors)
+        {
+            int dot = key.LastIndexOf('.');
+            string name = dot > 0 ? key[..dot] : "", slot = dot > 0 ? key[(dot + 1)..] : key;
+            if (!byName.TryGetValue(name, out var entry))
+                throw new ArgumentException($"optimizer LoadStateDict: state '{key}' names no parameter of this optimizer (has: {string.Join(", ", byName.Keys)})", nameof(state));
+            if (!src._shape.AsSpan().SequenceEqual(entry.Param._shape))
+                throw new ArgumentException($"optimizer LoadStateDict: shape mismatch for '{key}': the parameter has {ShapeUtil.Format(entry.Param._shape)}, the state has {ShapeUtil.Format(src._shape)}", nameof(state));
+            if (src.DType != DType.Float32)
+                throw new ArgumentException($"optimizer LoadStateDict: '{key}' must be float32, got {src.DType.Name()}", nameof(state));
+            plan.Add((src, name, entry.Param, slot));
+        }
+        using var _ = Tape.NoGrad();
+        foreach (var (src, name, p, slot) in plan)
+        {
+            var dst = State(name, p, slot);
+            if (ReferenceEquals(dst, src)) continue;
+            using var scope = TensorScope.Begin();
+            var s = src.Device == dst.Device ? src : src.Detach().To(dst.Device);
+            dst.Backend.Copy(s.Buf, dst.Buf);
+        }
+        if (state.Scalars.TryGetValue("lr", out var lr)) Lr = (float)lr;
+        if (state.Scalars.TryGetValue("step", out var st)) StepCount = (long)st;
+        foreach (var (name, (_, i)) in byName)
+            if (state.Scalars.TryGetValue(name + ".step", out var ps)) _steps[i] = (long)ps;
+    }
+
+    /// <summary>Frees the state tensors (not the parameters).</summary>
+    public void Dispose()
+    {
+        foreach (var t in _state.Values) t.Dispose();
+        _state.Clear();
+        GC.SuppressFinalize(this);
+    }
+}
