@@ -1,0 +1,192 @@
+using SpikeSharp.Backends;
+using SpikeSharp.Backends.Cpu;
+
+namespace SpikeSharp.Neurons;
+
+/// <summary>
+/// The CPU driver of the fused neuron functions: Parallel.For over chunks of neurons; inside a chunk the
+/// time loop is outer and the neuron loop inner, so each step reads and writes one contiguous row slice.
+/// This is the specification the ILGPU kernels are tested against.
+/// </summary>
+internal sealed class CpuNeuronDriver : INeuronDriver
+{
+    public static CpuNeuronDriver Instance { get; } = new();
+
+    private static int ChunkSize(int n) => Math.Clamp(n / (4 * Environment.ProcessorCount), 64, 1024);
+
+    private static NeuronParams Gather(float[] d, int dO, int dL, float[] th, int thO, int thL, float[] b, int bO, int bL,
+        float[] da, int daO, int daL, float alpha, int n, int soft, float vReset, int detach) => new()
+    {
+        Decay = d[dO + n % dL], Threshold = th[thO + n % thL], Beta = b[bO + n % bL], DecayA = da[daO + n % daL],
+        Alpha = alpha, Soft = soft, VReset = vReset, DetachReset = detach,
+    };
+
+    public bool NeuronForward<TN>(NeuronForwardArgs a) where TN : struct, INeuron
+    {
+        int T = a.T, N = a.N;
+        var x = a.X.Array<float>(); int xo = a.X.Offset;
+        var sp = a.Spikes.Array<float>(); int so = a.Spikes.Offset;
+        float[]? hf = a.H is { DType: DType.Float32 } hb ? hb.Array<float>() : null;
+        Half[]? hh = a.H is { DType: DType.Float16 } hb2 ? hb2.Array<Half>() : null;
+        int ho = a.H?.Offset ?? 0;
+        float[]? hOut = a.HOut?.Array<float>(); int hOutO = a.HOut?.Offset ?? 0;
+        int[]? bits = a.Bits?.Array<int>(); int bo = a.Bits?.Offset ?? 0;
+        float[]? chk = a.AChk?.Array<float>(); int co = a.AChk?.Offset ?? 0;
+        bool adaptive = default(TN).Adaptive;
+        int chunk = ChunkSize(N), chunks = (N + chunk - 1) / chunk;
+        int bad = 0;
+        Parallel.For(0, chunks, c =>
+        {
+            int n0 = c * chunk, len = Math.Min(chunk, N - n0);
+            var p = new NeuronParams[len]; var u = new float[len]; var av = new float[len]; var words = new int[len];
+            for (int i = 0; i < len; i++)
+            {
+                int n = n0 + i;
+                p[i] = Gather(a.Decay.Array<float>(), a.Decay.Offset, a.Decay.Length, a.Threshold.Array<float>(), a.Threshold.Offset, a.Threshold.Length,
+                    a.Beta.Array<float>(), a.Beta.Offset, a.Beta.Length, a.DecayA.Array<float>(), a.DecayA.Offset, a.DecayA.Length, 1f, n, a.Soft, a.VReset, 1);
+                u[i] = a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f;
+                av[i] = a.A0 is { } a0 ? a0.Array<float>()[a0.Offset + n] : 0f;
+            }
+            bool finite = true;
+            for (int t = 0; t < T; t++)
+            {
+                int row = t * N + n0;
+                if (chk != null && (t & 31) == 0)
+                    for (int i = 0; i < len; i++) chk[co + (t >> 5) * N + n0 + i] = av[i];
+                for (int i = 0; i < len; i++)
+                {
+                    float xv = x[xo + row + i];
+                    finite &= float.IsFinite(xv);
+                    float s = NeuronMath.Forward<TN>(p[i], xv, ref u[i], ref av[i], out float h);
+                    sp[so + row + i] = s;
+                    if (hf != null) hf[ho + row + i] = h; else if (hh != null) hh[ho + row + i] = (Half)h;
+                    if (hOut != null) hOut[hOutO + row + i] = h;
+                    if (s != 0f) words[i] |= 1 << (t & 31);
+                }
+                if (bits != null && ((t & 31) == 31 || t == T - 1))
+                {
+                    int wrow = bo + (t >> 5) * N + n0;
+                    for (int i = 0; i < len; i++) { bits[wrow + i] = words[i]; words[i] = 0; }
+                }
+                else if (bits == null && (t & 31) == 31) Array.Clear(words);
+            }
+            var vt = a.VT.Array<float>();
+            for (int i = 0; i < len; i++) vt[a.VT.Offset + n0 + i] = u[i];
+            if (adaptive && a.AT is { } at) for (int i = 0; i < len; i++) at.Array<float>()[at.Offset + n0 + i] = av[i];
+            if (!finite) Interlocked.Exchange(ref bad, 1);
+        });
+        return bad == 0;
+    }
+
+    public void NeuronBackward<TN, TS>(NeuronBackwardArgs a) where TN : struct, INeuron where TS : struct, ISurrogate
+    {
+        int T = a.T, N = a.N, W = (T + 31) >> 5;
+        float[]? gs = a.GSpikes?.Array<float>(); int gso = a.GSpikes?.Offset ?? 0;
+        float[]? hf = a.H.DType == DType.Float32 ? a.H.Array<float>() : null;
+        Half[]? hh = a.H.DType == DType.Float16 ? a.H.Array<Half>() : null;
+        int ho = a.H.Offset;
+        var bits = a.Bits.Array<int>(); int bo = a.Bits.Offset;
+        var gx = a.GX.Array<float>(); int gxo = a.GX.Offset;
+        float[]? chk = a.AChk?.Array<float>(); int co = a.AChk?.Offset ?? 0;
+        bool adaptive = default(TN).Adaptive, leaky = default(TN).Leaky;
+        float alpha0 = 0f; // per-neuron below
+        int chunk = ChunkSize(N), chunks = (N + chunk - 1) / chunk;
+        var partial = new ParamPartials[chunks];
+        Parallel.For(0, chunks, c =>
+        {
+            int n0 = c * chunk, len = Math.Min(chunk, N - n0);
+            var p = new NeuronParams[len]; var gU = new float[len]; var gA = new float[len]; var ghNext = new float[len];
+            var acc = new ParamGrads[len]; var word = new int[len];
+            var aLoc = adaptive ? new float[32 * len] : null;
+            for (int i = 0; i < len; i++)
+            {
+                int n = n0 + i;
+                p[i] = Gather(a.Decay.Array<float>(), a.Decay.Offset, a.Decay.Length, a.Threshold.Array<float>(), a.Threshold.Offset, a.Threshold.Length,
+                    a.Beta.Array<float>(), a.Beta.Offset, a.Beta.Length, a.DecayA.Array<float>(), a.DecayA.Offset, a.DecayA.Length,
+                    a.Alpha.Array<float>()[a.Alpha.Offset + n % a.Alpha.Length], n, a.Soft, a.VReset, a.DetachReset);
+                gU[i] = a.GVT is { } g ? g.Array<float>()[g.Offset + n] : 0f;
+                gA[i] = a.GAT is { } ga ? ga.Array<float>()[ga.Offset + n] : 0f;
+            }
+            for (int w = W - 1; w >= 0; w--)
+            {
+                int t0 = w << 5, t1 = Math.Min(T, t0 + 32);
+                for (int i = 0; i < len; i++) word[i] = bits[bo + w * N + n0 + i];
+                if (aLoc != null)
+                    for (int i = 0; i < len; i++)
+                    {
+                        // Recompute a over the word from its checkpoint and the bits: 4 B per 32 steps saved.
+                        float av = chk![co + w * N + n0 + i];
+                        for (int k = 0; k < t1 - t0; k++) { aLoc[k * len + i] = av; av = p[i].DecayA * av + ((word[i] >> k) & 1); }
+                    }
+                for (int t = t1 - 1; t >= t0; t--)
+                {
+                    int row = t * N + n0, k = t - t0;
+                    for (int i = 0; i < len; i++)
+                    {
+                        float s = (word[i] >> k) & 1;
+                        float h = hf != null ? hf[ho + row + i] : (float)hh![ho + row + i];
+                        float aPrev = aLoc != null ? aLoc[k * len + i] : 0f;
+                        if (leaky) acc[i].Decay += ghNext[i] * NeuronMath.Reset(p[i], h, s, NeuronMath.Threshold<TN>(p[i], aPrev));
+                        float g = gs != null ? gs[gso + row + i] : 0f;
+                        float gh = NeuronMath.Backward<TN, TS>(p[i], g, h, s, aPrev, ref gU[i], ref gA[i], ref acc[i]);
+                        gx[gxo + row + i] = gh;
+                        ghNext[i] = gh;
+                    }
+                }
+            }
+            for (int i = 0; i < len; i++)
+            {
+                int n = n0 + i;
+                if (leaky) acc[i].Decay += ghNext[i] * (a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f);
+                if (a.GV0 is { } gv) gv.Array<float>()[gv.Offset + n] = gU[i];
+                if (a.GA0 is { } ga0) ga0.Array<float>()[ga0.Offset + n] = gA[i];
+            }
+            partial[c] = ParamPartials.Reduce(acc, n0, a);
+        });
+        _ = alpha0;
+        ParamPartials.Combine(partial, a);
+    }
+
+    /// <summary>One chunk's parameter-gradient sums, per parameter element.</summary>
+    private sealed class ParamPartials
+    {
+        public float[] D = null!, Th = null!, B = null!, Da = null!, Al = null!;
+
+        public static ParamPartials Reduce(ParamGrads[] acc, int n0, NeuronBackwardArgs a)
+        {
+            var r = new ParamPartials
+            {
+                D = new float[a.Decay.Length], Th = new float[a.Threshold.Length], B = new float[a.Beta.Length],
+                Da = new float[a.DecayA.Length], Al = new float[a.Alpha.Length],
+            };
+            for (int i = 0; i < acc.Length; i++)
+            {
+                int n = n0 + i;
+                r.D[n % r.D.Length] += acc[i].Decay;
+                r.Th[n % r.Th.Length] += acc[i].Threshold;
+                r.B[n % r.B.Length] += acc[i].Beta;
+                r.Da[n % r.Da.Length] += acc[i].DecayA;
+                r.Al[n % r.Al.Length] += acc[i].Alpha;
+            }
+            return r;
+        }
+
+        // Chunk order is fixed, so the sums are deterministic.
+        public static void Combine(ParamPartials[] parts, NeuronBackwardArgs a)
+        {
+            static void Sum(Buf? dst, Func<ParamPartials, float[]> f, ParamPartials[] parts)
+            {
+                if (dst is not { } d) return;
+                var o = d.Array<float>();
+                for (int j = 0; j < d.Length; j++)
+                {
+                    double s = 0;
+                    foreach (var p in parts) s += f(p)[j];
+                    o[d.Offset + j] = (float)s;
+                }
+            }
+            Sum(a.GDecay, p => p.D, parts); Sum(a.GThreshold, p => p.Th, parts); Sum(a.GBeta, p => p.B, parts);
+            Sum(a.GDecayA, p => p.Da, parts); Sum(a.GAlpha, p => p.Al, parts);
+        }
+    }
+}

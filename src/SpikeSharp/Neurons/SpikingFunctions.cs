@@ -1,0 +1,158 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
+using SpikeSharp.Backends.Cpu;
+
+namespace SpikeSharp.Neurons;
+
+/// <summary>
+/// Fused multi-step spiking neurons: one kernel per direction walks time for every neuron. Inputs are
+/// time-major, x: (T, ...) with N = the product of the trailing dims; the state tensors have N elements.
+/// Every parameter is a float32 tensor of 1 element (shared) or F elements with N % F == 0, neuron n using
+/// element n % F (so a (T, B, F) input with F-vectors gives per-feature parameters for every batch row).
+/// All gradients are exact for the surrogate model, including those of losses on the final state.
+/// Parameters stay on the device: nothing is read back to the host.
+/// </summary>
+/// <remarks>
+/// Per neuron, with u₋₁ = v0, a₋₁ = a0:
+/// h_t = λ·u_{t−1} + x_t (λ = 1 for IF); θ_t = θ (LIF, PLIF, IF) or θ₀ + β·a_{t−1} (ALIF);
+/// s_t = H(h_t − θ_t); u_t = s_t ? v_reset : h_t (hard) or h_t − θ_t·s_t (soft); a_t = λ_a·a_{t−1} + s_t.
+/// Backward replaces H' by the surrogate σ'(h_t − θ_t, α). With <see cref="SpikingOptions.DetachReset"/> the
+/// spike's gradient through the reset is cut (the adaptation path is never cut). α gets the seed's
+/// pseudo-gradient Σ G_s·(h − θ)·σ'/α (spikes do not depend on α; G_s is the gradient reaching the spike).
+/// </remarks>
+public static class SpikingFunctions
+{
+    /// <summary>Leaky integrate-and-fire with scalar (or per-feature) decay and threshold.</summary>
+    /// <param name="x">(T, ...) input current.</param>
+    /// <param name="v0">(N) or x's trailing shape: initial membrane; null = zeros.</param>
+    /// <param name="decay">λ in (0, 1]: 1 or F elements.</param>
+    /// <param name="threshold">θ: 1 or F elements.</param>
+    /// <param name="options">Surrogate, reset, saved precision; null = defaults.</param>
+    /// <param name="alpha">Trainable surrogate sharpness (1 or F elements, &gt; 0); null = <see cref="SpikingOptions.Alpha"/>.</param>
+    public static SpikingResult Lif(Tensor x, Tensor? v0, Tensor decay, Tensor threshold, SpikingOptions? options = null, Tensor? alpha = null)
+    {
+        ArgumentNullException.ThrowIfNull(decay); ArgumentNullException.ThrowIfNull(threshold);
+        return Run<LifNeuron>("lif", x, v0, null, decay, threshold, null, null, options ?? SpikingOptions.Default, alpha);
+    }
+
+    /// <summary>Parametric LIF: <paramref name="decay"/> and <paramref name="threshold"/> are per-feature vectors (F),
+    /// broadcast over the batch (x viewed as (T, B·F)). Same math as <see cref="Lif"/>.</summary>
+    public static SpikingResult Plif(Tensor x, Tensor? v0, Tensor decay, Tensor threshold, SpikingOptions? options = null, Tensor? alpha = null)
+    {
+        ArgumentNullException.ThrowIfNull(decay); ArgumentNullException.ThrowIfNull(threshold);
+        if (decay.Rank != 1) throw new ArgumentException($"plif: decay must be a vector (F), got shape {ShapeUtil.Format(decay._shape)}", nameof(decay));
+        if (threshold.Rank != 1) throw new ArgumentException($"plif: threshold must be a vector (F), got shape {ShapeUtil.Format(threshold._shape)}", nameof(threshold));
+        return Run<LifNeuron>("plif", x, v0, null, decay, threshold, null, null, options ?? SpikingOptions.Default, alpha);
+    }
+
+    /// <summary>Integrate-and-fire (no leak).</summary>
+    public static SpikingResult If(Tensor x, Tensor? v0, Tensor threshold, SpikingOptions? options = null, Tensor? alpha = null)
+    {
+        ArgumentNullException.ThrowIfNull(threshold);
+        return Run<IfNeuron>("if", x, v0, null, null, threshold, null, null, options ?? SpikingOptions.Default, alpha);
+    }
+
+    /// <summary>Adaptive-threshold LIF; returns the final adaptation in <see cref="SpikingResult.A"/>. a0 (N) is the
+    /// initial adaptation (null = zeros), beta the adaptation strength β and decayA its decay λ_a in (0, 1];
+    /// the other arguments are as in <see cref="Lif"/>.</summary>
+    public static SpikingResult Alif(Tensor x, Tensor? v0, Tensor? a0, Tensor decay, Tensor threshold, Tensor beta, Tensor decayA,
+        SpikingOptions? options = null, Tensor? alpha = null)
+    {
+        ArgumentNullException.ThrowIfNull(decay); ArgumentNullException.ThrowIfNull(threshold);
+        ArgumentNullException.ThrowIfNull(beta); ArgumentNullException.ThrowIfNull(decayA);
+        return Run<AlifNeuron>("alif", x, v0, a0, decay, threshold, beta, decayA, options ?? SpikingOptions.Default, alpha);
+    }
+
+    internal static INeuronDriver DriverFor(IBackend b, string op) => b switch
+    {
+        CpuBackend => CpuNeuronDriver.Instance,
+        INeuronDriver d => d,
+        _ => throw new NotSupportedException($"{op}: the {b.Device} backend has no fused neuron kernels"),
+    };
+
+    private static SpikingResult Run<TN>(string op, Tensor x, Tensor? v0, Tensor? a0, Tensor? decay, Tensor threshold,
+        Tensor? beta, Tensor? decayA, SpikingOptions o, Tensor? alpha) where TN : struct, INeuron
+    {
+        int T = NeuronChecks.Validate(op, x, v0, a0, decay, threshold, beta, decayA, alpha, o, out int N);
+        var driver = DriverFor(x.Backend, op);
+        bool adaptive = default(TN).Adaptive;
+        bool needGrad = Tape.Needs(x, v0, a0, decay, threshold, beta, decayA, alpha);
+        var dev = x.Device;
+        var stateShape = v0?._shape ?? x._shape[1..];
+        int W = (T + 31) / 32;
+
+        var spikes = Tensor.Empty(x._shape, DType.Float32, dev);
+        var vT = Tensor.Empty(stateShape, DType.Float32, dev);
+        var aT = adaptive ? Tensor.Empty(stateShape, DType.Float32, dev) : null;
+        Tensor? hSaved = null, hOut = null, bits = null, chk = null;
+        if (needGrad)
+        {
+            hSaved = Tensor.Empty(x._shape, o.SavedDType, dev);
+            bits = Tensor.Empty(new[] { W, N }, DType.Int32, dev);
+            if (adaptive) chk = Tensor.Empty(new[] { W, N }, DType.Float32, dev);
+        }
+        if (o.ReturnMembrane)
+            hOut = hSaved is { DType: DType.Float32 } ? hSaved.Detach() : Tensor.Empty(x._shape, DType.Float32, dev);
+
+        var th = threshold.Buf;
+        var fa = new NeuronForwardArgs
+        {
+            T = T, N = N, X = x.Buf, V0 = v0?.Buf, A0 = a0?.Buf,
+            Decay = decay?.Buf ?? th, Threshold = th, Beta = beta?.Buf ?? th, DecayA = decayA?.Buf ?? th,
+            Soft = o.Reset == ResetMode.Soft ? 1 : 0, VReset = o.VReset,
+            Spikes = spikes.Buf, VT = vT.Buf, AT = aT?.Buf, H = hSaved?.Buf,
+            HOut = hOut != null && !ReferenceEquals(hOut.Storage, hSaved?.Storage) ? hOut.Buf : null,
+            Bits = bits?.Buf, AChk = chk?.Buf,
+        };
+        if (!driver.NeuronForward<TN>(fa))
+        {
+            foreach (var t in new[] { spikes, vT, aT, hSaved, hOut, bits, chk }) t?.Dispose();
+            throw new ArgumentException($"{op}: x holds NaN or Inf values; nothing was computed", nameof(x));
+        }
+
+        long saved = 0;
+        if (needGrad)
+        {
+            saved = (long)hSaved!.Numel * o.SavedDType.SizeInBytes() + 4L * bits!.Numel + (chk != null ? 4L * chk.Numel : 0);
+            var v0Keep = v0?.Detach();
+            var outputs = adaptive ? new[] { spikes, vT, aT! } : new[] { spikes, vT };
+            var xShape = x._shape;
+            Tape.Record(op, outputs, new[] { x, v0, a0, decay, threshold, beta, decayA, alpha }, g =>
+            {
+                var alphaT = alpha ?? Tensor.Scalar(o.Alpha, dev);
+                var ba = new NeuronBackwardArgs
+                {
+                    T = T, N = N, GSpikes = g[0]?.Buf, GVT = g[1]?.Buf, GAT = adaptive ? g[2]?.Buf : null,
+                    H = hSaved.Buf, Bits = bits.Buf, AChk = chk?.Buf, V0 = v0Keep?.Buf,
+                    Decay = fa.Decay, Threshold = th, Beta = fa.Beta, DecayA = fa.DecayA, Alpha = alphaT.Buf,
+                    Soft = fa.Soft, VReset = o.VReset, DetachReset = o.DetachReset ? 1 : 0,
+                };
+                var gx = Tensor.Empty(xShape, DType.Float32, dev);
+                ba.GX = gx.Buf;
+                Tensor? Grad(Tensor? p) => p is { RequiresGrad: true } ? Tensor.Empty(p._shape, DType.Float32, dev) : null;
+                var gv0 = Grad(v0); var ga0 = Grad(a0);
+                var gd = Grad(decay); var gth = Grad(threshold); var gb = Grad(beta); var gda = Grad(decayA); var gal = Grad(alpha);
+                ba.GV0 = gv0?.Buf; ba.GA0 = ga0?.Buf; ba.GDecay = gd?.Buf; ba.GThreshold = gth?.Buf;
+                ba.GBeta = gb?.Buf; ba.GDecayA = gda?.Buf; ba.GAlpha = gal?.Buf;
+                RunBackward<TN>(driver, o.Surrogate, ba);
+                if (alpha == null) alphaT.Dispose();
+                return new[] { x.RequiresGrad ? gx : null, gv0, ga0, gd, gth, gb, gda, gal };
+            });
+        }
+        return new SpikingResult(spikes, vT, aT, hOut) { SavedBytes = saved, SavedBits = bits };
+    }
+
+    private static void RunBackward<TN>(INeuronDriver d, SurrogateKind kind, NeuronBackwardArgs a) where TN : struct, INeuron
+    {
+        switch (kind)
+        {
+            case SurrogateKind.Arctan: d.NeuronBackward<TN, ArctanSurrogate>(a); break;
+            case SurrogateKind.Sigmoid: d.NeuronBackward<TN, SigmoidSurrogate>(a); break;
+            case SurrogateKind.FastSigmoid: d.NeuronBackward<TN, FastSigmoidSurrogate>(a); break;
+            case SurrogateKind.Atan: d.NeuronBackward<TN, AtanSurrogate>(a); break;
+            case SurrogateKind.Triangle: d.NeuronBackward<TN, TriangleSurrogate>(a); break;
+            case SurrogateKind.Rectangle: d.NeuronBackward<TN, RectangleSurrogate>(a); break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown surrogate");
+        }
+    }
+}

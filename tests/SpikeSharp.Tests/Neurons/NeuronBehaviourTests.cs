@@ -1,0 +1,115 @@
+using SpikeSharp.Neurons;
+
+namespace SpikeSharp.Tests.Neurons;
+
+/// <summary>Golden values, memory format, streaming and argument checks of the fused neurons.</summary>
+public class NeuronBehaviourTests
+{
+    public static IEnumerable<object[]> Devices => TestDevices.Names;
+
+    [Theory, MemberData(nameof(Devices))]
+    public void LifGoldenTrajectory(string dev)
+    {
+        // Hand-checked: λ = 0.5, θ = 1, v0 = 0, arctan α = 2, loss = Σ s.
+        var d = Device.Parse(dev);
+        using var scope = TensorScope.Begin();
+        var x = Tensor.FromArray(new[] { 0.6f, 0.8f, 0.3f, 1.2f, 0.0f }, new[] { 5, 1 }, d); x.RequiresGrad = true;
+        var dec = Tensor.FromArray(new[] { 0.5f }, null, d); dec.RequiresGrad = true;
+        var th = Tensor.FromArray(new[] { 1f }, null, d); th.RequiresGrad = true;
+        var v0 = Tensor.Zeros(new[] { 1 }, d); v0.RequiresGrad = true;
+        var r = SpikingFunctions.Lif(x, v0, dec, th, SpikingOptions.Default with { ReturnMembrane = true });
+        Assert.Equal(new[] { 0f, 1f, 0f, 1f, 0f }, r.Spikes.ToArray());
+        AssertClose(new[] { 0.6f, 1.1f, 0.3f, 1.35f, 0f }, r.H!.ToArray(), 1e-6);
+        AssertClose(new[] { 0f }, r.V.ToArray(), 0);
+        r.Spikes.Sum().Backward();
+        AssertClose(new[] { 0.9903098f, 1.4339136f, 0.2696542f, 0.3426942f, 0.0494090f }, x.Grad!.ToArray(), 2e-6);
+        AssertClose(new[] { 0.9631564f }, dec.Grad!.ToArray(), 2e-6);
+        AssertClose(new[] { -2.1976769f }, th.Grad!.ToArray(), 2e-6);
+        AssertClose(new[] { 0.4951549f }, v0.Grad!.ToArray(), 2e-6);
+    }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void BitPackingLayout(string dev)
+    {
+        var d = Device.Parse(dev);
+        using var scope = TensorScope.Begin();
+        int T = 70, N = 5;
+        var x = Tensor.Rand(new[] { T, N }, new Generator(3), d, -0.5f, 1.5f); x.RequiresGrad = true;
+        var r = SpikingFunctions.Lif(x, null, Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, d), Tensor.Full(new[] { 1 }, 1f, DType.Float32, d));
+        var s = r.Spikes.ToArray();
+        Assert.Equal(new[] { 3, N }, r.SavedBits!.Shape);
+        var w = r.SavedBits.ToArray<int>();
+        Assert.Contains(1f, s);
+        for (int t = 0; t < T; t++)
+            for (int n = 0; n < N; n++)
+                Assert.Equal(s[t * N + n] != 0f, ((w[(t / 32) * N + n] >> (t % 32)) & 1) != 0);
+        for (int n = 0; n < N; n++) Assert.Equal(0, w[2 * N + n] >> (T - 64)); // unused high bits stay clear
+    }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void StreamingTwoChunksEqualsOneCall(string dev)
+    {
+        var d = Device.Parse(dev);
+        using var scope = TensorScope.Begin();
+        int T = 37, N = 6;
+        var xs = Tensor.Randn(new[] { T, N }, new Generator(5), d, 0.4f, 0.7f);
+        var dec = Tensor.Full(new[] { 1 }, 0.9f, DType.Float32, d); var th = Tensor.Full(new[] { 1 }, 1f, DType.Float32, d);
+        var be = Tensor.Full(new[] { 1 }, 0.2f, DType.Float32, d); var da = Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, d);
+        var x = xs.Clone(); x.RequiresGrad = true;
+        var whole = SpikingFunctions.Alif(x, null, null, dec, th, be, da);
+        (whole.Spikes.Sum() + whole.V.Sum()).Backward();
+        var x1 = xs.Narrow(0, 0, 20).Clone(); x1.RequiresGrad = true;
+        var x2 = xs.Narrow(0, 20, 17).Clone(); x2.RequiresGrad = true;
+        var p1 = SpikingFunctions.Alif(x1, null, null, dec, th, be, da);
+        var p2 = SpikingFunctions.Alif(x2, p1.V, p1.A, dec, th, be, da);
+        Assert.Equal(whole.Spikes.ToArray(), Tensor.Cat(new[] { p1.Spikes, p2.Spikes }, 0).ToArray());
+        Assert.Equal(whole.V.ToArray(), p2.V.ToArray());
+        Assert.Equal(whole.A!.ToArray(), p2.A!.ToArray());
+        (p1.Spikes.Sum() + p2.Spikes.Sum() + p2.V.Sum()).Backward();
+        AssertClose(x.Grad!.ToArray(), Tensor.Cat(new[] { x1.Grad!, x2.Grad! }, 0).ToArray(), 1e-5);
+    }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void SavedBytesPerNeuronStep(string dev)
+    {
+        var d = Device.Parse(dev);
+        using var scope = TensorScope.Begin();
+        var x = Tensor.Randn(new[] { 64, 40 }, new Generator(1), d); x.RequiresGrad = true;
+        var p = Tensor.Full(new[] { 1 }, 0.9f, DType.Float32, d);
+        Assert.True(SpikingFunctions.Lif(x, null, p, p).SavedBytesPerNeuronStep <= 4.2);
+        Assert.True(SpikingFunctions.Lif(x, null, p, p, new SpikingOptions { SavedDType = DType.Float16 }).SavedBytesPerNeuronStep <= 2.2);
+        using (Autograd.Tape.NoGrad()) Assert.Equal(0, SpikingFunctions.Lif(x, null, p, p).SavedBytes);
+    }
+
+    [Fact]
+    public void BadInputsThrowClearly()
+    {
+        var d = Device.Cpu;
+        using var scope = TensorScope.Begin();
+        var x = Tensor.Randn(new[] { 8, 2, 3 }, new Generator(1), d);
+        var one = Tensor.Full(new[] { 1 }, 0.9f, DType.Float32, d);
+        Assert.Contains("v0", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, Tensor.Zeros(new[] { 5 }, d), one, one)).Message);
+        Assert.Contains("T = 0", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(Tensor.Zeros(new[] { 0, 6 }, d), null, one, one)).Message);
+        Assert.Contains("decay", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, Tensor.Full(new[] { 1 }, 1.5f, DType.Float32, d), one)).Message);
+        Assert.Contains("decay", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, Tensor.Zeros(new[] { 1 }, d), one)).Message);
+        Assert.Contains("threshold", Assert.Throws<ArgumentException>(() => SpikingFunctions.Plif(x, null, Tensor.Full(new[] { 3 }, 0.9f, DType.Float32, d), Tensor.Ones(new[] { 4 }, d))).Message);
+        Assert.Contains("alpha", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, one, one, null, Tensor.Full(new[] { 1 }, -1f, DType.Float32, d))).Message);
+        Assert.Contains("Alpha", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, one, one, new SpikingOptions { Alpha = 0f })).Message);
+        var bad = Tensor.FromArray(Enumerable.Repeat(0.5f, 48).Select((v, i) => i == 17 ? float.NaN : v).ToArray(), new[] { 8, 2, 3 }, d);
+        long live = Tensor.LiveCount;
+        Assert.Contains("NaN", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(bad, null, one, one)).Message);
+        Assert.Equal(live, Tensor.LiveCount);
+        if (TestDevices.All.Contains(Device.IlgpuCpu))
+        {
+            using var other = Tensor.Full(new[] { 1 }, 0.9f, DType.Float32, Device.IlgpuCpu);
+            Assert.Contains("decay", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, other, one)).Message);
+        }
+    }
+
+    internal static void AssertClose(float[] expected, float[] actual, double tol)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tol * Math.Max(1, Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {actual[i]}");
+    }
+}

@@ -1,0 +1,102 @@
+using SpikeSharp.Neurons;
+using static SpikeSharp.Tests.Neurons.UnfusedReference;
+
+namespace SpikeSharp.Tests.Neurons;
+
+/// <summary>Every gradient of the fused neurons against autograd through the unfused reference.</summary>
+public class NeuronGradTests
+{
+    public static IEnumerable<object[]> Cases() =>
+        from d in TestDevices.Names
+        from k in Enum.GetValues<Kind>()
+        from s in Enum.GetValues<SurrogateKind>()
+        select new object[] { d[0], k, s };
+
+    [Theory, MemberData(nameof(Cases))]
+    public void MatchesUnfused(string dev, Kind kind, SurrogateKind sur)
+    {
+        var d = Device.Parse(dev);
+        foreach (var reset in new[] { ResetMode.Hard, ResetMode.Soft })
+            foreach (var detach in new[] { true, false })
+                foreach (var T in new[] { 37, 1 })
+                {
+                    var o = new SpikingOptions { Surrogate = sur, Reset = reset, DetachReset = detach, VReset = reset == ResetMode.Hard ? 0.1f : 0f };
+                    double err = Compare(d, kind, o, T, B: kind == Kind.Plif ? 3 : 2, F: 5, seed: T + (int)sur * 7);
+                    Assert.True(err < 1e-5, $"{kind} {sur} {reset} detach={detach} T={T}: rel err {err:E2}");
+                }
+    }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void HalfSavedStateIsClose(string dev)
+    {
+        var d = Device.Parse(dev);
+        foreach (var kind in Enum.GetValues<Kind>())
+        {
+            var o = new SpikingOptions { SavedDType = DType.Float16, Reset = ResetMode.Soft };
+            double err = Compare(d, kind, o, 37, 3, 5, seed: 11);
+            Assert.True(err < 1e-2, $"{kind} float16 h: rel err {err:E2}");
+        }
+    }
+
+    public static IEnumerable<object[]> Devices => TestDevices.Names;
+
+    /// <summary>Max over all gradients of max|fused − ref| / max|ref|.</summary>
+    internal static double Compare(Device d, Kind kind, SpikingOptions o, int T, int B, int F, int seed)
+    {
+        using var scope = TensorScope.Begin();
+        var rnd = new Random(seed);
+        Tensor Make(float[] v, int[] shape) { var t = Tensor.FromArray(v, shape, d); t.RequiresGrad = true; return t; }
+        float[] R(int n, float lo, float hi) => Enumerable.Range(0, n).Select(_ => lo + (float)rnd.NextDouble() * (hi - lo)).ToArray();
+        int pf = kind == Kind.Plif ? F : 1;
+        var xs = R(T * B * F, -0.4f, 1.1f); var v0s = R(B * F, -0.2f, 0.8f); var a0s = R(B * F, 0f, 0.5f);
+        var ds = R(pf, 0.6f, 0.95f); var ths = R(pf, 0.7f, 1.1f); var bs = R(1, 0.1f, 0.4f); var das = R(1, 0.6f, 0.9f); var als = R(1, 1.5f, 3f);
+        // Positive loss weights: parameter gradients are sums over T·N terms, and sign cancellation there would
+        // measure float32 summation order rather than the kernels.
+        var ws = R(T * B * F, 0.2f, 1f); var wv = R(B * F, 0.2f, 1f); var wa = R(B * F, 0.2f, 1f);
+        int[] xShape = { T, B, F }, sShape = { B, F };
+
+        (Tensor[] leaves, float[][] grads) Go(bool fused)
+        {
+            var x = Make(xs, xShape); var v0 = Make(v0s, sShape); var a0 = Make(a0s, sShape);
+            var dec = Make(ds, new[] { pf }); var th = Make(ths, new[] { pf }); var be = Make(bs, new[] { 1 }); var da = Make(das, new[] { 1 });
+            var al = Make(als, new[] { 1 });
+            bool alif = kind == Kind.Alif, leaky = kind != Kind.If;
+            Tensor s, v; Tensor? a;
+            if (fused)
+            {
+                var r = kind switch
+                {
+                    Kind.Lif => SpikingFunctions.Lif(x, v0, dec, th, o, al),
+                    Kind.Plif => SpikingFunctions.Plif(x, v0, dec, th, o, al),
+                    Kind.If => SpikingFunctions.If(x, v0, th, o, al),
+                    _ => SpikingFunctions.Alif(x, v0, a0, dec, th, be, da, o, al),
+                };
+                (s, v, a) = (r.Spikes, r.V, r.A);
+            }
+            else (s, v, a) = UnfusedReference.Run(kind, x, v0, alif ? a0 : null, leaky ? dec : null, th, alif ? be : null, alif ? da : null, al, o);
+            var loss = (s * Tensor.FromArray(ws, xShape, d)).Sum() + (v * Tensor.FromArray(wv, sShape, d)).Sum();
+            if (a != null) loss = loss + (a * Tensor.FromArray(wa, sShape, d)).Sum();
+            loss.Backward();
+            var leaves = new List<Tensor> { x, v0, th, al };
+            if (leaky) leaves.Add(dec);
+            if (alif) leaves.AddRange(new[] { a0, be, da });
+            return (leaves.ToArray(), leaves.Select(l => l.Grad?.ToArray() ?? new float[l.Numel]).ToArray());
+        }
+
+        var (_, gf) = Go(true);
+        var (names, gr) = Go(false);
+        double worst = 0;
+        for (int i = 0; i < gf.Length; i++)
+        {
+            // Parameter gradients (i >= 2) are sums of T·N per-step terms the size of x's gradient; where they
+            // cancel, float32 summation order alone moves them by ~1e-6 of a term, so they are measured against
+            // the larger of their own size and the size of the terms.
+            double scale = Math.Max(1e-6, gr[i].Max(Math.Abs));
+            if (i >= 2) scale = Math.Max(scale, gr[0].Max(Math.Abs));
+            double e = gf[i].Zip(gr[i], (p, q) => Math.Abs(p - q)).Max() / scale;
+            worst = Math.Max(worst, e);
+            if (Environment.GetEnvironmentVariable("NEURON_DEBUG") != null) Console.Error.WriteLine($"grad {i}: {e:E2} scale {scale}");
+        }
+        return worst;
+    }
+}
