@@ -7,6 +7,6 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> Extra()
     {
-        yield break;
+        yield return TrainCommand.Build();
     }
 }

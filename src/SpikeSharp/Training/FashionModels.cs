@@ -46,31 +46,32 @@ public static class FashionModels
         {
             FashionModelKind.Mlp => new Sequential(
                 new MultiStep(new Flatten(1), new Linear(784, 512, gen: gen, device: device)),
-                new Lif(),
+                new NeuronModule(new Lif(device: device)),
                 new MultiStep(new Linear(512, 10, gen: gen, device: device))),
             FashionModelKind.Csnn => new Sequential(
                 new MultiStep(new Conv2d(1, 32, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(32, device: device)),
-                new Lif(),
+                new NeuronModule(new Lif(device: device)),
                 new MultiStep(new MaxPool2d((2, 2)), new Conv2d(32, 64, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(64, device: device)),
-                new Lif(),
+                new NeuronModule(new Lif(device: device)),
                 new MultiStep(new MaxPool2d((2, 2)), new Flatten(1), new Linear(64 * 7 * 7, 256, gen: gen, device: device)),
-                new Lif(),
+                new NeuronModule(new Lif(device: device)),
                 new MultiStep(new Linear(256, 10, gen: gen, device: device))),
             _ => new Sequential(
                 new MultiStep(new Conv2d(1, 128, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(128, device: device)),
-                new Plif(),
+                Plif(128 * 28 * 28),
                 new MultiStep(new MaxPool2d((2, 2)), new Conv2d(128, 128, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(128, device: device)),
-                new Plif(),
+                Plif(128 * 14 * 14),
                 new MultiStep(new MaxPool2d((2, 2)), new Flatten(1)),
                 new Dropout(0.5f, sharedOverTime: true, gen: gen),
                 new MultiStep(new Linear(128 * 7 * 7, 2048, gen: gen, device: device)),
-                new Plif(),
+                Plif(2048),
                 new Dropout(0.5f, sharedOverTime: true, gen: gen),
                 new MultiStep(new Linear(2048, 100, gen: gen, device: device)),
-                new Plif(),
+                Plif(100),
                 new VotingPool(10)),
         };
         return m;
+        NeuronModule Plif(int features) => new(new Nn.Plif(features, decay: 0.5f, device: device));
     }
 }
 

@@ -130,7 +130,7 @@ public sealed class FashionTrainer
                 ["test_accuracy"] = teAcc.ToString("R", CultureInfo.InvariantCulture),
             });
         }
-        if (_o.Plots) TrainingPlots.Write(Path.Combine(_o.OutDir, "plots"), metricsPath, model, test, _o, encGen);
+        if (_o.Plots) TrainingPlots.Write(Path.Combine(_o.OutDir, "plots"), History, model, test, _o, encGen);
         return History.Count > 0 ? History[^1].TestAccuracy : double.NaN;
     }
 
