@@ -1,1 +1,14 @@
-System.Console.WriteLine("bench");
+using SpikeSharp.Bench;
+
+// spikesharp bench entry: `dotnet run -c Release --project bench/SpikeSharp.Bench -- <suite> [options]`
+var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalIgnoreCase)
+{
+    ["foundation"] = FoundationBench.Run,
+    ["linear-lif"] = LinearLifBench.Run,
+};
+if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
+{
+    Console.Error.WriteLine($"usage: SpikeSharp.Bench <suite> [options]; suites: {string.Join(", ", suites.Keys)}");
+    return 2;
+}
+return run(args[1..]);

@@ -9,9 +9,6 @@ namespace SpikeSharp.Cli.Commands;
 /// <summary><c>spikesharp train [fashion-mnist]</c>: trains a spiking classifier; the main job.</summary>
 internal static class TrainCommand
 {
-    /// <summary>Subcommands other families add (e.g. <c>train lm</c>).</summary>
-    public static readonly List<Func<Command>> Extra = new();
-
     public static Command Build()
     {
         var train = new Command("train", "Train a spiking neural network. With no subcommand: Fashion-MNIST with the default model.");
@@ -22,7 +19,7 @@ internal static class TrainCommand
         train.SetAction(r => opts.Run(r));
         fm.SetAction(r => opts.Run(r));
         train.Subcommands.Add(fm);
-        foreach (var f in Extra) train.Subcommands.Add(f());
+        train.Subcommands.Add(LmTrainCommand.BuildLm());
         return train;
     }
 

@@ -5,23 +5,11 @@ namespace SpikeSharp.Nn;
 /// <summary>Losses and metrics for spiking networks, whose outputs are (T, B, C) sequences.</summary>
 public static class Functional
 {
-    /// <summary>log softmax over <paramref name="dim"/>, stabilised by the (constant) maximum.</summary>
-    public static Tensor LogSoftmax(Tensor x, int dim = -1)
-    {
-        Tensor m;
-        using (Tape.NoGrad()) m = x.Max(dim, keepDim: true);
-        var z = x.Sub(m);
-        return z.Sub(z.Exp().Sum(dim, keepDim: true).Log());
-    }
+    /// <summary>log softmax over <paramref name="dim"/> (see <see cref="Tensor.LogSoftmax"/>).</summary>
+    public static Tensor LogSoftmax(Tensor x, int dim = -1) => x.LogSoftmax(dim);
 
-    /// <summary>Mean cross-entropy of logits (B, C) against int32 labels (B).</summary>
-    public static Tensor CrossEntropy(Tensor logits, Tensor labels)
-    {
-        if (logits.Rank != 2) throw new ArgumentException($"CrossEntropy: logits must be (B, C), got {ShapeUtil.Format(logits._shape)}", nameof(logits));
-        CheckLabels(labels, logits.Size(0), "CrossEntropy");
-        var onehot = Tensor.OneHot(labels, logits.Size(1)); // kept alive: the product's backward reads it
-        return LogSoftmax(logits, 1).Mul(onehot).Sum().MulScalar(-1f / logits.Size(0));
-    }
+    /// <summary>Mean cross-entropy of logits (B, C) against int32 labels (B) (see <see cref="Tensor.CrossEntropy"/>).</summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor labels) => Tensor.CrossEntropy(logits, labels);
 
     /// <summary>Cross-entropy of the time-averaged output: outputs (T, B, C) → mean over T → <see cref="CrossEntropy"/>.</summary>
     public static Tensor RateCrossEntropy(Tensor outputs, Tensor labels)
@@ -44,12 +32,8 @@ public static class Functional
         return d.Mul(d).Mean();
     }
 
-    /// <summary>Mean squared error of equal-shaped tensors.</summary>
-    public static Tensor Mse(Tensor prediction, Tensor target)
-    {
-        var d = prediction.Sub(target);
-        return d.Mul(d).Mean();
-    }
+    /// <summary>Mean squared error of equal-shaped tensors (see <see cref="Tensor.Mse"/>).</summary>
+    public static Tensor Mse(Tensor prediction, Tensor target) => Tensor.Mse(prediction, target);
 
     /// <summary>
     /// Number of correct predictions as a one-element device tensor (no host read): argmax over C of logits (B, C),

@@ -57,6 +57,7 @@ internal static class BackendHarness
         for (int i = 0; i < expected.Length; i++)
         {
             float e = expected[i], a = actual[i];
+            if (e == a) continue;
             if (float.IsNaN(e)) { Assert.True(float.IsNaN(a), $"{what}[{i}]: expected NaN, got {a}"); continue; }
             float err = MathF.Abs(e - a), scale = Math.Max(1f, MathF.Abs(e));
             Assert.True(err <= tol * scale, $"{what}[{i}]: expected {e}, got {a} (|diff| {err})");
@@ -66,3 +67,7 @@ internal static class BackendHarness
     /// <summary>Sizes that are not multiples of a warp or a group.</summary>
     public static readonly int[] Sizes = { 1, 31, 33, 1000, 4097 };
 }
+
+/// <summary>Tests that must not share the ilgpu-cpu backend with concurrently running tests.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SerialBackendTests { public const string Name = "ilgpu serial"; }

@@ -41,11 +41,11 @@ public class NeuronGradTests
     public static IEnumerable<object[]> Devices => TestDevices.Names;
 
     /// <summary>Max over all gradients of max|fused − ref| / max|ref|.</summary>
-    internal static double Compare(Device d, Kind kind, SpikingOptions o, int T, int B, int F, int seed)
+    internal static double Compare(Device dev, Kind kind, SpikingOptions o, int T, int B, int F, int seed)
     {
         using var scope = TensorScope.Begin();
         var rnd = new Random(seed);
-        Tensor Make(float[] v, int[] shape) { var t = Tensor.FromArray(v, shape, d); t.RequiresGrad = true; return t; }
+        Tensor Make(float[] v, int[] shape, Device d) { var t = Tensor.FromArray(v, shape, d); t.RequiresGrad = true; return t; }
         float[] R(int n, float lo, float hi) => Enumerable.Range(0, n).Select(_ => lo + (float)rnd.NextDouble() * (hi - lo)).ToArray();
         int pf = kind == Kind.Plif ? F : 1;
         var xs = R(T * B * F, -0.4f, 1.1f); var v0s = R(B * F, -0.2f, 0.8f); var a0s = R(B * F, 0f, 0.5f);
@@ -55,11 +55,13 @@ public class NeuronGradTests
         var ws = R(T * B * F, 0.2f, 1f); var wv = R(B * F, 0.2f, 1f); var wa = R(B * F, 0.2f, 1f);
         int[] xShape = { T, B, F }, sShape = { B, F };
 
+        // The unfused reference runs on the CPU (the specification); the fused function on the device under test.
         (Tensor[] leaves, float[][] grads) Go(bool fused)
         {
-            var x = Make(xs, xShape); var v0 = Make(v0s, sShape); var a0 = Make(a0s, sShape);
-            var dec = Make(ds, new[] { pf }); var th = Make(ths, new[] { pf }); var be = Make(bs, new[] { 1 }); var da = Make(das, new[] { 1 });
-            var al = Make(als, new[] { 1 });
+            var d = fused ? dev : Device.Cpu;
+            var x = Make(xs, xShape, d); var v0 = Make(v0s, sShape, d); var a0 = Make(a0s, sShape, d);
+            var dec = Make(ds, new[] { pf }, d); var th = Make(ths, new[] { pf }, d); var be = Make(bs, new[] { 1 }, d); var da = Make(das, new[] { 1 }, d);
+            var al = Make(als, new[] { 1 }, d);
             bool alif = kind == Kind.Alif, leaky = kind != Kind.If;
             Tensor s, v; Tensor? a;
             if (fused)

@@ -12,9 +12,9 @@ public class NeuronLayerTests
         var d = Device.Parse(dev);
         using var scope = TensorScope.Begin();
         var x = Tensor.Randn(new[] { 12, 2, 3, 2 }, new Generator(4), d, 0.5f, 0.8f);
-        var layers = new Nn.SpikingLayer[]
+        var layers = new global::SpikeSharp.Nn.SpikingLayer[]
         {
-            new Nn.Lif(device: d) { StoreTraces = true }, new Nn.If(device: d), new Nn.Plif(6, device: d), new Nn.Alif(device: d),
+            new global::SpikeSharp.Nn.Lif(device: d) { StoreTraces = true }, new global::SpikeSharp.Nn.If(device: d), new global::SpikeSharp.Nn.Plif(6, device: d), new global::SpikeSharp.Nn.Alif(device: d),
         };
         foreach (var layer in layers)
         {
@@ -39,13 +39,13 @@ public class NeuronLayerTests
     public void FailedCallLeavesStateUntouched()
     {
         using var scope = TensorScope.Begin();
-        using var lif = new Nn.Lif(device: Device.Cpu);
+        using var lif = new global::SpikeSharp.Nn.Lif(device: Device.Cpu);
         lif.Forward(Tensor.Ones(new[] { 3, 2, 4 }, Device.Cpu));
         var before = lif.State!.ToArray();
         var bad = Tensor.Full(new[] { 3, 2, 4 }, float.PositiveInfinity, DType.Float32, Device.Cpu);
         Assert.Throws<ArgumentException>(() => lif.Forward(bad));
         Assert.Equal(before, lif.State!.ToArray());
-        using var plif = new Nn.Plif(5, device: Device.Cpu);
+        using var plif = new global::SpikeSharp.Nn.Plif(5, device: Device.Cpu);
         Assert.Contains("features", Assert.Throws<ArgumentException>(() => plif.Forward(Tensor.Ones(new[] { 3, 2, 4 }, Device.Cpu))).Message);
     }
 }

@@ -18,11 +18,16 @@ public sealed class IlgpuAllocator
     private const long MinBlock = 256;
 
     private readonly Accelerator _accelerator;
+    private readonly Action _bind;
     private readonly object _lock = new();
     private readonly Dictionary<long, Stack<MemoryBuffer1D<byte, Stride1D.Dense>>> _free = new();
     private long _allocated, _cached, _peak, _reserved;
 
-    internal IlgpuAllocator(Accelerator accelerator) => _accelerator = accelerator;
+    internal IlgpuAllocator(Accelerator accelerator, Action bind)
+    {
+        _accelerator = accelerator;
+        _bind = bind;
+    }
 
     /// <summary>Bytes held by live storages (bucket sizes).</summary>
     public long AllocatedBytes { get { lock (_lock) return _allocated; } }
@@ -104,6 +109,7 @@ public sealed class IlgpuAllocator
             _reserved -= _cached;
             _cached = 0;
         }
+        if (blocks.Count > 0) _bind();
         foreach (var b in blocks) b.Dispose();
     }
 }

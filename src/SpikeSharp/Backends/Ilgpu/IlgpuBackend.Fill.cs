@@ -8,16 +8,17 @@ public sealed partial class IlgpuBackend
 {
     private const int ErrorSlots = 4; // [op code, offending value, position, bound]
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _errors;
-    private volatile bool _errorsPending;
+    private long _errorKernels, _errorKernelsChecked;
 
     /// <summary>Codes a kernel writes into the error flag; the names appear in the exception.</summary>
     internal enum KernelError { None = 0, IndexSelect = 1, IndexAdd = 2, OneHot = 3 }
 
-    /// <summary>The device error flag; pass to kernels that can fail and call <see cref="ExpectErrors"/>.</summary>
+    /// <summary>The device error flag; pass to kernels that can fail and call <see cref="ErrorKernelLaunched"/> after the launch.</summary>
     internal ArrayView<int> ErrorFlag => _errors.View;
 
-    /// <summary>Marks that a launched kernel may have raised an error, so the next sync reads the flag.</summary>
-    internal void ExpectErrors() => _errorsPending = true;
+    /// <summary>Counts a launched kernel that may raise an error, so the next sync reads the flag
+    /// (syncs with nothing such pending skip the read).</summary>
+    internal void ErrorKernelLaunched() => Interlocked.Increment(ref _errorKernels);
 
     /// <summary>Records the first error of a kernel (later ones are dropped). Kernel-side.</summary>
     internal static void RaiseError(ArrayView<int> flag, int code, int value, int position, int bound)
@@ -31,11 +32,16 @@ public sealed partial class IlgpuBackend
 
     private void CheckErrors()
     {
-        if (!_errorsPending) return;
-        _errorsPending = false;
+        // Read the count before the sync: every kernel it covers has then finished.
+        long launched = Interlocked.Read(ref _errorKernels);
+        if (launched == Interlocked.Read(ref _errorKernelsChecked)) return;
+        Stream.Synchronize();
         var e = new int[ErrorSlots];
         _errors.View.CopyToCPU(Stream, e.AsSpan());
         Stream.Synchronize();
+        long seen;
+        do seen = Interlocked.Read(ref _errorKernelsChecked);
+        while (seen < launched && Interlocked.CompareExchange(ref _errorKernelsChecked, launched, seen) != seen);
         if (e[0] == 0) return;
         _errors.View.MemSetToZero(Stream);
         Stream.Synchronize();

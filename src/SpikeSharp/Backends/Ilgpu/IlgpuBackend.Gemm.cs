@@ -32,7 +32,7 @@ public sealed partial class IlgpuBackend
                 if (!IsCuda || api == null) return IntPtr.Zero;
                 unsafe
                 {
-                    Accelerator.Bind();
+                    EnsureBound();
                     IntPtr h;
                     if (api.Create(&h) != 0) return IntPtr.Zero;
                     Cublas.Check(api.SetStream(h, NativeStream), "cublasSetStream");
@@ -42,6 +42,9 @@ public sealed partial class IlgpuBackend
             }
         }
     }
+
+    /// <summary>Device address of the window's first element, for native libraries (cuBLAS).</summary>
+    public IntPtr DevicePointer(Buf b) => b.Length == 0 ? IntPtr.Zero : Bytes(b).LoadEffectiveAddressAsPtr();
 
     /// <inheritdoc/>
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b, float beta, Buf c,
@@ -72,9 +75,9 @@ public sealed partial class IlgpuBackend
     {
         var api = Cublas.Instance!;
         var h = CublasHandle;
-        Accelerator.Bind();
+        EnsureBound();
         Cublas.Check(api.SetMathMode(h, Precision.AllowTf32 ? Cublas.Tf32TensorOpMath : Cublas.DefaultMath), "cublasSetMathMode");
-        IntPtr pa = View<float>(a).LoadEffectiveAddressAsPtr(), pb = View<float>(b).LoadEffectiveAddressAsPtr(), pc = View<float>(c).LoadEffectiveAddressAsPtr();
+        IntPtr pa = DevicePointer(a), pb = DevicePointer(b), pc = DevicePointer(c);
         int opA = transA ? Cublas.OpT : Cublas.OpN, opB = transB ? Cublas.OpT : Cublas.OpN;
         int lda = transA ? m : k, ldb = transB ? k : n;
         if (batch == 1)

@@ -82,8 +82,8 @@ public sealed partial class IlgpuBackend
         CheckLen(count, idx.Length, "index_select");
         if (y.Length == 0) return;
         var k = Kernel("index_select", a => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, IndexShape, ArrayView<int>>(IndexSelectKernel));
-        ExpectErrors();
         k(Stream, Launch1D(y.Length), View<float>(x), View<int>(idx), View<float>(y), new IndexShape(outer, r, count, inner), ErrorFlag);
+        ErrorKernelLaunched();
     }
 
     /// <inheritdoc/>
@@ -94,8 +94,8 @@ public sealed partial class IlgpuBackend
         CheckLen(count, idx.Length, "index_add");
         if (g.Length == 0) return;
         var k = Kernel("index_add", a => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, IndexShape, ArrayView<int>>(IndexAddKernel));
-        ExpectErrors();
         k(Stream, Launch1D(g.Length), View<float>(g), View<int>(idx), View<float>(y), new IndexShape(outer, r, count, inner), ErrorFlag);
+        ErrorKernelLaunched();
     }
 
     /// <inheritdoc/>
@@ -105,8 +105,8 @@ public sealed partial class IlgpuBackend
         if (y.Length == 0) return;
         Bytes(y).MemSetToZero(Stream);
         var k = Kernel("one_hot", a => a.LoadKernel<ArrayView<int>, ArrayView<float>, int, int, ArrayView<int>>(OneHotKernel));
-        ExpectErrors();
         k(Stream, Launch1D(idx.Length), View<int>(idx), View<float>(y), idx.Length, classes, ErrorFlag);
+        ErrorKernelLaunched();
     }
 
     /// <summary>(outer, r, count, inner) of an index op, as one kernel parameter.</summary>

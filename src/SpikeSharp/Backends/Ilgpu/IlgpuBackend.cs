@@ -22,8 +22,11 @@ public sealed partial class IlgpuBackend : IBackend
     {
         Device = device;
         Accelerator = accelerator;
+        // Creating an accelerator makes its context current here; record that for EnsureBound.
+        accelerator.Bind();
+        _boundHere = this;
         Stream = accelerator.CreateStream();
-        Memory = new IlgpuAllocator(accelerator);
+        Memory = new IlgpuAllocator(accelerator, EnsureBound);
         IsCuda = accelerator.AcceleratorType == AcceleratorType.Cuda;
         GroupSize = Math.Min(256, accelerator.MaxNumThreadsPerGroup);
         // Enough resident groups to saturate memory bandwidth with grid-stride loops; the emulation
@@ -83,6 +86,7 @@ public sealed partial class IlgpuBackend : IBackend
     /// </summary>
     public TDelegate Kernel<TDelegate>(string key, Func<Accelerator, TDelegate> load) where TDelegate : Delegate
     {
+        EnsureBound();
         lock (_kernelLock)
         {
             if (_kernels.TryGetValue((key, typeof(TDelegate)), out var d)) return (TDelegate)d;
@@ -120,8 +124,23 @@ public sealed partial class IlgpuBackend : IBackend
         return all.SubView((long)b.Offset * size, (long)b.Length * size).Cast<T>();
     }
 
+    [ThreadStatic] private static IlgpuBackend? _boundHere;
+
+    /// <summary>
+    /// Makes this accelerator's CUDA context current on the calling thread (ILGPU's contexts are not
+    /// primary: a thread that did not create the backend, such as a data-loading worker, must bind
+    /// it before driver calls). Cheap after the first call on a thread.
+    /// </summary>
+    public void EnsureBound()
+    {
+        if (ReferenceEquals(_boundHere, this)) return;
+        Accelerator.Bind();
+        _boundHere = this;
+    }
+
     private IlgpuStorage Storage(Buf b)
     {
+        EnsureBound();
         if (b.Storage is not IlgpuStorage s || !ReferenceEquals(s.Backend, this))
             throw new ArgumentException($"buffer on {b.Storage.Backend.Device} given to the {Device} backend", nameof(b));
         if (s.IsReleased) throw new ObjectDisposedException("tensor", "the tensor's memory has been freed (it was disposed)");
@@ -143,6 +162,7 @@ public sealed partial class IlgpuBackend : IBackend
     public Storage Allocate(DType dtype, int length)
     {
         if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "allocate: length must be >= 0");
+        EnsureBound();
         return new IlgpuStorage(this, Memory, dtype, length);
     }
 
@@ -185,6 +205,7 @@ public sealed partial class IlgpuBackend : IBackend
     /// <inheritdoc/>
     public void Synchronize()
     {
+        EnsureBound();
         Stream.Synchronize();
         CheckErrors();
     }

@@ -13,11 +13,11 @@ namespace SpikeSharp.Backends.Ilgpu;
 internal static class IlgpuRuntime
 {
     /// <summary>
-    /// The emulated device: warp size 32 as on NVIDIA so warp code behaves the same; 8 warps per
-    /// multiprocessor allow the 256-thread groups the kernels use; one multiprocessor keeps the
-    /// number of emulation threads low.
+    /// The emulated device: warp size 32 as on NVIDIA so warp code behaves the same; two warps per
+    /// group and one multiprocessor, because the emulation runs one OS thread per GPU thread and
+    /// more threads only add context switches (kernels adapt to the 64-thread groups).
     /// </summary>
-    public static readonly CPUDevice EmulatedDevice = new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1);
+    public static readonly CPUDevice EmulatedDevice = new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
 
     private static readonly Lazy<Context> _context = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
 

@@ -1,0 +1,65 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
+
+namespace SpikeSharp.Attention;
+
+/// <summary>The fused causal linear-attention accumulation, an autograd op with an exact backward.</summary>
+public static class CausalAccumulation
+{
+    /// <summary>
+    /// Causal linear attention over time. q, k, v: (T, …) of equal shapes, time-major (typically
+    /// (T, B, H, D)); s0: the running sum carried in from an earlier chunk, shaped like one time step
+    /// (…), or null for zeros. Returns out (T, …) and the final running sum (…) for streaming.
+    /// </summary>
+    /// <remarks>
+    /// S_t = S_{t−1} + K_t ⊙ V_t (S₋₁ = S0), out_t = Q_t ⊙ S_t. Backward with
+    /// G_t = Σ_{τ≥t} g_τ ⊙ Q_τ + g_{S}: gQ_t = g_t ⊙ S_t, gK_t = G_t ⊙ V_t, gV_t = G_t ⊙ K_t, gS0 = G_0.
+    /// Only the inputs are kept for backward; the running sums are recomputed there.
+    /// </remarks>
+    /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
+    public static (Tensor Output, Tensor State) Forward(Tensor q, Tensor k, Tensor v, Tensor? s0 = null)
+    {
+        Check(q, k, v, s0);
+        int steps = q.Size(0), n = q.Numel / Math.Max(1, steps);
+        var stepShape = q.Shape[1..];
+        var output = Tensor.Empty(q.Shape, DType.Float32, q.Device);
+        var state = Tensor.Empty(stepShape, DType.Float32, q.Device);
+        var be = Backend(q);
+        if (n > 0) be.CausalAccumulationForward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
+        else if (state.Numel > 0) q.Backend.Fill(state.Buf, 0f);
+
+        Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, g =>
+        {
+            var (gOut, gState) = (g[0], g[1]);
+            if (n == 0) return new Tensor?[4];
+            var gq = Tensor.Empty(q.Shape, DType.Float32, q.Device);
+            var gk = Tensor.Empty(q.Shape, DType.Float32, q.Device);
+            var gv = Tensor.Empty(q.Shape, DType.Float32, q.Device);
+            var gs0 = s0 is { RequiresGrad: true } ? Tensor.Empty(stepShape, DType.Float32, q.Device) : null;
+            be.CausalAccumulationBackward(q.Buf, k.Buf, v.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
+                gq.Buf, gk.Buf, gv.Buf, gs0?.Buf, steps, n);
+            return new[] { gq, gk, gv, gs0 };
+        });
+        return (output, state);
+    }
+
+    private static ICausalAccumulationBackend Backend(Tensor q) => q.Backend as ICausalAccumulationBackend
+        ?? throw new NotSupportedException($"causal_accumulation: the backend of {q.Device} has no causal accumulation kernel");
+
+    private static void Check(Tensor q, Tensor k, Tensor v, Tensor? s0)
+    {
+        foreach (var (t, name) in new[] { (q, "q"), (k, "k"), (v, "v") })
+        {
+            if (t.DType != DType.Float32) throw new ArgumentException($"causal_accumulation: {name} must be float32, got {t.DType.Name()}", name);
+            if (t.Device != q.Device) throw new ArgumentException($"causal_accumulation: {name} is on {t.Device}, q on {q.Device}", name);
+        }
+        if (q.Rank < 1) throw new ArgumentException($"causal_accumulation: q must be time-major (T, ...), got shape {ShapeUtil.Format(q.Shape)}", nameof(q));
+        if (!k.Shape.SequenceEqual(q.Shape)) throw new ArgumentException($"causal_accumulation: k has shape {ShapeUtil.Format(k.Shape)}, expected q's {ShapeUtil.Format(q.Shape)}", nameof(k));
+        if (!v.Shape.SequenceEqual(q.Shape)) throw new ArgumentException($"causal_accumulation: v has shape {ShapeUtil.Format(v.Shape)}, expected q's {ShapeUtil.Format(q.Shape)}", nameof(v));
+        if (s0 == null) return;
+        if (s0.DType != DType.Float32 || s0.Device != q.Device)
+            throw new ArgumentException($"causal_accumulation: s0 must be float32 on {q.Device}, got {s0.DType.Name()} on {s0.Device}", nameof(s0));
+        if (!s0.Shape.SequenceEqual(q.Shape[1..]))
+            throw new ArgumentException($"causal_accumulation: s0 has shape {ShapeUtil.Format(s0.Shape)}, expected one time step of q {ShapeUtil.Format(q.Shape[1..])}", nameof(s0));
+    }
+}

@@ -1,0 +1,49 @@
+using SpikeSharp.Neurons;
+
+namespace SpikeSharp.Nn.Transformer;
+
+/// <summary>
+/// A pre-norm spiking transformer block on (T, B, dim): x + Attn(LN(x)·s₁), then x + MLP(LN(x)·s₂) with
+/// MLP = Linear → LIF → Linear (the first two fused as <see cref="LinearLif"/>) and learnable scalars s₁, s₂.
+/// State (membranes, attention sums) is kept between calls.
+/// </summary>
+public sealed class SpikingTransformerBlock : Module
+{
+    /// <summary>Creates the block; the MLP's hidden width is <paramref name="mlpRatio"/> · dim.</summary>
+    public SpikingTransformerBlock(int dim, int heads, int mlpRatio = 4, SpikingOptions? options = null, Generator? gen = null, Device? device = null)
+    {
+        if (mlpRatio <= 0) throw new ArgumentOutOfRangeException(nameof(mlpRatio), $"SpikingTransformerBlock: mlpRatio must be positive, got {mlpRatio}");
+        Dim = dim; Hidden = dim * mlpRatio;
+        RegisterModule("ln1", new LayerNorm(dim, device: device));
+        RegisterModule("attn", new SpikingSelfAttention(dim, heads, options, gen, device));
+        RegisterModule("ln2", new LayerNorm(dim, device: device));
+        RegisterModule("fc1", new LinearLif(dim, Hidden, options: options, gen: gen, device: device));
+        RegisterModule("fc2", new Linear(Hidden, dim, gen: gen, device: device));
+        RegisterParameter("attn_scale", Tensor.Ones(new[] { 1 }, device));
+        RegisterParameter("mlp_scale", Tensor.Ones(new[] { 1 }, device));
+    }
+
+    /// <summary>Model width.</summary>
+    public int Dim { get; }
+    /// <summary>MLP hidden width.</summary>
+    public int Hidden { get; }
+
+    private T Child<T>(string name) where T : Module => (T)NamedChildren().First(c => c.Name == name).Module;
+
+    /// <summary>The attention layer.</summary>
+    public SpikingSelfAttention Attention => Child<SpikingSelfAttention>("attn");
+    /// <summary>The MLP's spiking hidden layer.</summary>
+    public LinearLif Hidden1 => Child<LinearLif>("fc1");
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor x)
+    {
+        var a = Attention.Forward(Child<LayerNorm>("ln1").Forward(x).Mul(Param("attn_scale")));
+        x = x.Add(a);
+        var h = Hidden1.Forward(Child<LayerNorm>("ln2").Forward(x).Mul(Param("mlp_scale")));
+        return x.Add(Child<Linear>("fc2").Forward(h));
+    }
+
+    /// <inheritdoc/>
+    protected override string ExtraRepr() => $"dim={Dim}, hidden={Hidden}";
+}
