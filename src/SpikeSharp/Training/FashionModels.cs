@@ -46,15 +46,15 @@ public static class FashionModels
         {
             FashionModelKind.Mlp => new Sequential(
                 new MultiStep(new Flatten(1), new Linear(784, 512, gen: gen, device: device)),
-                new NeuronModule(new Lif(device: device)),
+                new Lif(device: device),
                 new MultiStep(new Linear(512, 10, gen: gen, device: device))),
             FashionModelKind.Csnn => new Sequential(
                 new MultiStep(new Conv2d(1, 32, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(32, device: device)),
-                new NeuronModule(new Lif(device: device)),
+                new Lif(device: device),
                 new MultiStep(new MaxPool2d((2, 2)), new Conv2d(32, 64, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(64, device: device)),
-                new NeuronModule(new Lif(device: device)),
+                new Lif(device: device),
                 new MultiStep(new MaxPool2d((2, 2)), new Flatten(1), new Linear(64 * 7 * 7, 256, gen: gen, device: device)),
-                new NeuronModule(new Lif(device: device)),
+                new Lif(device: device),
                 new MultiStep(new Linear(256, 10, gen: gen, device: device))),
             _ => new Sequential(
                 new MultiStep(new Conv2d(1, 128, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(128, device: device)),
@@ -71,7 +71,7 @@ public static class FashionModels
                 new VotingPool(10)),
         };
         return m;
-        NeuronModule Plif(int features) => new(new Nn.Plif(features, decay: 0.5f, device: device));
+        Nn.Plif Plif(int features) => new(features, decay: 0.5f, device: device);
     }
 }
 

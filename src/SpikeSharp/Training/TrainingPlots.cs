@@ -17,9 +17,9 @@ public static class TrainingPlots
             history.Select(h => h.TrainAccuracy).ToArray(), history.Select(h => h.TestAccuracy).ToArray(),
             title: $"Fashion-MNIST, {FashionModels.Name(o.Model)}");
 
-        var neurons = model.NamedModules().Where(m => m.Module is NeuronModule).Select(m => (m.Name, (NeuronModule)m.Module)).ToList();
+        var neurons = model.NamedModules().Where(m => m.Module is SpikingLayer).Select(m => (m.Name, Layer: (SpikingLayer)m.Module)).ToList();
         if (neurons.Count == 0) return;
-        foreach (var (_, n) in neurons) { n.RecordSpikes = true; n.Layer.StoreTraces = true; }
+        foreach (var (_, n) in neurons) { n.StoreSpikes = true; n.StoreTraces = true; }
         try
         {
             model.Eval();
@@ -35,19 +35,19 @@ public static class TrainingPlots
             var sub = new float[steps * shown];
             for (int t = 0; t < steps; t++) Array.Copy(spikes, t * feats, sub, t * shown, shown);
             Plots.SaveSpikeRaster(Path.Combine(dir, "raster.png"), sub, steps, shown, title: $"spikes of layer {name0} (first {shown} neurons, one test sample)");
-            if (first.Layer.Trace is { } trace)
+            if (first.Trace is { } trace)
             {
                 var h = trace.ToArray();
-                var th = first.Layer.NamedParameters().FirstOrDefault(p => p.name == "threshold").p?.ToArray()[0] ?? 1f;
+                var th = first.StateDict().TryGetValue("threshold", out var thr) ? thr.ToArray()[0] : 1f;
                 var idx = Enumerable.Range(0, Math.Min(5, feats)).Select(i => i * Math.Max(1, feats / 5)).Where(i => i < feats).ToArray();
                 Plots.SaveMembraneTraces(Path.Combine(dir, "membrane.png"), h, steps, feats, idx, th, title: $"membrane of layer {name0}");
             }
             Plots.SaveFiringRates(Path.Combine(dir, "firing-rates.png"), neurons.Select(n => n.Name).ToArray(),
-                neurons.Select(n => (double)n.Item2.Layer.FiringRate).ToArray(), title: "firing rate per layer (one test sample)");
+                neurons.Select(n => (double)n.Layer.FiringRate).ToArray(), title: "firing rate per layer (one test sample)");
         }
         finally
         {
-            foreach (var (_, n) in neurons) { n.RecordSpikes = false; n.Layer.StoreTraces = false; }
+            foreach (var (_, n) in neurons) { n.StoreSpikes = false; n.StoreTraces = false; }
             model.ResetState();
         }
     }
