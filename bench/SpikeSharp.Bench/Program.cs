@@ -7,6 +7,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["foundation"] = FoundationBench.Run,
     ["parity"] = a => ParityCheck.Run(a.Length > 1 && a[0] == "--device" ? Device.Parse(a[1]) : Device.Default, Console.Out),
     ["linear-lif"] = LinearLifBench.Run,
+    ["neurons"] = NeuronBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {
