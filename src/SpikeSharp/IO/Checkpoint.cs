@@ -79,6 +79,14 @@ public static class Checkpoint
         SaveModel(Path.Combine(dir, ModelFile), model, meta);
     }
 
+    /// <summary>The metadata of the model file in <paramref name="dir"/> (to check what a checkpoint holds before loading it).</summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string dir)
+    {
+        string mp = Path.Combine(dir, ModelFile);
+        if (!File.Exists(mp)) throw new FileNotFoundException($"checkpoint: {mp} not found", mp);
+        return SafeTensors.Load(mp).Metadata;
+    }
+
     /// <summary>Loads what <see cref="Save"/> wrote; returns the metadata. Fails clearly on a torn or foreign checkpoint.</summary>
     public static IReadOnlyDictionary<string, string> Load(string dir, Module model, Optimizer? optimizer)
     {

@@ -30,6 +30,8 @@ public sealed record FashionTrainOptions
     public int? TestLimit { get; init; }
     /// <summary>Read the running loss back to the host every this many steps (for the progress display).</summary>
     public int ReportEvery { get; init; } = 25;
+    /// <summary>Stop after this many epochs in this invocation (the schedule still spans <see cref="Epochs"/>); resume later.</summary>
+    public int? StopAfter { get; init; }
     /// <summary>Write PNG plots at the end.</summary>
     public bool Plots { get; init; } = true;
 
@@ -40,6 +42,7 @@ public sealed record FashionTrainOptions
         if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), $"--batch-size must be positive, got {BatchSize}");
         if (Steps <= 0) throw new ArgumentOutOfRangeException(nameof(Steps), $"--steps (T) must be positive, got {Steps}");
         if (!(Lr > 0) || float.IsInfinity(Lr)) throw new ArgumentOutOfRangeException(nameof(Lr), $"--lr must be a positive number, got {Lr}");
+        if (StopAfter is <= 0) throw new ArgumentOutOfRangeException(nameof(StopAfter), $"--stop-after must be positive, got {StopAfter}");
         if (string.IsNullOrWhiteSpace(OutDir)) throw new ArgumentException("--out must name a directory", nameof(OutDir));
     }
 }
@@ -94,8 +97,8 @@ public sealed class FashionTrainer
 
         if (_o.Resume && File.Exists(Path.Combine(_o.OutDir, Checkpoint.ModelFile)))
         {
+            CheckCompatible(Checkpoint.ReadMetadata(_o.OutDir));
             var meta = Checkpoint.Load(_o.OutDir, model, opt);
-            CheckCompatible(meta);
             startEpoch = int.Parse(meta["epoch"], CultureInfo.InvariantCulture);
             modelGen.Offset = uint.Parse(meta["model_rng_offset"], CultureInfo.InvariantCulture);
             encGen.Offset = uint.Parse(meta["encoder_rng_offset"], CultureInfo.InvariantCulture);
@@ -107,7 +110,8 @@ public sealed class FashionTrainer
         else if (File.Exists(metricsPath)) File.Delete(metricsPath);
 
         var csv = new MetricsCsv(metricsPath, new[] { "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_s", "lr" });
-        for (int epoch = startEpoch; epoch < _o.Epochs; epoch++)
+        int endEpoch = _o.StopAfter is int stop ? Math.Min(_o.Epochs, startEpoch + stop) : _o.Epochs;
+        for (int epoch = startEpoch; epoch < endEpoch; epoch++)
         {
             var sw = Stopwatch.StartNew();
             var (trLoss, trAcc) = TrainEpoch(model, opt, sched, loader, encGen, epoch);

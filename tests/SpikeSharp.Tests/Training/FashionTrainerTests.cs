@@ -34,7 +34,7 @@ public class FashionTrainerTests
         var full = TempDir(); var split = TempDir();
         var a = new FashionTrainer(Small(full, 2));
         a.Run();
-        new FashionTrainer(Small(split, 1)).Run();
+        new FashionTrainer(Small(split, 2) with { StopAfter = 1 }).Run(); // interrupted after epoch 1
         var b = new FashionTrainer(Small(split, 2) with { Resume = true });
         b.Run();
         Assert.Single(b.History);
