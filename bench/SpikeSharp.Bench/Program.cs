@@ -1,10 +1,13 @@
+using SpikeSharp;
 using SpikeSharp.Bench;
 
 // spikesharp bench entry: `dotnet run -c Release --project bench/SpikeSharp.Bench -- <suite> [options]`
 var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalIgnoreCase)
 {
     ["foundation"] = FoundationBench.Run,
+    ["parity"] = a => ParityCheck.Run(a.Length > 1 && a[0] == "--device" ? Device.Parse(a[1]) : Device.Default, Console.Out),
     ["linear-lif"] = LinearLifBench.Run,
+    ["neurons"] = NeuronBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

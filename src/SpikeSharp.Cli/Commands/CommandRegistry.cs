@@ -2,12 +2,12 @@ using System.CommandLine;
 
 namespace SpikeSharp.Cli.Commands;
 
-/// <summary>Commands beyond <c>info</c>; each family adds itself here.</summary>
+/// <summary>Commands beyond <c>info</c>.</summary>
 internal static class CommandRegistry
 {
     public static IEnumerable<Command> Extra()
     {
-        yield return LmTrainCommand.BuildTrain();
+        yield return TrainCommand.Build();
         yield return GenerateCommand.Build();
     }
 }

@@ -15,14 +15,6 @@ internal static class LmTrainCommand
     public sealed record Settings(string? Text, int Dim, int Layers, int Heads, int SeqLen, int BatchSize, int Steps, float Lr,
         string? Device, string Out, int Seed, int EvalEvery, int EvalBatches = 4);
 
-    /// <summary>The <c>train</c> command holding the <c>lm</c> subcommand.</summary>
-    public static Command BuildTrain()
-    {
-        var train = new Command("train", "Train a model.");
-        train.Subcommands.Add(BuildLm());
-        return train;
-    }
-
     /// <summary>The <c>lm</c> subcommand.</summary>
     public static Command BuildLm()
     {

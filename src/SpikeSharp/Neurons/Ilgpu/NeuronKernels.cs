@@ -38,6 +38,7 @@ internal struct BwdViews
 /// </summary>
 internal static class NeuronKernels
 {
+    /// <summary>Threads per block on a GPU; smaller where the accelerator allows fewer (the CPU emulation).</summary>
     public const int BlockSize = 256;
     private static readonly ConcurrentDictionary<(Accelerator, string), Delegate> _cache = new();
 
@@ -186,7 +187,11 @@ internal static class NeuronKernels
         Group.Barrier();
     }
 
-    private static KernelConfig Config(int n) => new((n + BlockSize - 1) / BlockSize, BlockSize);
+    private static KernelConfig Config(Accelerator acc, int n)
+    {
+        int b = Math.Min(BlockSize, acc.MaxNumThreadsPerGroup);
+        return new((n + b - 1) / b, b);
+    }
 
     /// <summary>Launches the forward kernel for model <typeparamref name="TN"/> on <paramref name="stream"/>.</summary>
     public static void LaunchForward<TN>(Accelerator acc, AcceleratorStream stream, FwdViews v) where TN : struct, INeuron
@@ -194,7 +199,7 @@ internal static class NeuronKernels
         if (v.N == 0) return;
         var k = (Action<AcceleratorStream, KernelConfig, FwdViews>)_cache.GetOrAdd((acc, "fwd" + typeof(TN).Name),
             key => key.Item1.LoadKernel<FwdViews>(Forward<TN>));
-        k(stream, Config(v.N), v);
+        k(stream, Config(acc, v.N), v);
     }
 
     /// <summary>Launches the backward kernel; parameter-gradient buffers must be zeroed first.</summary>
@@ -203,6 +208,6 @@ internal static class NeuronKernels
         if (v.N == 0) return;
         var k = (Action<AcceleratorStream, KernelConfig, BwdViews>)_cache.GetOrAdd((acc, "bwd" + typeof(TN).Name + typeof(TS).Name),
             key => key.Item1.LoadKernel<BwdViews>(Backward<TN, TS>));
-        k(stream, Config(v.N), v);
+        k(stream, Config(acc, v.N), v);
     }
 }

@@ -17,25 +17,18 @@ public sealed class Lif : SpikingLayer
         : base(options, device)
     {
         if (!(decay > 0f && decay <= 1f)) throw new ArgumentOutOfRangeException(nameof(decay), decay, "decay must be in (0, 1]");
-        Decay = NewParameter("decay", 1, decay, learnable);
-        Threshold = NewParameter("threshold", 1, threshold, learnable);
-        if (trainAlpha) Alpha = NewParameter("alpha", 1, Options.Alpha);
+        NewParameter("decay", 1, decay, learnable);
+        NewParameter("threshold", 1, threshold, learnable);
+        if (trainAlpha) NewParameter("alpha", 1, Options.Alpha);
     }
 
     /// <summary>λ (1).</summary>
-    public Tensor Decay { get; }
+    public Tensor Decay => Get("decay");
     /// <summary>θ (1).</summary>
-    public Tensor Threshold { get; }
+    public Tensor Threshold => Get("threshold");
     /// <summary>α (1) when trained, else null (<see cref="SpikingOptions.Alpha"/> is used).</summary>
-    public Tensor? Alpha { get; }
+    public Tensor? Alpha => TryParam("alpha");
 
-    /// <inheritdoc/>
-    public override IEnumerable<(string name, Tensor p)> NamedParameters()
-    {
-        yield return ("decay", Decay);
-        yield return ("threshold", Threshold);
-        if (Alpha != null) yield return ("alpha", Alpha);
-    }
 
     /// <inheritdoc/>
     protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o) => SpikingFunctions.Lif(x, v0, Decay, Threshold, o, Alpha);
@@ -47,13 +40,11 @@ public sealed class If : SpikingLayer
 {
     /// <summary>Creates the layer.</summary>
     public If(float threshold = 1f, bool learnable = true, SpikingOptions? options = null, Device? device = null) : base(options, device)
-        => Threshold = NewParameter("threshold", 1, threshold, learnable);
+        => NewParameter("threshold", 1, threshold, learnable);
 
     /// <summary>θ (1).</summary>
-    public Tensor Threshold { get; }
+    public Tensor Threshold => Get("threshold");
 
-    /// <inheritdoc/>
-    public override IEnumerable<(string name, Tensor p)> NamedParameters() { yield return ("threshold", Threshold); }
 
     /// <inheritdoc/>
     protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o) => SpikingFunctions.If(x, v0, Threshold, o);
@@ -69,23 +60,17 @@ public sealed class Plif : SpikingLayer
         if (features <= 0) throw new ArgumentOutOfRangeException(nameof(features), features, "features must be positive");
         if (!(decay > 0f && decay <= 1f)) throw new ArgumentOutOfRangeException(nameof(decay), decay, "decay must be in (0, 1]");
         Features = features;
-        Decay = NewParameter("decay", features, decay);
-        Threshold = NewParameter("threshold", features, threshold);
+        NewParameter("decay", features, decay);
+        NewParameter("threshold", features, threshold);
     }
 
     /// <summary>F.</summary>
     public int Features { get; }
     /// <summary>λ (F).</summary>
-    public Tensor Decay { get; }
+    public Tensor Decay => Get("decay");
     /// <summary>θ (F).</summary>
-    public Tensor Threshold { get; }
+    public Tensor Threshold => Get("threshold");
 
-    /// <inheritdoc/>
-    public override IEnumerable<(string name, Tensor p)> NamedParameters()
-    {
-        yield return ("decay", Decay);
-        yield return ("threshold", Threshold);
-    }
 
     /// <inheritdoc/>
     protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o)
@@ -107,32 +92,24 @@ public sealed class Alif : SpikingLayer
     {
         if (!(decay > 0f && decay <= 1f)) throw new ArgumentOutOfRangeException(nameof(decay), decay, "decay must be in (0, 1]");
         if (!(decayA > 0f && decayA <= 1f)) throw new ArgumentOutOfRangeException(nameof(decayA), decayA, "decayA must be in (0, 1]");
-        Decay = NewParameter("decay", 1, decay);
-        Threshold = NewParameter("threshold", 1, threshold);
-        Beta = NewParameter("beta", 1, beta);
-        DecayA = NewParameter("decay_a", 1, decayA);
+        NewParameter("decay", 1, decay);
+        NewParameter("threshold", 1, threshold);
+        NewParameter("beta", 1, beta);
+        NewParameter("decay_a", 1, decayA);
     }
 
     /// <summary>λ.</summary>
-    public Tensor Decay { get; }
+    public Tensor Decay => Get("decay");
     /// <summary>θ₀.</summary>
-    public Tensor Threshold { get; }
+    public Tensor Threshold => Get("threshold");
     /// <summary>β.</summary>
-    public Tensor Beta { get; }
+    public Tensor Beta => Get("beta");
     /// <summary>λ_a.</summary>
-    public Tensor DecayA { get; }
+    public Tensor DecayA => Get("decay_a");
 
     /// <summary>The kept adaptation state (B, ...).</summary>
     public Tensor? Adaptation => AdaptationState;
 
-    /// <inheritdoc/>
-    public override IEnumerable<(string name, Tensor p)> NamedParameters()
-    {
-        yield return ("decay", Decay);
-        yield return ("threshold", Threshold);
-        yield return ("beta", Beta);
-        yield return ("decay_a", DecayA);
-    }
 
     /// <inheritdoc/>
     protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o) =>

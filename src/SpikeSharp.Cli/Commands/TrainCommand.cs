@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using SpikeSharp.Data;
+using SpikeSharp.Training;
+
+namespace SpikeSharp.Cli.Commands;
+
+/// <summary><c>spikesharp train [fashion-mnist]</c>: trains a spiking classifier; the main job.</summary>
+internal static class TrainCommand
+{
+    public static Command Build()
+    {
+        var train = new Command("train", "Train a spiking neural network. With no subcommand: Fashion-MNIST with the default model.");
+        var fm = new Command("fashion-mnist", "Train a spiking classifier on Fashion-MNIST.");
+        var opts = new FashionOptions();
+        opts.AddTo(train);
+        opts.AddTo(fm);
+        train.SetAction(r => opts.Run(r));
+        fm.SetAction(r => opts.Run(r));
+        train.Subcommands.Add(fm);
+        train.Subcommands.Add(LmTrainCommand.BuildLm());
+        return train;
+    }
+
+    private sealed class FashionOptions
+    {
+        private readonly Option<string> _model = new("--model") { Description = "mlp | csnn | plif-csnn", DefaultValueFactory = _ => "mlp" };
+        private readonly Option<int?> _epochs = new("--epochs") { Description = "epochs (default: 2 for mlp, 4 for csnn, 12 for plif-csnn)" };
+        private readonly Option<int> _batch = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
+        private readonly Option<int?> _steps = new("--steps") { Description = "time steps T per sample (default: 4, plif-csnn 8)" };
+        private readonly Option<float> _lr = new("--lr") { Description = "Adam learning rate (cosine schedule)", DefaultValueFactory = _ => 1e-3f };
+        private readonly Option<string> _encoding = new("--encoding") { Description = "direct | rate | latency", DefaultValueFactory = _ => "direct" };
+        private readonly Option<string?> _device = DeviceOption.Create();
+        private readonly Option<string?> _data = new("--data") { Description = "Fashion-MNIST directory (default: SPIKESHARP_DATA, /usr/share/datasets/fashion-mnist, cache, download, bundled sample)" };
+        private readonly Option<string> _out = new("--out") { Description = "output directory", DefaultValueFactory = _ => "runs/fashion-mnist" };
+        private readonly Option<bool> _resume = new("--resume") { Description = "continue from the checkpoint in --out" };
+        private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0UL };
+        private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "stop after N epochs of this invocation (continue later with --resume)" };
+        private readonly Option<int?> _limit = new("--train-limit") { Description = "use only the first N training samples" };
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { _model, _epochs, _batch, _steps, _lr, _encoding, _device, _data, _out, _resume, _seed, _limit, _stopAfter }) c.Options.Add(o);
+        }
+
+        public int Run(ParseResult r)
+        {
+            var kind = FashionModels.Parse(r.GetValue(_model)!);
+            var device = DeviceOption.Apply(r.GetValue(_device));
+            var enc = r.GetValue(_encoding)!.ToLowerInvariant() switch
+            {
+                "direct" => EncodingKind.Direct,
+                "rate" => EncodingKind.Rate,
+                "latency" => EncodingKind.Latency,
+                var s => throw new ArgumentException($"--encoding: expected direct, rate or latency, got '{s}'"),
+            };
+            var o = new FashionTrainOptions
+            {
+                Model = kind,
+                Epochs = r.GetValue(_epochs) ?? kind switch { FashionModelKind.Mlp => 2, FashionModelKind.Csnn => 4, _ => 12 },
+                BatchSize = r.GetValue(_batch),
+                Steps = r.GetValue(_steps) ?? (kind == FashionModelKind.PlifCsnn ? 8 : 4),
+                Lr = r.GetValue(_lr),
+                Encoding = enc,
+                Device = device,
+                DataRoot = r.GetValue(_data),
+                OutDir = r.GetValue(_out)!,
+                Resume = r.GetValue(_resume),
+                Seed = r.GetValue(_seed),
+                TrainLimit = r.GetValue(_limit),
+                StopAfter = r.GetValue(_stopAfter),
+            };
+            AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.Steps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
+            var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg));
+            double acc = double.NaN;
+            bool interactive = !Console.IsOutputRedirected;
+            if (interactive)
+            {
+                AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .Start(ctx =>
+                    {
+                        ProgressTask? task = null;
+                        trainer.Progress += p =>
+                        {
+                            task ??= ctx.AddTask("training", maxValue: (double)p.StepsPerEpoch * p.Epochs);
+                            task.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
+                            task.Description = $"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s";
+                        };
+                        acc = trainer.Run();
+                    });
+            }
+            else
+            {
+                trainer.Progress += p =>
+                {
+                    if (p.Step == p.StepsPerEpoch || p.Step % (p.StepsPerEpoch / 4 + 1) == 0)
+                        Console.WriteLine($"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F4} acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s");
+                };
+                acc = trainer.Run();
+            }
+            Console.WriteLine($"wrote {Path.Combine(o.OutDir, "metrics.csv")}, {Path.Combine(o.OutDir, "model.safetensors")}, {Path.Combine(o.OutDir, "plots")}/");
+            Console.WriteLine($"test accuracy: {acc.ToString("F4", CultureInfo.InvariantCulture)}");
+            return 0;
+        }
+    }
+}

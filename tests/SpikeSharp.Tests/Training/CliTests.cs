@@ -1,0 +1,44 @@
+namespace SpikeSharp.Tests.Training;
+
+public class CliTests
+{
+    private static (int code, string output) Run(params string[] args)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        Console.SetOut(o); Console.SetError(e);
+        try { return (SpikeSharp.Cli.Program.Main(args), o.ToString() + e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    [Fact]
+    public void InfoListsDevicesAndLibraries()
+    {
+        var (code, text) = Run("info");
+        Assert.Equal(0, code);
+        Assert.Contains("SpikeSharp", text); Assert.Contains("cpu", text); Assert.Contains("cuBLAS", text); Assert.Contains("Default device", text);
+    }
+
+    [Fact]
+    public void TrainPrintsTestAccuracy()
+    {
+        var dir = Directory.CreateTempSubdirectory("spikesharp-cli-").FullName;
+        var (code, text) = Run("train", "fashion-mnist", "--epochs", "1", "--train-limit", "256", "--batch-size", "64", "--steps", "2", "--device", "cpu", "--out", dir);
+        Assert.Equal(0, code);
+        Assert.Matches(@"test accuracy: 0\.\d{4}", text);
+        Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
+    }
+
+    [Fact]
+    public void BadArgumentsExitNonZeroWithAMessage()
+    {
+        var (code, text) = Run("train", "--steps", "0", "--device", "cpu", "--out", Path.GetTempPath());
+        Assert.NotEqual(0, code);
+        Assert.Contains("--steps", text);
+        (code, text) = Run("train", "--model", "resnet", "--device", "cpu");
+        Assert.NotEqual(0, code);
+        Assert.Contains("mlp, csnn or plif-csnn", text);
+        (code, text) = Run("info", "--device", "tpu");
+        Assert.NotEqual(0, code);
+    }
+}
