@@ -102,7 +102,8 @@ public static class Tape
             }
             Free(node, retainGraph);
         }
-        foreach (var (leaf, g) in leafGrads) Accumulate(leaf, g);
+        var adopted = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var (leaf, g) in leafGrads) Accumulate(leaf, g, !ReferenceEquals(g, gradient) && adopted.Add(g));
     }
 
     private static void Free(Node node, bool retain)
@@ -112,12 +113,15 @@ public static class Tape
         node.Inputs = Array.Empty<Tensor?>();
     }
 
-    private static void Accumulate(Tensor leaf, Tensor g)
+    // A gradient tensor that nothing else references (its own storage, not the caller's seed, not given to
+    // another leaf) becomes the leaf's .Grad as it is; anything shared is copied first, because later
+    // accumulation writes into .Grad in place. Adopting saves a full read and write of every gradient.
+    private static void Accumulate(Tensor leaf, Tensor g, bool mayAdopt = false)
     {
         if (!leaf.RequiresGrad) return;
         if (leaf.Grad == null || leaf.Grad.IsDisposed)
         {
-            leaf.Grad = g.Clone().Persist();
+            leaf.Grad = mayAdopt && g.Storage.RefCount == 1 && g.Numel == g.Storage.Length ? g.Persist() : g.Clone().Persist();
         }
         else
         {

@@ -27,6 +27,9 @@ public abstract class Storage
     /// <summary>True once the memory has been returned.</summary>
     public bool IsReleased => Volatile.Read(ref _refs) <= 0;
 
+    /// <summary>How many tensors share this storage.</summary>
+    internal int RefCount => Volatile.Read(ref _refs);
+
     internal void AddRef()
     {
         if (Interlocked.Increment(ref _refs) <= 1)

@@ -4,6 +4,7 @@ using static SpikeSharp.Tests.Core.CoreTestUtil;
 namespace SpikeSharp.Tests.Core;
 
 /// <summary>Errors are of the right type, say what went wrong, and leave inputs, parameters and their gradients untouched.</summary>
+[Collection(SpikeSharp.Tests.Backends.SerialBackendTests.Name)] // asynchronous GPU errors must not be read by a concurrent test
 public class ValidationTests
 {
     public static IEnumerable<object[]> Devices => TestDevices.Names;
