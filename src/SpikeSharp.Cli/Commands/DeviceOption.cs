@@ -19,3 +19,13 @@ internal static class DeviceOption
         return d;
     }
 }
+
+/// <summary>Memory figures printed at the end of a run.</summary>
+internal static class MemoryReport
+{
+    /// <summary>"peak device memory: N MiB (allocator high-water mark)" for GPU devices; null on the CPU.</summary>
+    public static string? Line(Device device) =>
+        Backends.BackendRegistry.Get(device) is Backends.Ilgpu.IlgpuBackend b
+            ? $"peak device memory: {b.Memory.PeakBytes / (1 << 20)} MiB (caching allocator high-water mark on {device})"
+            : null;
+}

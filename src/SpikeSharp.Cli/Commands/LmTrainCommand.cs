@@ -132,6 +132,7 @@ internal static class LmTrainCommand
             ["text"] = corpus.Source, ["seq_len"] = s.SeqLen, ["batch_size"] = s.BatchSize, ["steps"] = s.Steps, ["lr"] = s.Lr,
             ["seed"] = s.Seed, ["val_loss"] = lastVal, ["bigram_val_loss"] = bigramLoss,
         });
+        if (MemoryReport.Line(device) is { } mem) o.WriteLine(mem);
         o.WriteLine(Inv($"validation loss {firstVal:F4} → {lastVal:F4} nats/char (bigram {bigramLoss:F4}); saved {Path.Combine(s.Out, SpikingLmCheckpoint.WeightsFile)}, config.json, metrics.csv"));
         return 0;
     }

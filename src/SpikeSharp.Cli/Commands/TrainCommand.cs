@@ -101,6 +101,7 @@ internal static class TrainCommand
                 acc = trainer.Run();
             }
             Console.WriteLine($"wrote {Path.Combine(o.OutDir, "metrics.csv")}, {Path.Combine(o.OutDir, "model.safetensors")}, {Path.Combine(o.OutDir, "plots")}/");
+            if (MemoryReport.Line(device) is { } mem) Console.WriteLine(mem);
             Console.WriteLine($"test accuracy: {acc.ToString("F4", CultureInfo.InvariantCulture)}");
             return 0;
         }
