@@ -36,12 +36,13 @@ internal static class TrainCommand
         private readonly Option<string> _out = new("--out") { Description = "output directory", DefaultValueFactory = _ => "runs/fashion-mnist" };
         private readonly Option<bool> _resume = new("--resume") { Description = "continue from the checkpoint in --out" };
         private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0UL };
+        private readonly Option<bool> _noPlots = new("--no-plots") { Description = "skip the PNG plots (e.g. on machines without the plotting native libraries)" };
         private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "stop after N epochs of this invocation (continue later with --resume)" };
         private readonly Option<int?> _limit = new("--train-limit") { Description = "use only the first N training samples" };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { _model, _epochs, _batch, _steps, _lr, _encoding, _device, _data, _out, _resume, _seed, _limit, _stopAfter }) c.Options.Add(o);
+            foreach (var o in new Option[] { _model, _epochs, _batch, _steps, _lr, _encoding, _device, _data, _out, _resume, _seed, _limit, _stopAfter, _noPlots }) c.Options.Add(o);
         }
 
         public int Run(ParseResult r)
@@ -70,6 +71,7 @@ internal static class TrainCommand
                 Seed = r.GetValue(_seed),
                 TrainLimit = r.GetValue(_limit),
                 StopAfter = r.GetValue(_stopAfter),
+                Plots = !r.GetValue(_noPlots),
             };
             AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.Steps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
             var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg));
