@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 using SpikeSharp.Neurons;
 using SpikeSharp.Neurons.Ilgpu;
 
@@ -12,17 +13,23 @@ public sealed partial class IlgpuBackend : INeuronDriver
     /// <summary>The device-side flag word of the neuron kernels (1: NaN/Inf in x, 2: decay out of range, 4: α ≤ 0).</summary>
     internal Tensor NeuronFlags => _neuronFlags ??= Tensor.Zeros(new[] { 1 }, Device, DType.Int32).Persist();
 
-    /// <summary>Reads and clears the neuron flag word (synchronises); throws when a kernel raised a flag.</summary>
+    /// <summary>
+    /// Reads and clears the neuron flag word; throws when a kernel raised a flag. Called from the backend's
+    /// error check at the next synchronising host read (no extra synchronisation in the training step).
+    /// </summary>
     internal void ThrowIfNeuronFlags()
     {
         if (_neuronFlags == null) return;
-        int f = _neuronFlags.ToArray<int>()[0];
-        if (f == 0) return;
-        Fill(_neuronFlags.Buf, 0f);
+        var f = new int[1];
+        View<int>(_neuronFlags.Buf).CopyToCPU(Stream, f.AsSpan());
+        Stream.Synchronize();
+        if (f[0] == 0) return;
+        View<int>(_neuronFlags.Buf).MemSetToZero(Stream);
+        Stream.Synchronize();
         var what = new List<string>();
-        if ((f & 1) != 0) what.Add("x held NaN or Inf");
-        if ((f & 2) != 0) what.Add("decay or decayA was outside (0, 1]");
-        if ((f & 4) != 0) what.Add("alpha was not > 0");
+        if ((f[0] & 1) != 0) what.Add("x held NaN or Inf");
+        if ((f[0] & 2) != 0) what.Add("decay or decayA was outside (0, 1]");
+        if ((f[0] & 4) != 0) what.Add("alpha was not > 0");
         throw new InvalidOperationException($"spiking neuron kernels on {Device}: {string.Join("; ", what)} in a call since the last check");
     }
 
@@ -45,6 +52,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             HasHOut = a.HOut != null ? 1 : 0, HasBits = a.Bits != null ? 1 : 0, Soft = a.Soft, VReset = a.VReset,
         };
         NeuronKernels.LaunchForward<TN>(Accelerator, Stream, v);
+        ErrorKernelLaunched();
         return true; // validity is reported through the device flag
     }
 
@@ -68,6 +76,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             HasGDecayA = a.GDecayA != null ? 1 : 0, HasGAlpha = a.GAlpha != null ? 1 : 0,
         };
         NeuronKernels.LaunchBackward<TN, TS>(Accelerator, Stream, v);
+        ErrorKernelLaunched();
     }
 
     private Tensor? _scratch16;
