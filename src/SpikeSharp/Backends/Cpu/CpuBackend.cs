@@ -94,7 +94,11 @@ public sealed partial class CpuBackend : IBackend
         CheckLen(x.Length, y.Length, "map");
         var xa = x.Array<float>(); var ya = y.Array<float>(); int xo = x.Offset, yo = y.Offset;
         x.F(); y.F();
-        For(y.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + i] = op.Apply(xa[xo + i]); });
+        For(y.Length, (s, e) =>
+        {
+            if (TrySimd(op, xa.AsSpan(xo + s, e - s), ya.AsSpan(yo + s, e - s))) return;
+            for (int i = s; i < e; i++) ya[yo + i] = op.Apply(xa[xo + i]);
+        });
     }
 
     /// <inheritdoc/>
@@ -104,7 +108,11 @@ public sealed partial class CpuBackend : IBackend
         a.F(); b.F(); y.F();
         var aa = a.Array<float>(); var ba = b.Array<float>(); var ya = y.Array<float>();
         int ao = a.Offset, bo = b.Offset, yo = y.Offset;
-        For(y.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i]); });
+        For(y.Length, (s, e) =>
+        {
+            if (TrySimd<TOp>(aa.AsSpan(ao + s, e - s), ba.AsSpan(bo + s, e - s), ya.AsSpan(yo + s, e - s))) return;
+            for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i]);
+        });
     }
 
     /// <inheritdoc/>
@@ -198,6 +206,7 @@ public sealed partial class CpuBackend : IBackend
             Parallel.For(0, chunks, c =>
             {
                 int s = c * Grain, e = Math.Min(r, s + Grain);
+                if (typeof(TOp) == typeof(SumOp)) { part[c] = System.Numerics.Tensors.TensorPrimitives.Sum<float>(xa.AsSpan(xo + s, e - s)); return; }
                 float acc = op.Identity();
                 for (int j = s; j < e; j++) acc = op.Combine(acc, xa[xo + j]);
                 part[c] = acc;
