@@ -20,9 +20,9 @@ public static class Program
     {
         try
         {
-            return BuildRoot().Parse(args).Invoke();
+            return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotSupportedException or InvalidDataException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotSupportedException or InvalidDataException or IndexOutOfRangeException or UnauthorizedAccessException or KeyNotFoundException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

@@ -73,8 +73,8 @@ internal static class TrainCommand
                 StopAfter = r.GetValue(_stopAfter),
                 Plots = !r.GetValue(_noPlots),
             };
+            var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg)); // validates the options first
             AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.Steps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
-            var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg));
             double acc = double.NaN;
             bool interactive = !Console.IsOutputRedirected;
             if (interactive)

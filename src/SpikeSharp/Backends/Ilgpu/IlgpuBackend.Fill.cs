@@ -42,7 +42,7 @@ public sealed partial class IlgpuBackend
         long seen;
         do seen = Interlocked.Read(ref _errorKernelsChecked);
         while (seen < launched && Interlocked.CompareExchange(ref _errorKernelsChecked, launched, seen) != seen);
-        if (e[0] == 0) { ThrowIfNeuronFlags(); return; }
+        if (e[0] == 0) return;
         _errors.View.MemSetToZero(Stream);
         Stream.Synchronize();
         throw (KernelError)e[0] switch

@@ -180,6 +180,7 @@ public sealed partial class IlgpuBackend : IBackend
         CheckLen(src.Length, dst.Length, "download");
         var v = View<T>(src);
         Synchronize();
+        ThrowIfNeuronFlags();
         if (dst.Length > 0) v.CopyToCPU(Stream, dst);
         Stream.Synchronize();
     }

@@ -9,6 +9,7 @@ namespace SpikeSharp.Backends.Ilgpu;
 public sealed partial class IlgpuBackend : INeuronDriver
 {
     private Tensor? _neuronFlags;
+    private long _neuronLaunches, _neuronLaunchesChecked;
 
     /// <summary>The device-side flag word of the neuron kernels (1: NaN/Inf in x, 2: decay out of range, 4: α ≤ 0).</summary>
     internal Tensor NeuronFlags => _neuronFlags ??= Tensor.Zeros(new[] { 1 }, Device, DType.Int32).Persist();
@@ -19,7 +20,10 @@ public sealed partial class IlgpuBackend : INeuronDriver
     /// </summary>
     internal void ThrowIfNeuronFlags()
     {
-        if (_neuronFlags == null) return;
+        // Only when neuron kernels ran since the last check: a host read pays one 4-byte copy, a sync point none.
+        long launched = Interlocked.Read(ref _neuronLaunches);
+        if (_neuronFlags == null || launched == Interlocked.Read(ref _neuronLaunchesChecked)) return;
+        Interlocked.Exchange(ref _neuronLaunchesChecked, launched);
         var f = new int[1];
         View<int>(_neuronFlags.Buf).CopyToCPU(Stream, f.AsSpan());
         Stream.Synchronize();
@@ -52,7 +56,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             HasHOut = a.HOut != null ? 1 : 0, HasBits = a.Bits != null ? 1 : 0, Soft = a.Soft, VReset = a.VReset,
         };
         NeuronKernels.LaunchForward<TN>(Accelerator, Stream, v);
-        ErrorKernelLaunched();
+        Interlocked.Increment(ref _neuronLaunches);
         return true; // validity is reported through the device flag
     }
 
@@ -76,7 +80,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             HasGDecayA = a.GDecayA != null ? 1 : 0, HasGAlpha = a.GAlpha != null ? 1 : 0,
         };
         NeuronKernels.LaunchBackward<TN, TS>(Accelerator, Stream, v);
-        ErrorKernelLaunched();
+        Interlocked.Increment(ref _neuronLaunches);
     }
 
     private Tensor? _scratch16;
