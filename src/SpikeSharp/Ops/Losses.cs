@@ -26,12 +26,7 @@ public sealed partial class Tensor
     public static Tensor CrossEntropy(Tensor logits, Tensor labels, Reduction reduction = Reduction.Mean, float labelSmoothing = 0f)
     {
         const string op = "cross_entropy";
-        logits.CheckFloat(op);
-        if (logits.Rank != 2)
-            throw new ArgumentException($"{op}: logits must be (N, C), got {ShapeUtil.Format(logits._shape)}", nameof(logits));
-        if (labels.DType != DType.Int32 || labels.Rank != 1 || labels._shape[0] != logits._shape[0])
-            throw new ArgumentException($"{op}: labels must be int32 ({logits._shape[0]}) for logits {ShapeUtil.Format(logits._shape)}, got {labels.DType.Name()} {ShapeUtil.Format(labels._shape)}", nameof(labels));
-        logits.CheckSameDevice(labels, op);
+        CheckLogitsAndLabels(logits, labels, op);
         if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
             throw new ArgumentOutOfRangeException(nameof(labelSmoothing), $"{op}: label smoothing must be in [0, 1], got {labelSmoothing}");
         int n = logits._shape[0], c = logits._shape[1];
@@ -100,17 +95,23 @@ public sealed partial class Tensor
     public static Tensor Accuracy(Tensor logits, Tensor labels)
     {
         const string op = "accuracy";
-        logits.CheckFloat(op);
-        if (logits.Rank != 2)
-            throw new ArgumentException($"{op}: logits must be (N, C), got {ShapeUtil.Format(logits._shape)}", nameof(logits));
-        if (labels.DType != DType.Int32 || labels.Rank != 1 || labels._shape[0] != logits._shape[0])
-            throw new ArgumentException($"{op}: labels must be int32 ({logits._shape[0]}) for logits {ShapeUtil.Format(logits._shape)}, got {labels.DType.Name()} {ShapeUtil.Format(labels._shape)}", nameof(labels));
-        logits.CheckSameDevice(labels, op);
+        CheckLogitsAndLabels(logits, labels, op);
         using var _ = Tape.NoGrad();
         using var am = logits.ArgMax(1);
         using var pf = am.To(DType.Float32);
         using var lf = labels.To(DType.Float32);
         using var eq = pf.Eq(lf);
         return eq.Mean();
+    }
+
+    // logits (N, C) float32 and labels (N) int32 on one device.
+    private static void CheckLogitsAndLabels(Tensor logits, Tensor labels, string op)
+    {
+        logits.CheckFloat(op);
+        if (logits.Rank != 2)
+            throw new ArgumentException($"{op}: logits must be (N, C), got {ShapeUtil.Format(logits._shape)}", nameof(logits));
+        if (labels.DType != DType.Int32 || labels.Rank != 1 || labels._shape[0] != logits._shape[0])
+            throw new ArgumentException($"{op}: labels must be int32 ({logits._shape[0]}) for logits {ShapeUtil.Format(logits._shape)}, got {labels.DType.Name()} {ShapeUtil.Format(labels._shape)}", nameof(labels));
+        logits.CheckSameDevice(labels, op);
     }
 }

@@ -179,22 +179,14 @@ public sealed class FashionTrainer
             using (Tape.NoGrad())
             {
                 AccumulateInto(lossSum, loss.Reshape(1));
-                using var pred = outT.Mean(0).ArgMax(1);
-                AccumulateInto(correct, PredCorrect(pred, y));
+                using var c = Functional.Correct(outT, y);
+                AccumulateInto(correct, c);
             }
             step++; seen += y.Size(0);
             if (step % _o.ReportEvery == 0 || step == loader.BatchCount)
                 Progress?.Invoke(new TrainProgress(epoch + 1, _o.Epochs, step, loader.BatchCount, lossSum.Item() / step, correct.Item() / seen, seen / sw.Elapsed.TotalSeconds));
         }
         return (lossSum.Item() / Math.Max(1, step), correct.Item() / Math.Max(1, seen));
-    }
-
-    internal static Tensor PredCorrect(Tensor pred, Tensor y)
-    {
-        using var pf = pred.To(DType.Float32);
-        using var yf = y.To(DType.Float32);
-        using var eq = pf.Eq(yf);
-        return eq.Sum().Reshape(1);
     }
 
     internal static void AccumulateInto(Tensor acc, Tensor v) => acc.Backend.Map(new Kernels.AddOp(), acc.Buf, v.Buf, acc.Buf);
@@ -213,7 +205,7 @@ public sealed class FashionTrainer
             model.ResetState();
             var outT = model.Forward(Encoders.Encode(x, _o.Steps, _o.Encoding, encGen));
             AccumulateInto(lossSum, Loss(outT, y).Reshape(1));
-            AccumulateInto(correct, PredCorrect(outT.Mean(0).ArgMax(1), y));
+            AccumulateInto(correct, Functional.Correct(outT, y));
             batches++; seen += y.Size(0);
         }
         return (lossSum.Item() / Math.Max(1, batches), correct.Item() / Math.Max(1, seen));
