@@ -168,7 +168,9 @@ public sealed partial class IlgpuBackend
             for (int j = 1; j < r; j++)
             {
                 float v = x[b + j * inner];
+#pragma warning disable CS1718 // v != v is the NaN test that compiles to one instruction in the kernel
                 if (v > best || (v != v && best == best)) { best = v; bi = j; }
+#pragma warning restore CS1718
             }
             y[oi] = bi;
         }

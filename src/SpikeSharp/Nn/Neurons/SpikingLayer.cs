@@ -5,7 +5,7 @@ namespace SpikeSharp.Nn;
 /// <summary>
 /// Base of the multi-step neuron layers: input (T, B, ...) time-major with any trailing dims, output spikes of
 /// the same shape. The membrane (and adaptation) state is kept between calls, detached, so a long sequence can
-/// be fed in chunks ("streaming"); <see cref="ResetState"/> starts afresh. Nothing is read to the host unless
+/// be fed in chunks ("streaming"); <see cref="Module.ResetState"/> starts afresh. Nothing is read to the host unless
 /// asked (<see cref="FiringRate"/>).
 /// </summary>
 public abstract class SpikingLayer : Module
@@ -39,7 +39,7 @@ public abstract class SpikingLayer : Module
     /// <summary>The last call's membrane h when <see cref="StoreTraces"/> (owned by the layer; not differentiable).</summary>
     public Tensor? Trace => _trace;
 
-    /// <summary>The kept membrane state (B, ...), or null before the first call / after <see cref="ResetState"/>.</summary>
+    /// <summary>The kept membrane state (B, ...), or null before the first call / after <see cref="Module.ResetState"/>.</summary>
     public Tensor? State => _v;
 
     /// <summary>The kept adaptation state (adaptive layers).</summary>
