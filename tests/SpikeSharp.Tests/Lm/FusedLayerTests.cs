@@ -76,7 +76,6 @@ public class FusedLayerTests
     public void LinearLifMatchesLinearThenLif(string dev)
     {
         var d = Device.Parse(dev);
-        if (!NeuronKernels.Available(d)) return; // no fused LIF kernels on this backend yet: nothing to compare
         using var l = new LinearLif(6, 10, threshold: 0.3f, gen: new Generator(3), device: d);
         var x = GradCheck.Rand(d, 11, 37, 3, 6);
         CompareGradients(l, x, l.Forward, xx => LinearLifRef(l, xx), 12);
@@ -86,7 +85,6 @@ public class FusedLayerTests
     public void AttentionMatchesUnfused(string dev)
     {
         var d = Device.Parse(dev);
-        if (!NeuronKernels.Available(d)) return; // no fused LIF kernels on this backend yet: nothing to compare
         using var a = new SpikingSelfAttention(8, 2, gen: new Generator(4), device: d);
         foreach (var l in new[] { a.Query, a.Key, a.Value }) l.Threshold.Backend.Fill(l.Threshold.Buf, 0.2f);
         var x = GradCheck.Rand(d, 21, 35, 2, 8);
@@ -97,7 +95,6 @@ public class FusedLayerTests
     public void BlockMatchesUnfused(string dev)
     {
         var d = Device.Parse(dev);
-        if (!NeuronKernels.Available(d)) return; // no fused LIF kernels on this backend yet: nothing to compare
         using var b = new SpikingTransformerBlock(8, 2, mlpRatio: 2, gen: new Generator(5), device: d);
         var x = GradCheck.Rand(d, 31, 33, 2, 8);
         CompareGradients(b, x, b.Forward, xx => BlockRef(b, xx), 32);
