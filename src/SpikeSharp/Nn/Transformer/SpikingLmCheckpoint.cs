@@ -38,11 +38,10 @@ public static class SpikingLmCheckpoint
     public static void Save(string dir, SpikingLanguageModel model, CharVocabulary vocab, Dictionary<string, object>? training = null)
     {
         Directory.CreateDirectory(dir);
-        var entries = model.StateDict().Select(kv => SafeTensorEntry.FromFloat(kv.Key, kv.Value.ToArray(), kv.Value.Shape)).ToList();
-        SafeTensors.Save(Path.Combine(dir, WeightsFile), entries, new Dictionary<string, string> { ["kind"] = SpikingLanguageModel.Kind });
+        Checkpoint.SaveModel(Path.Combine(dir, WeightsFile), model, new Dictionary<string, string> { ["kind"] = SpikingLanguageModel.Kind });
         var c = model.Config;
         var cfg = new SpikingLmCheckpointConfig { Vocab = vocab.Characters, Dim = c.Dim, Layers = c.Layers, Heads = c.Heads, MlpRatio = c.MlpRatio, Training = training };
-        File.WriteAllText(Path.Combine(dir, ConfigFile), JsonSerializer.Serialize(cfg, Json));
+        AtomicFile.Write(Path.Combine(dir, ConfigFile), stream => JsonSerializer.Serialize(stream, cfg, Json));
     }
 
     /// <summary>Loads a checkpoint written by <see cref="Save"/>.</summary>
@@ -60,11 +59,8 @@ public static class SpikingLmCheckpoint
         if (string.IsNullOrEmpty(cfg.Vocab)) throw new InvalidDataException($"checkpoint: '{cfgPath}' has an empty vocabulary");
         var vocab = new CharVocabulary(cfg.Vocab);
         var model = new SpikingLanguageModel(new SpikingLmConfig(vocab.Size, cfg.Dim, cfg.Layers, cfg.Heads, cfg.MlpRatio), device: device);
-        var file = SafeTensors.Load(Path.Combine(dir, WeightsFile));
-        var state = new Dictionary<string, Tensor>();
-        using var scope = TensorScope.Begin();
-        foreach (var e in file.Tensors) state[e.Name] = Tensor.FromArray(e.ToFloatArray(), e.Shape, device ?? Device.Default);
-        model.LoadStateDict(state);
+        try { Checkpoint.LoadModel(Path.Combine(dir, WeightsFile), model); }
+        catch { model.Dispose(); throw; }
         return (model, vocab);
     }
 }
