@@ -26,7 +26,7 @@ internal static class TrainCommand
     private sealed class FashionOptions
     {
         private readonly Option<string> _model = new("--model") { Description = "mlp | csnn | plif-csnn", DefaultValueFactory = _ => "mlp" };
-        private readonly Option<int?> _epochs = new("--epochs") { Description = "epochs (default: 2 for mlp, 4 for csnn, 12 for plif-csnn)" };
+        private readonly Option<int?> _epochs = new("--epochs") { Description = "epochs (default: 2 for mlp, 4 for csnn, 24 for plif-csnn: 93.6 % in 6.8 min on an H200)" };
         private readonly Option<int> _batch = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
         private readonly Option<int?> _steps = new("--steps") { Description = "time steps T per sample (default: 4, plif-csnn 8)" };
         private readonly Option<float> _lr = new("--lr") { Description = "Adam learning rate (cosine schedule)", DefaultValueFactory = _ => 1e-3f };
@@ -59,7 +59,7 @@ internal static class TrainCommand
             var o = new FashionTrainOptions
             {
                 Model = kind,
-                Epochs = r.GetValue(_epochs) ?? kind switch { FashionModelKind.Mlp => 2, FashionModelKind.Csnn => 4, _ => 12 },
+                Epochs = r.GetValue(_epochs) ?? kind switch { FashionModelKind.Mlp => 2, FashionModelKind.Csnn => 4, _ => 24 },
                 BatchSize = r.GetValue(_batch),
                 Steps = r.GetValue(_steps) ?? (kind == FashionModelKind.PlifCsnn ? 8 : 4),
                 Lr = r.GetValue(_lr),
