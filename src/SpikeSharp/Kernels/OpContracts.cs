@@ -59,6 +59,18 @@ public struct StridedIndex
         }
     }
 
+    /// <summary>Size and stride of the innermost dim (1, 0 for rank 0): host drivers walk rows of it without divisions.</summary>
+    public readonly (int Size, int Stride) Inner() => Rank switch
+    {
+        0 => (1, 0),
+        1 => (D0, S0),
+        2 => (D1, S1),
+        3 => (D2, S2),
+        4 => (D3, S3),
+        5 => (D4, S4),
+        _ => (D5, S5),
+    };
+
     /// <summary>Offset into the input of output element <paramref name="linear"/>.</summary>
     public readonly int Offset(int linear)
     {

@@ -162,6 +162,21 @@ public sealed partial class CpuBackend : IBackend
     {
         x.Span<T>(); y.Span<T>();
         var xa = x.Array<T>(); var ya = y.Array<T>(); int xo = x.Offset, yo = y.Offset;
+        var (run, st) = ix.Inner();
+        if (run >= 8 && y.Length % run == 0)
+        {
+            // Row by row along the innermost dim: one index computation per row instead of one per element.
+            For(y.Length / run, (s, e) =>
+            {
+                for (int r = s; r < e; r++)
+                {
+                    int src = xo + ix.Offset(r * run), dst = yo + r * run;
+                    if (st == 1) System.Array.Copy(xa, src, ya, dst, run);
+                    else for (int j = 0; j < run; j++) ya[dst + j] = xa[src + j * st];
+                }
+            }, Math.Max(1, Grain / run));
+            return;
+        }
         For(y.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + i] = xa[xo + ix.Offset(i)]; });
     }
 
@@ -182,6 +197,19 @@ public sealed partial class CpuBackend : IBackend
     {
         x.F(); y.F();
         var xa = x.Array<float>(); var ya = y.Array<float>(); int xo = x.Offset, yo = y.Offset;
+        var (run, st) = iy.Inner();
+        if (run >= 8 && x.Length % run == 0)
+        {
+            For(x.Length / run, (s, e) =>
+            {
+                for (int r = s; r < e; r++)
+                {
+                    int dst = yo + iy.Offset(r * run), src = xo + r * run;
+                    for (int j = 0; j < run; j++) ya[dst + j * st] += xa[src + j];
+                }
+            }, Math.Max(1, Grain / run));
+            return;
+        }
         For(x.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + iy.Offset(i)] += xa[xo + i]; });
     }
 
