@@ -30,6 +30,11 @@ public sealed record FashionTrainOptions
     public int? TestLimit { get; init; }
     /// <summary>Read the running loss back to the host every this many steps (for the progress display).</summary>
     public int ReportEvery { get; init; } = 25;
+    /// <summary>
+    /// Epochs to use instead of <see cref="Epochs"/> when only the bundled 4,000-image sample is available (a small
+    /// set needs more passes); null keeps <see cref="Epochs"/>. The CLI sets it when --epochs is not given.
+    /// </summary>
+    public int? SampleEpochs { get; init; }
     /// <summary>Stop after this many epochs in this invocation (the schedule still spans <see cref="Epochs"/>); resume later.</summary>
     public int? StopAfter { get; init; }
     /// <summary>Write PNG plots at the end.</summary>
@@ -42,6 +47,7 @@ public sealed record FashionTrainOptions
         if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), $"--batch-size must be positive, got {BatchSize}");
         if (Steps <= 0) throw new ArgumentOutOfRangeException(nameof(Steps), $"--steps (T) must be positive, got {Steps}");
         if (!(Lr > 0) || float.IsInfinity(Lr)) throw new ArgumentOutOfRangeException(nameof(Lr), $"--lr must be a positive number, got {Lr}");
+        if (SampleEpochs is <= 0) throw new ArgumentOutOfRangeException(nameof(SampleEpochs), $"sample epochs must be positive, got {SampleEpochs}");
         if (StopAfter is <= 0) throw new ArgumentOutOfRangeException(nameof(StopAfter), $"--stop-after must be positive, got {StopAfter}");
         if (string.IsNullOrWhiteSpace(OutDir)) throw new ArgumentException("--out must name a directory", nameof(OutDir));
     }
@@ -58,6 +64,7 @@ public sealed class FashionTrainer
 {
     private readonly FashionTrainOptions _o;
     private readonly Action<string> _log;
+    private int _epochs;
 
     public FashionTrainer(FashionTrainOptions options, Action<string>? log = null)
     {
@@ -76,7 +83,8 @@ public sealed class FashionTrainer
     public double Run()
     {
         var data = FashionMnist.Load(_o.DataRoot, _log);
-        if (data.IsBundledSample) _log("using the bundled Fashion-MNIST sample (4000 train / 1000 test images): install dataset-fashion-mnist or pass --data for the full set");
+        _epochs = data.IsBundledSample && _o.SampleEpochs is int se ? se : _o.Epochs;
+        if (data.IsBundledSample) _log($"using the bundled Fashion-MNIST sample (4000 train / 1000 test images), {_epochs} epochs: install dataset-fashion-mnist or pass --data for the full set");
         var train = ArrayDataset.FromBytes(data.TrainImages, data.TrainLabels.Select(b => (int)b).ToArray(), new[] { 1, 28, 28 });
         var test = ArrayDataset.FromBytes(data.TestImages, data.TestLabels.Select(b => (int)b).ToArray(), new[] { 1, 28, 28 });
         if (_o.TrainLimit is int tl) train = train.Take(tl);
@@ -90,7 +98,7 @@ public sealed class FashionTrainer
         var loader = new DataLoader(train, _o.BatchSize, shuffle: true, dropLast: true, seed: _o.Seed, device: _o.Device);
         var testLoader = new DataLoader(test, Math.Min(256, test.Count), shuffle: false, device: _o.Device);
         using var opt = new Adam(model.NamedParameters(), _o.Lr);
-        var sched = new CosineLr(opt, _o.Epochs * loader.BatchCount);
+        var sched = new CosineLr(opt, _epochs * loader.BatchCount);
         int startEpoch = 0;
         Directory.CreateDirectory(_o.OutDir);
         string metricsPath = Path.Combine(_o.OutDir, "metrics.csv");
@@ -110,7 +118,7 @@ public sealed class FashionTrainer
         else if (File.Exists(metricsPath)) File.Delete(metricsPath);
 
         var csv = new MetricsCsv(metricsPath, new[] { "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_s", "lr" });
-        int endEpoch = _o.StopAfter is int stop ? Math.Min(_o.Epochs, startEpoch + stop) : _o.Epochs;
+        int endEpoch = _o.StopAfter is int stop ? Math.Min(_epochs, startEpoch + stop) : _epochs;
         for (int epoch = startEpoch; epoch < endEpoch; epoch++)
         {
             var sw = Stopwatch.StartNew();
@@ -120,7 +128,7 @@ public sealed class FashionTrainer
             var r = new EpochResult(epoch + 1, trLoss, trAcc, teLoss, teAcc, secs, loader.BatchCount * _o.BatchSize / secs);
             History.Add(r);
             csv.Append(r.Epoch, r.TrainLoss, r.TrainAccuracy, r.TestLoss, r.TestAccuracy, r.Seconds, r.SamplesPerSecond, opt.Lr);
-            _log($"epoch {r.Epoch}/{_o.Epochs}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:F4} | test loss {r.TestLoss:F4} acc {r.TestAccuracy:F4} | {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");
+            _log($"epoch {r.Epoch}/{_epochs}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:F4} | test loss {r.TestLoss:F4} acc {r.TestAccuracy:F4} | {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");
             Checkpoint.Save(_o.OutDir, model, opt, new Dictionary<string, string>
             {
                 ["kind"] = "fashion-mnist-classifier",
@@ -184,7 +192,7 @@ public sealed class FashionTrainer
             }
             step++; seen += y.Size(0);
             if (step % _o.ReportEvery == 0 || step == loader.BatchCount)
-                Progress?.Invoke(new TrainProgress(epoch + 1, _o.Epochs, step, loader.BatchCount, lossSum.Item() / step, correct.Item() / seen, seen / sw.Elapsed.TotalSeconds));
+                Progress?.Invoke(new TrainProgress(epoch + 1, _epochs, step, loader.BatchCount, lossSum.Item() / step, correct.Item() / seen, seen / sw.Elapsed.TotalSeconds));
         }
         return (lossSum.Item() / Math.Max(1, step), correct.Item() / Math.Max(1, seen));
     }
