@@ -26,6 +26,18 @@ public static class ParityCheck
             new("permute/narrow/cat", new[] { new[] { 5, 6, 7 } }, x => Tensor.Cat(new[] { x[0].Permute(2, 0, 1).Narrow(1, 1, 3), x[0].Permute(2, 0, 1) }, 1)),
             new("conv2d", new[] { new[] { 3, 4, 13, 11 }, new[] { 8, 4, 3, 3 } }, x => Tensor.Conv2d(x[0], x[1], null, (2, 2), (1, 1))),
             new("maxpool2d", new[] { new[] { 2, 3, 8, 8 } }, x => Tensor.MaxPool2d(x[0], (2, 2))),
+            new("batchnorm2d (train)", new[] { new[] { 4, 6, 7, 9 }, new[] { 6 }, new[] { 6 } }, x => Tensor.BatchNorm(x[0], null, null, x[1], x[2], training: true)),
+            new("layernorm", new[] { new[] { 33, 70 }, new[] { 70 }, new[] { 70 } }, x => Tensor.LayerNorm(x[0], 1, x[1], x[2])),
+            new("avgpool2d", new[] { new[] { 2, 3, 9, 8 } }, x => Tensor.AvgPool2d(x[0], (2, 2))),
+            new("dropout (same seed)", new[] { new[] { 5, 7, 33 } }, x => Tensor.Dropout(x[0], 0.3f, true, new Generator(5), sharedOverTime: true)),
+            new("embedding", new[] { new[] { 50, 16 } }, x => x[0].Embedding(Labels(77, 50, x[0].Device))),
+            new("mse", new[] { new[] { 65, 33 }, new[] { 65, 33 } }, x => Tensor.Mse(x[0], x[1]).Reshape(1)),
+            new("causal accumulation", new[] { new[] { 37, 2, 3, 8 }, new[] { 37, 2, 3, 8 }, new[] { 37, 2, 3, 8 } },
+                x => SpikeSharp.Attention.CausalAccumulation.Forward(x[0], x[1], x[2]).Output),
+            new("plif fused (batch 3)", new[] { new[] { 37, 3, 50 }, new[] { 50 } }, x => SpikingFunctions.Plif(x[0].MulScalar(0.7f).AddScalar(0.3f), null,
+                x[1].Sigmoid(), Tensor.Full(new[] { 50 }, 1f, DType.Float32, x[0].Device)).Spikes, 1e-4),
+            new("alif fused", new[] { new[] { 37, 100 } }, x => SpikingFunctions.Alif(x[0].MulScalar(0.7f).AddScalar(0.3f), null, null,
+                Full(0.8f, x[0].Device), Full(1f, x[0].Device), Full(0.2f, x[0].Device), Full(0.9f, x[0].Device)).Spikes, 1e-4),
             new("lif fused", new[] { new[] { 37, 1000 } }, x => SpikingFunctions.Lif(x[0].MulScalar(0.7f).AddScalar(0.3f), null,
                 Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, x[0].Device), Tensor.Full(new[] { 1 }, 1f, DType.Float32, x[0].Device)).Spikes, 1e-4),
         };
@@ -50,6 +62,8 @@ public static class ParityCheck
         o.WriteLine(failed == 0 ? "parity: all cases match" : $"parity: {failed} case(s) FAILED");
         return failed;
     }
+
+    private static Tensor Full(float v, Device d) => Tensor.Full(new[] { 1 }, v, DType.Float32, d);
 
     private static Tensor Labels(int n, int classes, Device d) =>
         Tensor.FromArray(Enumerable.Range(0, n).Select(i => (i * 7) % classes).ToArray(), new[] { n }, d);
