@@ -75,20 +75,24 @@ public sealed partial class Tensor
     public Tensor Mean(int dim, bool keepDim = false) => Mean(new[] { dim }, keepDim);
 
     /// <summary>Maximum over <paramref name="dims"/> (all when null). The gradient goes to every maximal element.</summary>
-    public Tensor Max(int[]? dims = null, bool keepDim = false)
+    public Tensor Max(int[]? dims = null, bool keepDim = false) => Extreme(new MaxOp(), dims, keepDim, "max");
+
+    // Max or min over dims; the gradient goes to every element equal to the result.
+    internal Tensor Extreme<TOp>(TOp op, int[]? dims, bool keepDim, string name) where TOp : struct, IReduceOp
     {
-        CheckFloat("max");
-        if (Numel == 0) throw new ArgumentException("max: the tensor is empty", "input");
-        var d = NormDims(dims, "max");
-        var k = ReduceRaw(new MaxOp(), d, "max");
+        CheckFloat(name);
+        if (Numel == 0) throw new ArgumentException($"{name}: the tensor {ShapeUtil.Format(_shape)} is empty", "input");
+        var d = NormDims(dims, name);
+        var k = ReduceRaw(op, d, name);
         var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(_shape, d, false));
+        if (!keepDim) k.DisposeIfNotSame(y);
         var x = this; var kShape = k._shape;
-        return Tape.Record("max", y, g =>
+        return Tape.Record(name, y, g =>
         {
             using var kk = y.ReshapeNoGrad(kShape);
-            using var mask = Binary(x, kk, new CompareOp(0), "max_backward");
+            using var mask = Binary(x, kk, new CompareOp(0), name + "_backward");
             using var ge = g.ReshapeNoGrad(kShape);
-            return new[] { Binary(mask, ge, new MulOp(), "max_backward") };
+            return new[] { Binary(mask, ge, new MulOp(), name + "_backward") };
         }, this);
     }
 

@@ -15,23 +15,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>Minimum over <paramref name="dims"/> (all when null). The gradient goes to every minimal element.</summary>
-    public Tensor Min(int[]? dims = null, bool keepDim = false)
-    {
-        CheckFloat("min");
-        if (Numel == 0) throw new ArgumentException($"min: the tensor {ShapeUtil.Format(_shape)} is empty", "input");
-        var d = NormDims(dims, "min");
-        var k = ReduceRaw(new MinOp(), d, "min");
-        var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(_shape, d, false));
-        if (!keepDim) k.DisposeIfNotSame(y);
-        var x = this; var kShape = k._shape;
-        return Tape.Record("min", y, g =>
-        {
-            using var kk = y.ReshapeNoGrad(kShape);
-            using var mask = Binary(x, kk, new CompareOp(0), "min_backward");
-            using var ge = g.ReshapeNoGrad(kShape);
-            return new[] { Binary(mask, ge, new MulOp(), "min_backward") };
-        }, this);
-    }
+    public Tensor Min(int[]? dims = null, bool keepDim = false) => Extreme(new MinOp(), dims, keepDim, "min");
 
     /// <summary>Minimum over one dim.</summary>
     public Tensor Min(int dim, bool keepDim = false) => Min(new[] { dim }, keepDim);

@@ -162,21 +162,11 @@ public sealed partial class CpuBackend : IBackend
     {
         x.Span<T>(); y.Span<T>();
         var xa = x.Array<T>(); var ya = y.Array<T>(); int xo = x.Offset, yo = y.Offset;
-        var (run, st) = ix.Inner();
-        if (run >= 8 && y.Length % run == 0)
-        {
-            // Row by row along the innermost dim: one index computation per row instead of one per element.
-            For(y.Length / run, (s, e) =>
+        if (ForRows(y.Length, ix, (r, off, run, st) =>
             {
-                for (int r = s; r < e; r++)
-                {
-                    int src = xo + ix.Offset(r * run), dst = yo + r * run;
-                    if (st == 1) System.Array.Copy(xa, src, ya, dst, run);
-                    else for (int j = 0; j < run; j++) ya[dst + j] = xa[src + j * st];
-                }
-            }, Math.Max(1, Grain / run));
-            return;
-        }
+                if (st == 1) System.Array.Copy(xa, xo + off, ya, yo + r, run);
+                else for (int j = 0; j < run; j++) ya[yo + r + j] = xa[xo + off + j * st];
+            })) return;
         For(y.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + i] = xa[xo + ix.Offset(i)]; });
     }
 
@@ -197,19 +187,7 @@ public sealed partial class CpuBackend : IBackend
     {
         x.F(); y.F();
         var xa = x.Array<float>(); var ya = y.Array<float>(); int xo = x.Offset, yo = y.Offset;
-        var (run, st) = iy.Inner();
-        if (run >= 8 && x.Length % run == 0)
-        {
-            For(x.Length / run, (s, e) =>
-            {
-                for (int r = s; r < e; r++)
-                {
-                    int dst = yo + iy.Offset(r * run), src = xo + r * run;
-                    for (int j = 0; j < run; j++) ya[dst + j * st] += xa[src + j];
-                }
-            }, Math.Max(1, Grain / run));
-            return;
-        }
+        if (ForRows(x.Length, iy, (r, off, run, st) => { for (int j = 0; j < run; j++) ya[yo + off + j * st] += xa[xo + r + j]; })) return;
         For(x.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + iy.Offset(i)] += xa[xo + i]; });
     }
 
@@ -217,7 +195,20 @@ public sealed partial class CpuBackend : IBackend
     {
         x.Span<T>(); y.Span<T>();
         var xa = x.Array<T>(); var ya = y.Array<T>(); int xo = x.Offset, yo = y.Offset;
+        if (ForRows(x.Length, iy, (r, off, run, st) => { for (int j = 0; j < run; j++) ya[yo + off + j * st] = xa[xo + r + j]; })) return;
         For(x.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + iy.Offset(i)] = xa[xo + i]; });
+    }
+
+    /// <summary>
+    /// Walks flat indices [0, n) in rows of the index's innermost dim, calling body(rowStart, offset, run, stride)
+    /// with one index computation per row instead of one per element. False (nothing done) for short rows.
+    /// </summary>
+    private static bool ForRows(int n, StridedIndex ix, Action<int, int, int, int> body)
+    {
+        var (run, st) = ix.Inner();
+        if (run < 8 || n % run != 0) return false;
+        For(n / run, (s, e) => { for (int r = s; r < e; r++) body(r * run, ix.Offset(r * run), run, st); }, Math.Max(1, Grain / run));
+        return true;
     }
 
     /// <inheritdoc/>
