@@ -55,13 +55,13 @@ internal static class NeuronBench
         Console.WriteLine($"neurons on {device}: fused LIF (λ = {Decay}, θ = {Threshold}, hard reset, arctan α = 2), x ~ N(0.5, 0.5²), median of {reps}");
 
         // Correctness before any timing: the device against the CPU specification, same seeded inputs.
-        foreach (var (t, n) in new[] { (16, 4096), (37, 1000) })
+        foreach (var (t, n) in new[] { (16, 4096), (37, 1000), (12, 1001), (5, 4096) })
             foreach (var h in new[] { DType.Float32, DType.Float16 })
                 CheckAgainstCpu(device, t, n, h);
         
 
         var results = new List<NeuronResult>();
-        foreach (var c in small ? SmallCases : FullCases) RunCase(backend, c, reps, results);
+        foreach (var c in small ? SmallCases : FullCases) RunCase(backend, c, reps, results, withVariants: c.T == 16);
 
         Console.WriteLine();
         Console.WriteLine($"{"T×N",-14} {"h",-4} {"pass",-12} {"ms",9} {"B/step",7} {"GB/s",8} {"%peak",6} {"floor",7} {"saved",6} {"fire",5} {"tether",7} {"×",6}");
@@ -125,7 +125,13 @@ internal static class NeuronBench
             throw new InvalidOperationException($"neurons bench: {device} grad x differs from the cpu backend by {maxDiff:E2} (scale {scale:F2}; {where}); not timing a wrong kernel");
     }
 
-    private static void RunCase(IBackend be, (int T, int N, double? Fwd, double? FwdBwd) c, int reps, List<NeuronResult> results)
+    /// <summary>CUDA events on a GPU (device time of the enqueued work, host kept ahead), else wall clock with a sync per run.</summary>
+    private static double Time(IBackend be, Action run, int reps) =>
+        be is Backends.Ilgpu.IlgpuBackend { IsCuda: true } ib
+            ? GpuTiming.MedianMs(ib.Accelerator, ib.Stream, run, reps)
+            : MedianMs(run, be.Synchronize, reps);
+
+    private static void RunCase(IBackend be, (int T, int N, double? Fwd, double? FwdBwd) c, int reps, List<NeuronResult> results, bool withVariants)
     {
         var d = be.Device; string dev = d.ToString();
         int T = c.T, N = c.N; long steps = (long)T * N;
@@ -143,55 +149,76 @@ internal static class NeuronBench
             if (rate < 0.05 || rate > 0.60)
                 throw new InvalidOperationException($"neurons bench: firing rate {rate:P1} at T={T}, N={N} is outside 5%..60%; the inputs do not exercise the kernels");
 
-            long bitsBytes = 4L * ((T + 31) / 32) * N, stateBytes = 4L * N; // packed spikes as stored; vT written (v0 = zeros, not read)
+            var bitsShape = SpikeBits.Shape(T, N);
+            long bitsBytes = 4L * bitsShape[0] * bitsShape[1], stateBytes = 4L * N; // packed spikes as stored; vT written (v0 = zeros, not read)
             NeuronResult Row(string h, string pass, double ms, long bytes, double saved, double? tether) => new(dev, T, N, h, pass, ms,
                 bytes, (double)bytes / steps, bytes / (ms * 1e6), bytes / (ms * 1e6) / PeakGBs, bytes / (PeakGBs * 1e6), saved, rate,
                 tether, tether is double tm ? tm / ms : null);
 
             // (a) inference: x in, spikes and vT out, nothing kept.
-            double inferMs = MedianMs(() =>
+            double inferMs = Time(be, () =>
             {
                 using var scope = TensorScope.Begin();
                 using (Tape.NoGrad()) SpikingFunctions.Lif(x, null, decay, th);
-            }, be.Synchronize, reps);
+            }, reps);
             results.Add(Row("-", "infer", inferMs, 8 * steps + stateBytes, 0, null));
 
-            foreach (var hType in new[] { DType.Float32, DType.Float16 })
+            // The shipped configurations, then (first shape only) the same run with one design choice undone:
+            // "f32-h" saves h even for T ≤ 16 (no recompute), "*-1n" uses the one-neuron-per-thread kernels.
+            var variants = new List<(string Name, DType H, bool Vec4, bool Recompute)> { ("f32", DType.Float32, true, true), ("f16", DType.Float16, true, true) };
+            if (withVariants && be is Backends.Ilgpu.IlgpuBackend { IsCuda: true })
             {
-                var o = Options(hType);
-                string hName = hType == DType.Float32 ? "f32" : "f16";
-                int hb = hType.SizeInBytes();
-                long fwdBytes = (8L + hb) * steps + bitsBytes + stateBytes;
-                long bwdBytes = (8L + hb) * steps + bitsBytes;
-                double saved;
-                using (var scope = TensorScope.Begin()) saved = SpikingFunctions.Lif(x, null, decay, th, o).SavedBytesPerNeuronStep;
+                if (SpikeBits.Recompute(T, DType.Float32, false)) variants.Add(("f32-h", DType.Float32, true, false));
+                variants.Add(("f32-1n", DType.Float32, false, true));
+                variants.Add(("f16-1n", DType.Float16, false, true));
+            }
+            foreach (var (hName, hType, vec4, recompute) in variants)
+            {
+                Backends.Ilgpu.IlgpuBackend.Vec4Enabled = vec4;
+                SpikeBits.RecomputeEnabled = recompute;
+                try
+                {
+                    var o = Options(hType);
+                    bool re = SpikeBits.Recompute(T, hType, false);
+                    int hb = hType.SizeInBytes();
+                    // Recompute mode writes no h and reads x (4 B) in its place.
+                    long fwdBytes = (re ? 8L : 8L + hb) * steps + bitsBytes + stateBytes;
+                    long bwdBytes = (re ? 12L : 8L + hb) * steps + bitsBytes;
+                    double saved;
+                    using (var scope = TensorScope.Begin()) saved = SpikingFunctions.Lif(x, null, decay, th, o).SavedBytesPerNeuronStep;
 
-                // (b) training forward: h and bits are written for backward.
-                double fwdMs = MedianMs(() =>
-                {
-                    using var scope = TensorScope.Begin();
-                    SpikingFunctions.Lif(x, null, decay, th, o);
-                }, be.Synchronize, reps);
-                // (c) forward + backward kernel, driven by the fixed upstream gradient g.
-                double fbMs = MedianMs(() =>
-                {
-                    using var scope = TensorScope.Begin();
-                    BackwardThroughNode(SpikingFunctions.Lif(x, null, decay, th, o), g);
-                }, be.Synchronize, reps);
-                // (c') the same through the tape, as a training step sees it (x.Grad is created, then dropped).
-                double tapeMs = MedianMs(() =>
-                {
-                    using var scope = TensorScope.Begin();
-                    SpikingFunctions.Lif(x, null, decay, th, o).Spikes.Backward(g);
-                    x.Grad?.Dispose(); x.Grad = null;
-                }, be.Synchronize, reps);
+                    // (b) training forward: h (or nothing, in recompute mode) and bits are kept for backward.
+                    double fwdMs = Time(be, () =>
+                    {
+                        using var scope = TensorScope.Begin();
+                        SpikingFunctions.Lif(x, null, decay, th, o);
+                    }, reps);
+                    // (c) forward + backward kernel, driven by the fixed upstream gradient g.
+                    double fbMs = Time(be, () =>
+                    {
+                        using var scope = TensorScope.Begin();
+                        BackwardThroughNode(SpikingFunctions.Lif(x, null, decay, th, o), g);
+                    }, reps);
+                    // (c') the same through the tape, as a training step sees it (x.Grad is created, then dropped).
+                    double tapeMs = Time(be, () =>
+                    {
+                        using var scope = TensorScope.Begin();
+                        SpikingFunctions.Lif(x, null, decay, th, o).Spikes.Backward(g);
+                        x.Grad?.Dispose(); x.Grad = null;
+                    }, reps);
 
-                bool f32 = hType == DType.Float32; // the tether figures are fp32
-                results.Add(Row(hName, "fwd", fwdMs, fwdBytes, saved, f32 ? c.Fwd : null));
-                results.Add(Row(hName, "fwd+bwd", fbMs, fwdBytes + bwdBytes, saved, f32 ? c.FwdBwd : null));
-                results.Add(Row(hName, "fwd+bwd tape", tapeMs, fwdBytes + bwdBytes, saved, f32 ? c.FwdBwd : null));
-                results.Add(Row(hName, "bwd", Math.Max(fbMs - fwdMs, 1e-6), bwdBytes, saved,
-                    f32 && c.FwdBwd is double tfb && c.Fwd is double tf ? tfb - tf : null));
+                    bool f32 = hName == "f32"; // the tether figures are fp32
+                    results.Add(Row(hName, "fwd", fwdMs, fwdBytes, saved, f32 ? c.Fwd : null));
+                    results.Add(Row(hName, "fwd+bwd", fbMs, fwdBytes + bwdBytes, saved, f32 ? c.FwdBwd : null));
+                    results.Add(Row(hName, "fwd+bwd tape", tapeMs, fwdBytes + bwdBytes, saved, f32 ? c.FwdBwd : null));
+                    results.Add(Row(hName, "bwd", Math.Max(fbMs - fwdMs, 1e-6), bwdBytes, saved,
+                        f32 && c.FwdBwd is double tfb && c.Fwd is double tf ? tfb - tf : null));
+                }
+                finally
+                {
+                    Backends.Ilgpu.IlgpuBackend.Vec4Enabled = true;
+                    SpikeBits.RecomputeEnabled = true;
+                }
             }
         }
         finally

@@ -8,6 +8,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["parity"] = a => ParityCheck.Run(a.Length > 1 && a[0] == "--device" ? Device.Parse(a[1]) : Device.Default, Console.Out),
     ["linear-lif"] = LinearLifBench.Run,
     ["neurons"] = NeuronBench.Run,
+    ["bandwidth"] = BandwidthProbe.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

@@ -33,7 +33,8 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         int[]? bits = a.Bits?.Array<int>(); int bo = a.Bits?.Offset ?? 0;
         float[]? chk = a.AChk?.Array<float>(); int co = a.AChk?.Offset ?? 0;
         bool adaptive = default(TN).Adaptive;
-        int chunk = ChunkSize(N), chunks = (N + chunk - 1) / chunk;
+        int lanes = SpikeBits.Lanes(T), width = SpikeBits.Width(T), wordsPerRow = SpikeBits.Shape(T, N)[1];
+        int chunk = ChunkSize(N) / 4 * 4, chunks = (N + chunk - 1) / chunk; // chunks hold whole words
         int bad = 0;
         Parallel.For(0, chunks, c =>
         {
@@ -65,8 +66,14 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                 }
                 if (bits != null && ((t & 31) == 31 || t == T - 1))
                 {
-                    int wrow = bo + (t >> 5) * N + n0;
-                    for (int i = 0; i < len; i++) { bits[wrow + i] = words[i]; words[i] = 0; }
+                    int wrow = bo + (t >> 5) * wordsPerRow;
+                    if (lanes == 1) for (int i = 0; i < len; i++) bits[wrow + n0 + i] = words[i];
+                    else
+                    {
+                        for (int i = 0; i < len; i += lanes) bits[wrow + (n0 + i) / lanes] = 0;
+                        for (int i = 0; i < len; i++) bits[wrow + (n0 + i) / lanes] |= words[i] << ((n0 + i) % lanes * width);
+                    }
+                    Array.Clear(words);
                 }
                 else if (bits == null && (t & 31) == 31) Array.Clear(words);
             }
@@ -82,14 +89,14 @@ internal sealed class CpuNeuronDriver : INeuronDriver
     {
         int T = a.T, N = a.N, W = (T + 31) >> 5;
         float[]? gs = a.GSpikes?.Array<float>(); int gso = a.GSpikes?.Offset ?? 0;
-        float[]? hf = a.H.DType == DType.Float32 ? a.H.Array<float>() : null;
-        Half[]? hh = a.H.DType == DType.Float16 ? a.H.Array<Half>() : null;
-        int ho = a.H.Offset;
+        float[]? hf = a.H is { DType: DType.Float32 } h32 ? h32.Array<float>() : null;
+        Half[]? hh = a.H is { DType: DType.Float16 } h16 ? h16.Array<Half>() : null;
+        int ho = a.H?.Offset ?? 0;
+        int lanes = SpikeBits.Lanes(T), width = SpikeBits.Width(T), wordsPerRow = SpikeBits.Shape(T, N)[1];
         var bits = a.Bits.Array<int>(); int bo = a.Bits.Offset;
         var gx = a.GX.Array<float>(); int gxo = a.GX.Offset;
         float[]? chk = a.AChk?.Array<float>(); int co = a.AChk?.Offset ?? 0;
         bool adaptive = default(TN).Adaptive, leaky = default(TN).Leaky;
-        float alpha0 = 0f; // per-neuron below
         int chunk = ChunkSize(N), chunks = (N + chunk - 1) / chunk;
         var partial = new ParamPartials[chunks];
         Parallel.For(0, chunks, c =>
@@ -103,14 +110,32 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                 int n = n0 + i;
                 p[i] = Gather(a.Decay.Array<float>(), a.Decay.Offset, a.Decay.Length, a.Threshold.Array<float>(), a.Threshold.Offset, a.Threshold.Length,
                     a.Beta.Array<float>(), a.Beta.Offset, a.Beta.Length, a.DecayA.Array<float>(), a.DecayA.Offset, a.DecayA.Length,
-                    a.Alpha.Array<float>()[a.Alpha.Offset + n % a.Alpha.Length], n, a.Soft, a.VReset, a.DetachReset);
+                    a.Alpha is { } al ? al.Array<float>()[al.Offset + n % al.Length] : a.AlphaValue, n, a.Soft, a.VReset, a.DetachReset);
                 gU[i] = a.GVT is { } g ? g.Array<float>()[g.Offset + n] : 0f;
                 gA[i] = a.GAT is { } ga ? ga.Array<float>()[ga.Offset + n] : 0f;
+            }
+            float[]? hRe = null;
+            if (hf == null && hh == null)
+            {
+                // Recompute mode: h from x, v0 and the saved spikes (the reset uses the saved spike, so h matches the forward pass).
+                var xb = a.X!.Value; var x = xb.Array<float>(); int xo = xb.Offset;
+                hRe = new float[T * len];
+                for (int i = 0; i < len; i++)
+                {
+                    int n = n0 + i, wd = bits[bo + n / lanes] >> (n % lanes * width);
+                    float u = a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f;
+                    for (int t = 0; t < T; t++)
+                    {
+                        float h = (default(TN).Leaky ? p[i].Decay : 1f) * u + x[xo + t * N + n];
+                        hRe[t * len + i] = h;
+                        u = NeuronMath.Reset(p[i], h, (wd >> t) & 1, p[i].Threshold);
+                    }
+                }
             }
             for (int w = W - 1; w >= 0; w--)
             {
                 int t0 = w << 5, t1 = Math.Min(T, t0 + 32);
-                for (int i = 0; i < len; i++) word[i] = bits[bo + w * N + n0 + i];
+                for (int i = 0; i < len; i++) word[i] = bits[bo + w * wordsPerRow + (n0 + i) / lanes] >> ((n0 + i) % lanes * width);
                 if (aLoc != null)
                     for (int i = 0; i < len; i++)
                     {
@@ -124,7 +149,7 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                     for (int i = 0; i < len; i++)
                     {
                         float s = (word[i] >> k) & 1;
-                        float h = hf != null ? hf[ho + row + i] : (float)hh![ho + row + i];
+                        float h = hf != null ? hf[ho + row + i] : hh != null ? (float)hh[ho + row + i] : hRe![t * len + i];
                         float aPrev = aLoc != null ? aLoc[k * len + i] : 0f;
                         if (leaky) acc[i].Decay += ghNext[i] * NeuronMath.Reset(p[i], h, s, NeuronMath.Threshold<TN>(p[i], aPrev));
                         float g = gs != null ? gs[gso + row + i] : 0f;
@@ -143,7 +168,6 @@ internal sealed class CpuNeuronDriver : INeuronDriver
             }
             partial[c] = ParamPartials.Reduce(acc, n0, a);
         });
-        _ = alpha0;
         ParamPartials.Combine(partial, a);
     }
 
@@ -157,7 +181,7 @@ internal sealed class CpuNeuronDriver : INeuronDriver
             var r = new ParamPartials
             {
                 D = new float[a.Decay.Length], Th = new float[a.Threshold.Length], B = new float[a.Beta.Length],
-                Da = new float[a.DecayA.Length], Al = new float[a.Alpha.Length],
+                Da = new float[a.DecayA.Length], Al = new float[a.Alpha?.Length ?? 1],
             };
             for (int i = 0; i < acc.Length; i++)
             {

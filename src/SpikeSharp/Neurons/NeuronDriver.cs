@@ -3,6 +3,35 @@ using SpikeSharp.Backends;
 namespace SpikeSharp.Neurons;
 
 /// <summary>
+/// Where the spike of neuron n at step t sits in the saved bit words (one layout for every backend).
+/// Words hold 32 bits. For T ≥ 17 a word holds 32 consecutive steps of one neuron: (ceil(T/32), N) words,
+/// bit t % 32 of word (t / 32, n), the seed's layout. For short sequences a word holds <see cref="Lanes"/>
+/// neighbouring neurons (2 for 9 ≤ T ≤ 16, 4 for T ≤ 8), each in a field of <see cref="Width"/> bits, so no
+/// word is more than half empty: (1, ceil(N / lanes)) words, bit (n % lanes)·width + t of word n / lanes.
+/// </summary>
+internal static class SpikeBits
+{
+    /// <summary>Neurons per word for a sequence of <paramref name="T"/> steps: 1, 2 or 4.</summary>
+    public static int Lanes(int T) => T <= 8 ? 4 : T <= 16 ? 2 : 1;
+
+    /// <summary>Bits per neuron field in a word: 32, 16 or 8.</summary>
+    public static int Width(int T) => 32 / Lanes(T);
+
+    /// <summary>The (rows, words per row) shape of the bit tensor.</summary>
+    public static int[] Shape(int T, int N) => new[] { (T + 31) / 32, (N + Lanes(T) - 1) / Lanes(T) };
+
+    /// <summary>
+    /// Recompute mode: float32 saved state for a sequence of at most 16 steps of a non-adaptive model keeps x
+    /// (not h) and the backward pass recomputes h from x, v0 and the spike bits; the forward pass then writes
+    /// no h (8 B less traffic per neuron-step and the same 4 B per neuron-step kept).
+    /// </summary>
+    public static bool Recompute(int T, DType saved, bool adaptive) => RecomputeEnabled && saved == DType.Float32 && T <= 16 && !adaptive;
+
+    /// <summary>SPIKESHARP_NEURON_RECOMPUTE=0 turns recompute mode off (h is saved at every T; for comparisons).</summary>
+    internal static bool RecomputeEnabled { get; set; } = Environment.GetEnvironmentVariable("SPIKESHARP_NEURON_RECOMPUTE") != "0";
+}
+
+/// <summary>
 /// Buffers of one fused multi-step forward pass. x is (T, N) time-major; every parameter buffer has
 /// length 1 (shared) or a divisor F of N (per feature: neuron n uses element n % F). Optional buffers are null.
 /// </summary>
@@ -18,7 +47,7 @@ internal sealed class NeuronForwardArgs
     public Buf? AT;               // (N) final adaptation (adaptive models)
     public Buf? H;                // (T, N) float32 or float16: h saved for backward (or returned)
     public Buf? HOut;             // (T, N) float32 returned h when H is float16 or absent
-    public Buf? Bits;             // (ceil(T/32), N) int32 packed spikes, bit t % 32 of word t / 32
+    public Buf? Bits;             // int32 packed spikes, layout of SpikeBits
     public Buf? AChk;             // (ceil(T/32), N) float32: a_{32w−1} at the start of word w (adaptive)
 }
 
@@ -28,10 +57,14 @@ internal sealed class NeuronBackwardArgs
     public int T, N;
     public Buf? GSpikes;          // (T, N); null = zeros
     public Buf? GVT, GAT;         // (N); null = zeros
-    public Buf H, Bits;           // saved
+    public Buf? H;                // saved h (null in recompute mode: X is given instead)
+    public Buf? X;                // recompute mode: the forward input
+    public Buf Bits;              // saved
     public Buf? AChk;             // saved (adaptive)
     public Buf? V0;               // (N); null = zeros
-    public Buf Decay, Threshold, Beta, DecayA, Alpha;
+    public Buf Decay, Threshold, Beta, DecayA;
+    public Buf? Alpha;            // trainable α (1 or F); null = AlphaValue
+    public float AlphaValue;
     public int Soft, DetachReset; public float VReset;
     public Buf GX;                // (T, N) out
     public Buf? GV0, GA0;         // (N) out

@@ -84,11 +84,13 @@ public static class SpikingFunctions
         var spikes = Tensor.Empty(x._shape, DType.Float32, dev);
         var vT = Tensor.Empty(stateShape, DType.Float32, dev);
         var aT = adaptive ? Tensor.Empty(stateShape, DType.Float32, dev) : null;
-        Tensor? hSaved = null, hOut = null, bits = null, chk = null;
+        bool recompute = SpikeBits.Recompute(T, o.SavedDType, adaptive);
+        Tensor? hSaved = null, hOut = null, bits = null, chk = null, xKeep = null;
         if (needGrad)
         {
-            hSaved = Tensor.Empty(x._shape, o.SavedDType, dev);
-            bits = Tensor.Empty(new[] { W, N }, DType.Int32, dev);
+            if (recompute) xKeep = x.Detach();
+            else hSaved = Tensor.Empty(x._shape, o.SavedDType, dev);
+            bits = Tensor.Empty(SpikeBits.Shape(T, N), DType.Int32, dev);
             if (adaptive) chk = Tensor.Empty(new[] { W, N }, DType.Float32, dev);
         }
         if (o.ReturnMembrane)
@@ -106,25 +108,24 @@ public static class SpikingFunctions
         };
         if (!driver.NeuronForward<TN>(fa))
         {
-            foreach (var t in new[] { spikes, vT, aT, hSaved, hOut, bits, chk }) t?.Dispose();
+            foreach (var t in new[] { spikes, vT, aT, hSaved, hOut, bits, chk, xKeep }) t?.Dispose();
             throw new ArgumentException($"{op}: x holds NaN or Inf values; nothing was computed", nameof(x));
         }
 
         long saved = 0;
         if (needGrad)
         {
-            saved = (long)hSaved!.Numel * o.SavedDType.SizeInBytes() + 4L * bits!.Numel + (chk != null ? 4L * chk.Numel : 0);
+            saved = (long)T * N * (recompute ? 4 : o.SavedDType.SizeInBytes()) + 4L * bits!.Numel + (chk != null ? 4L * chk.Numel : 0);
             var v0Keep = v0?.Detach();
             var outputs = adaptive ? new[] { spikes, vT, aT! } : new[] { spikes, vT };
             var xShape = x._shape;
             Tape.Record(op, outputs, new[] { x, v0, a0, decay, threshold, beta, decayA, alpha }, g =>
             {
-                var alphaT = alpha ?? Tensor.Scalar(o.Alpha, dev);
                 var ba = new NeuronBackwardArgs
                 {
                     T = T, N = N, GSpikes = g[0]?.Buf, GVT = g[1]?.Buf, GAT = adaptive ? g[2]?.Buf : null,
-                    H = hSaved.Buf, Bits = bits.Buf, AChk = chk?.Buf, V0 = v0Keep?.Buf,
-                    Decay = fa.Decay, Threshold = th, Beta = fa.Beta, DecayA = fa.DecayA, Alpha = alphaT.Buf,
+                    H = hSaved?.Buf, X = xKeep?.Buf, Bits = bits.Buf, AChk = chk?.Buf, V0 = v0Keep?.Buf,
+                    Decay = fa.Decay, Threshold = th, Beta = fa.Beta, DecayA = fa.DecayA, Alpha = alpha?.Buf, AlphaValue = o.Alpha,
                     Soft = fa.Soft, VReset = o.VReset, DetachReset = o.DetachReset ? 1 : 0,
                 };
                 var gx = Tensor.Empty(xShape, DType.Float32, dev);
@@ -135,7 +136,6 @@ public static class SpikingFunctions
                 ba.GV0 = gv0?.Buf; ba.GA0 = ga0?.Buf; ba.GDecay = gd?.Buf; ba.GThreshold = gth?.Buf;
                 ba.GBeta = gb?.Buf; ba.GDecayA = gda?.Buf; ba.GAlpha = gal?.Buf;
                 RunBackward<TN>(driver, o.Surrogate, ba);
-                if (alpha == null) alphaT.Dispose();
                 return new[] { x.RequiresGrad ? gx : null, gv0, ga0, gd, gth, gb, gda, gal };
             });
         }

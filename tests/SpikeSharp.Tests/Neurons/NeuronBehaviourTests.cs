@@ -47,6 +47,30 @@ public class NeuronBehaviourTests
     }
 
     [Theory, MemberData(nameof(Devices))]
+    public void ShortSequencesShareWordsBetweenNeighbours(string dev)
+    {
+        var d = Device.Parse(dev);
+        foreach (var (T, N, lanes) in new[] { (12, 8, 2), (12, 7, 2), (16, 12, 2), (5, 8, 4), (8, 9, 4), (1, 4, 4), (17, 4, 1) })
+        {
+            using var scope = TensorScope.Begin();
+            var x = Tensor.Rand(new[] { T, N }, new Generator((ulong)(T + N)), d, -0.5f, 1.5f); x.RequiresGrad = true;
+            var r = SpikingFunctions.Lif(x, null, Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, d), Tensor.Full(new[] { 1 }, 1f, DType.Float32, d));
+            var s = r.Spikes.ToArray();
+            int width = 32 / lanes, words = (N + lanes - 1) / lanes;
+            Assert.Equal(new[] { (T + 31) / 32, words }, r.SavedBits!.Shape);
+            var w = r.SavedBits.ToArray<int>();
+            for (int t = 0; t < T; t++)
+                for (int n = 0; n < N; n++)
+                    Assert.Equal(s[t * N + n] != 0f, ((w[n / lanes] >> (n % lanes * width + t)) & 1) != 0);
+            for (int n = 0; n < N; n++) // bits past T in each field stay clear
+                if (T < width) Assert.Equal(0, (w[n / lanes] >> (n % lanes * width + T)) & ((1 << (width - T)) - 1));
+            // float32 saved state with T ≤ 16 keeps x instead of h: 4 B + the bits per neuron-step
+            double expect = T <= 16 ? 4.0 + 4.0 * words / ((double)T * N) : 4.0 + 4.0 * words * ((T + 31) / 32) / ((double)T * N);
+            Assert.Equal(expect, r.SavedBytesPerNeuronStep, 9);
+        }
+    }
+
+    [Theory, MemberData(nameof(Devices))]
     public void StreamingTwoChunksEqualsOneCall(string dev)
     {
         var d = Device.Parse(dev);
@@ -109,5 +133,49 @@ public class NeuronBehaviourTests
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(expected[i] - actual[i]) <= tol * Math.Max(1, Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {actual[i]}");
+    }
+}
+
+/// <summary>Which kernel family ran: reads a launch counter of the shared ilgpu-cpu backend, so no other test may run meanwhile.</summary>
+[Collection(SpikeSharp.Tests.Backends.SerialBackendTests.Name)]
+public class NeuronKernelChoiceTests
+{
+    [Fact]
+    public void FourNeuronKernelsRunWhenNIsAMultipleOfFour()
+    {
+        var d = Device.Parse("ilgpu-cpu");
+        var be = (SpikeSharp.Backends.Ilgpu.IlgpuBackend)SpikeSharp.Backends.BackendRegistry.Get(d);
+        foreach (var (N, vec) in new[] { (12, true), (10, false) })
+        {
+            using var scope = TensorScope.Begin();
+            long before = be.NeuronVec4Launches;
+            var x = Tensor.Rand(new[] { 6, N }, new Generator(1), d, -0.5f, 1.5f); x.RequiresGrad = true;
+            SpikingFunctions.Lif(x, null, Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, d), Tensor.Full(new[] { 1 }, 1f, DType.Float32, d)).Spikes.Sum().Backward();
+            Assert.Equal(vec ? 1 : 0, be.NeuronVec4Launches - before); // the forward pass (the backward is one-neuron)
+            // ALIF always takes the one-neuron kernels.
+            before = be.NeuronVec4Launches;
+            var one = Tensor.Full(new[] { 1 }, 0.5f, DType.Float32, d);
+            SpikingFunctions.Alif(x, null, null, one, one, one, one).Spikes.Sum().Backward();
+            Assert.Equal(0, be.NeuronVec4Launches - before);
+        }
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("ilgpu-cpu")]
+    public void SavedHForShortSequencesWhenRecomputeIsOff(string dev)
+    {
+        // The float32 saved-h path of short sequences is only taken with recompute mode off (a process-wide switch).
+        SpikeBits.RecomputeEnabled = false;
+        try
+        {
+            foreach (var kind in new[] { UnfusedReference.Kind.Lif, UnfusedReference.Kind.Plif })
+            {
+                var o = new SpikingOptions { Reset = ResetMode.Soft };
+                double err = NeuronGradTests.Compare(Device.Parse(dev), kind, o, 12, 4, 5, seed: 3);
+                Assert.True(err < 1e-5, $"{kind}: rel err {err:E2}");
+            }
+        }
+        finally { SpikeBits.RecomputeEnabled = true; }
     }
 }

@@ -18,10 +18,12 @@ public class NeuronGradTests
         var d = Device.Parse(dev);
         foreach (var reset in new[] { ResetMode.Hard, ResetMode.Soft })
             foreach (var detach in new[] { true, false })
-                foreach (var T in new[] { 37, 1 })
+                // (T, B): multi-word saved h with a tail, one neuron per thread (N = 10, 15) and four (N = 20);
+                // T ≤ 16: recompute mode and words shared by 2 (T = 12) or 4 (T = 5, 1) neurons.
+                foreach (var (T, B) in new[] { (37, 2), (37, 4), (12, 4), (12, 3), (5, 4), (1, 3) })
                 {
                     var o = new SpikingOptions { Surrogate = sur, Reset = reset, DetachReset = detach, VReset = reset == ResetMode.Hard ? 0.1f : 0f };
-                    double err = Compare(d, kind, o, T, B: kind == Kind.Plif ? 3 : 2, F: 5, seed: T + (int)sur * 7);
+                    double err = Compare(d, kind, o, T, B, F: 5, seed: T + B + (int)sur * 7);
                     Assert.True(err < 1e-5, $"{kind} {sur} {reset} detach={detach} T={T}: rel err {err:E2}");
                 }
     }
@@ -33,8 +35,11 @@ public class NeuronGradTests
         foreach (var kind in Enum.GetValues<Kind>())
         {
             var o = new SpikingOptions { SavedDType = DType.Float16, Reset = ResetMode.Soft };
-            double err = Compare(d, kind, o, 37, 3, 5, seed: 11);
-            Assert.True(err < 1e-2, $"{kind} float16 h: rel err {err:E2}");
+            foreach (var (T, B) in new[] { (37, 3), (37, 4), (12, 4) })
+            {
+                double err = Compare(d, kind, o, T, B, 5, seed: 11);
+                Assert.True(err < 1e-2, $"{kind} float16 h T={T} B={B}: rel err {err:E2}");
+            }
         }
     }
 

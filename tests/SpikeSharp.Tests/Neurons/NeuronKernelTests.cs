@@ -65,6 +65,7 @@ public class NeuronKernelTests : IDisposable
             X = D(x), V0 = D(v0), A0 = D(a0), Decay = D(dec), Threshold = D(th), Beta = D(be), DecayA = D(da), Spikes = E(T * N), VT = E(N), AT = E(N),
             H32 = h32, H16 = h16, HOut = E(1), AChk = E(W * N), Bits = bits, Flags = flags,
             T = T, N = N, HasV0 = 1, HasA0 = 1, HasAT = 1, HasH32 = half ? 0 : 1, HasH16 = half ? 1 : 0, HasBits = 1, Soft = soft ? 1 : 0, VReset = 0.1f,
+            Lanes = 1, Width = 32, WordsPerRow = N,
         };
         NeuronKernels.LaunchForward<TN>(_acc, _acc.DefaultStream, fv);
         if (half)
@@ -86,28 +87,33 @@ public class NeuronKernelTests : IDisposable
             GDecay = cgp[0].Buf, GThreshold = cgp[1].Buf, GBeta = cgp[2].Buf, GDecayA = cgp[3].Buf, GAlpha = cgp[4].Buf,
         };
         CpuNeuronDriver.Instance.NeuronBackward<TN, TS>(ba);
-        var gp = Enumerable.Range(0, 5).Select(i => (ArrayView<float>)D(new float[i < 2 ? F : 1])).ToArray();
-        var bv = new BwdViews
+        // Both batch depths of the saved-h backward kernel (four or sixteen steps of loads in flight).
+        foreach (bool deep in new[] { false, true })
         {
-            GSpikes = D(gs), GVT = D(gv), GAT = D(ga), H32 = h32, H16 = h16, AChk = fv.AChk, V0 = fv.V0, Decay = fv.Decay, Threshold = fv.Threshold,
-            Beta = fv.Beta, DecayA = fv.DecayA, Alpha = D(al), GX = E(T * N), GV0 = E(N), GA0 = E(N),
-            GDecay = gp[0], GThreshold = gp[1], GBeta = gp[2], GDecayA = gp[3], GAlpha = gp[4], Bits = bits, Flags = flags,
-            T = T, N = N, HasGs = 1, HasGVT = 1, HasGAT = 1, HalfH = half ? 1 : 0, HasV0 = 1, HasGV0 = 1, HasGA0 = 1, Soft = fv.Soft,
-            DetachReset = ba.DetachReset, VReset = 0.1f, HasGDecay = 1, HasGThreshold = 1, HasGBeta = 1, HasGDecayA = 1, HasGAlpha = 1,
-        };
-        NeuronKernels.LaunchBackward<TN, TS>(_acc, _acc.DefaultStream, bv);
-        _acc.Synchronize();
+            var gp = Enumerable.Range(0, 5).Select(i => (ArrayView<float>)D(new float[i < 2 ? F : 1])).ToArray();
+            var bv = new BwdViews
+            {
+                GSpikes = D(gs), GVT = D(gv), GAT = D(ga), H32 = h32, H16 = h16, AChk = fv.AChk, V0 = fv.V0, Decay = fv.Decay, Threshold = fv.Threshold,
+                Beta = fv.Beta, DecayA = fv.DecayA, Alpha = D(al), GX = E(T * N), GV0 = E(N), GA0 = E(N),
+                GDecay = gp[0], GThreshold = gp[1], GBeta = gp[2], GDecayA = gp[3], GAlpha = gp[4], Bits = bits, Flags = flags,
+                T = T, N = N, HasGVT = 1, HasGAT = 1, HalfH = half ? 1 : 0, HasV0 = 1, HasGV0 = 1, HasGA0 = 1, Soft = fv.Soft,
+                DetachReset = ba.DetachReset, VReset = 0.1f, HasGDecay = 1, HasGThreshold = 1, HasGBeta = 1, HasGDecayA = 1, HasGAlpha = 1,
+                HasAlpha = 1, Lanes = 1, Width = 32, WordsPerRow = N,
+            };
+            NeuronKernels.LaunchBackward<TN, TS>(_acc, _acc.DefaultStream, bv, deep);
+            _acc.Synchronize();
 
-        Assert.Equal(0, Get(flags)[0]);
-        Assert.Equal(cs.ToArray(), Get(fv.Spikes));
-        Assert.Equal(cb.ToArray<int>(), Get(bits));
-        Assert.Equal(cv.ToArray(), Get(fv.VT));
-        if (default(TN).Adaptive) { Assert.Equal(ca.ToArray(), Get(fv.AT)); Assert.Equal(cc.ToArray(), Get(fv.AChk)); }
-        double tol = 1e-5;
-        Close(cgx.ToArray(), Get(bv.GX), tol);
-        Close(cgv0.ToArray(), Get(bv.GV0), tol);
-        if (default(TN).Adaptive) Close(cga0.ToArray(), Get(bv.GA0), tol);
-        for (int i = 0; i < 5; i++) Close(cgp[i].ToArray(), Get(gp[i]), Math.Max(tol, 1e-4), $"param {i} ");
+            Assert.Equal(0, Get(flags)[0]);
+            Assert.Equal(cs.ToArray(), Get(fv.Spikes));
+            Assert.Equal(cb.ToArray<int>(), Get(bits));
+            Assert.Equal(cv.ToArray(), Get(fv.VT));
+            if (default(TN).Adaptive) { Assert.Equal(ca.ToArray(), Get(fv.AT)); Assert.Equal(cc.ToArray(), Get(fv.AChk)); }
+            double tol = 1e-5;
+            Close(cgx.ToArray(), Get(bv.GX), tol);
+            Close(cgv0.ToArray(), Get(bv.GV0), tol);
+            if (default(TN).Adaptive) Close(cga0.ToArray(), Get(bv.GA0), tol);
+            for (int i = 0; i < 5; i++) Close(cgp[i].ToArray(), Get(gp[i]), Math.Max(tol, 1e-4), $"param {i} ");
+        }
     }
 
     private static T[] Get<T>(ArrayView<T> v) where T : unmanaged { var a = new T[v.Length]; v.CopyToCPU(a); return a; }

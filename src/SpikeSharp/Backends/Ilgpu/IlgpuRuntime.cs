@@ -28,12 +28,12 @@ internal static class IlgpuRuntime
     {
         try
         {
-            return Context.Create(b => b.Cuda().CPU(EmulatedDevice).EnableAlgorithms().Optimize(OptimizationLevel.O2));
+            return Context.Create(b => b.Cuda().CPU(EmulatedDevice).EnableAlgorithms().Profiling().Optimize(OptimizationLevel.O2));
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException or InvalidOperationException)
         {
             // A broken or partial CUDA installation must not take the CPU emulation down with it.
-            return Context.Create(b => b.CPU(EmulatedDevice).EnableAlgorithms().Optimize(OptimizationLevel.O2));
+            return Context.Create(b => b.CPU(EmulatedDevice).EnableAlgorithms().Profiling().Optimize(OptimizationLevel.O2));
         }
     }
 

@@ -13,20 +13,64 @@ internal struct FwdViews
     public ArrayView<float> X, V0, A0, Decay, Threshold, Beta, DecayA, Spikes, VT, AT, H32, HOut, AChk;
     public ArrayView<ILGPU.Half> H16;
     public ArrayView<int> Bits, Flags;
-    public int T, N, HasV0, HasA0, HasAT, HasH32, HasH16, HasHOut, HasBits, Soft;
+    public int T, N, HasV0, HasA0, HasAT, HasH32, HasH16, HasHOut, HasBits, Soft, Lanes, Width, WordsPerRow;
     public float VReset;
 }
+
+/// <summary>How a backward kernel reads the saved h: a struct type argument, so the choice is made at compile time.</summary>
+internal interface IHRead
+{
+    /// <summary>True when the saved value is x (recompute mode) and h must be rebuilt from it.</summary>
+    bool FromX { get; }
+
+    /// <summary>The saved value (h, or x in recompute mode) at flat index i.</summary>
+    float Read(ref BwdViews a, int i);
+}
+
+/// <summary>float32 saved h.</summary>
+internal struct H32Read : IHRead
+{
+    public readonly bool FromX => false;
+    public readonly float Read(ref BwdViews a, int i) => a.H32[i];
+}
+
+/// <summary>float16 saved h.</summary>
+internal struct H16Read : IHRead
+{
+    public readonly bool FromX => false;
+    public readonly float Read(ref BwdViews a, int i) => (float)a.H16[i];
+}
+
+/// <summary>Recompute mode: x is saved, h is rebuilt from it.</summary>
+internal struct XRead : IHRead
+{
+    public readonly bool FromX => true;
+    public readonly float Read(ref BwdViews a, int i) => a.X[i];
+}
+
+/// <summary>How many time steps of loads a backward batch keeps in flight (compile-time, as <see cref="IHRead"/>).</summary>
+internal interface IDepth
+{
+    /// <summary>16 steps per batch when true (few neurons: latency-bound), 4 when false (many neurons: occupancy-bound).</summary>
+    bool Deep { get; }
+}
+
+/// <summary>Four steps per batch.</summary>
+internal struct WideGrid : IDepth { public readonly bool Deep => false; }
+
+/// <summary>Sixteen steps per batch.</summary>
+internal struct DeepGrid : IDepth { public readonly bool Deep => true; }
 
 /// <summary>Device views of one fused backward pass.</summary>
 internal struct BwdViews
 {
-    public ArrayView<float> GSpikes, GVT, GAT, H32, AChk, V0, Decay, Threshold, Beta, DecayA, Alpha, GX, GV0, GA0;
+    public ArrayView<float> GSpikes, GVT, GAT, H32, X, AChk, V0, Decay, Threshold, Beta, DecayA, Alpha, GX, GV0, GA0;
     public ArrayView<float> GDecay, GThreshold, GBeta, GDecayA, GAlpha;
     public ArrayView<ILGPU.Half> H16;
     public ArrayView<int> Bits, Flags;
-    public int T, N, HasGs, HasGVT, HasGAT, HalfH, HasV0, HasGV0, HasGA0, Soft, DetachReset;
-    public int HasGDecay, HasGThreshold, HasGBeta, HasGDecayA, HasGAlpha;
-    public float VReset;
+    public int T, N, HasGVT, HasGAT, HalfH, Recompute, HasV0, HasGV0, HasGA0, Soft, DetachReset, HasAlpha;
+    public int HasGDecay, HasGThreshold, HasGBeta, HasGDecayA, HasGAlpha, Lanes, Width, WordsPerRow;
+    public float VReset, AlphaValue;
 }
 
 /// <summary>
@@ -36,7 +80,7 @@ internal struct BwdViews
 /// written with one atomic per block, or one per neuron for per-feature parameters. Invalid x or parameters
 /// raise bits in a device flag word (1: NaN/Inf in x, 2: decay or decayA outside (0, 1], 4: α ≤ 0).
 /// </summary>
-internal static class NeuronKernels
+internal static partial class NeuronKernels
 {
     /// <summary>
     /// Threads per block on a GPU: 64 measured fastest on the H200 (fwd+bwd 16×4M: 0.483 ms at 64, 0.490 at 128, 0.509 at 256,
@@ -69,7 +113,7 @@ internal static class NeuronKernels
         if (a.HasH16 != 0) a.H16[i] = (ILGPU.Half)h;
         if (a.HasHOut != 0) a.HOut[i] = h;
         if (s != 0f) word |= 1 << (t & 31);
-        if (((t & 31) == 31 || t == a.T - 1))
+        if (((t & 31) == 31 || t == a.T - 1) && a.Lanes == 1)
         {
             if (a.HasBits != 0) a.Bits[(t >> 5) * a.N + n] = word;
             word = 0;
@@ -79,35 +123,69 @@ internal static class NeuronKernels
     /// <summary>Forward: x → spikes, final state, saved h and bits.</summary>
     public static void Forward<TN>(FwdViews a) where TN : struct, INeuron
     {
-        int n = Grid.GlobalIndex.X;
-        if (n >= a.N) return;
-        var p = Load(a.Decay, a.Threshold, a.Beta, a.DecayA, n);
-        p.Soft = a.Soft; p.VReset = a.VReset; p.Alpha = 1f; p.DetachReset = 1;
-        int bad = 0;
-        if (default(TN).Leaky && !(p.Decay > 0f && p.Decay <= 1f)) bad |= 2;
-        if (default(TN).Adaptive && !(p.DecayA > 0f && p.DecayA <= 1f)) bad |= 2;
-        float u = a.HasV0 != 0 ? a.V0[n] : 0f;
-        float av = a.HasA0 != 0 ? a.A0[n] : 0f;
-        int word = 0, nanSeen = 0, N = a.N, t = 0;
-        for (; t + 4 <= a.T; t += 4)
+        int n = Grid.GlobalIndex.X, word = 0;
+        if (n < a.N)
         {
-            float x0 = a.X[t * N + n], x1 = a.X[(t + 1) * N + n], x2 = a.X[(t + 2) * N + n], x3 = a.X[(t + 3) * N + n];
-            FwdStep<TN>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
-            FwdStep<TN>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
-            FwdStep<TN>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
-            FwdStep<TN>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
+            var p = Load(a.Decay, a.Threshold, a.Beta, a.DecayA, n);
+            p.Soft = a.Soft; p.VReset = a.VReset; p.Alpha = 1f; p.DetachReset = 1;
+            int bad = 0;
+            if (default(TN).Leaky && !(p.Decay > 0f && p.Decay <= 1f)) bad |= 2;
+            if (default(TN).Adaptive && !(p.DecayA > 0f && p.DecayA <= 1f)) bad |= 2;
+            float u = a.HasV0 != 0 ? a.V0[n] : 0f;
+            float av = a.HasA0 != 0 ? a.A0[n] : 0f;
+            int nanSeen = 0, N = a.N, t = 0;
+            for (; t + 16 <= a.T; t += 16)
+            {
+                // Sixteen steps of loads in flight per thread: long sequences over few neurons are latency-bound.
+                int b = t * N + n;
+                float x0 = a.X[b], x1 = a.X[b + N], x2 = a.X[b + 2 * N], x3 = a.X[b + 3 * N], x4 = a.X[b + 4 * N], x5 = a.X[b + 5 * N];
+                float x6 = a.X[b + 6 * N], x7 = a.X[b + 7 * N], x8 = a.X[b + 8 * N], x9 = a.X[b + 9 * N], x10 = a.X[b + 10 * N];
+                float x11 = a.X[b + 11 * N], x12 = a.X[b + 12 * N], x13 = a.X[b + 13 * N], x14 = a.X[b + 14 * N], x15 = a.X[b + 15 * N];
+                FwdStep<TN>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 4, x4, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 5, x5, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 6, x6, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 7, x7, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 8, x8, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 9, x9, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 10, x10, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 11, x11, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 12, x12, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 13, x13, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 14, x14, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 15, x15, ref u, ref av, ref word, ref nanSeen);
+            }
+            for (; t + 4 <= a.T; t += 4)
+            {
+                float x0 = a.X[t * N + n], x1 = a.X[(t + 1) * N + n], x2 = a.X[(t + 2) * N + n], x3 = a.X[(t + 3) * N + n];
+                FwdStep<TN>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
+            }
+            for (; t < a.T; t++) FwdStep<TN>(ref a, p, n, t, a.X[t * N + n], ref u, ref av, ref word, ref nanSeen);
+            a.VT[n] = u;
+            if (a.HasAT != 0) a.AT[n] = av;
+            bad |= nanSeen;
+            if (bad != 0) Atomic.Or(ref a.Flags[0], bad);
         }
-        for (; t < a.T; t++) FwdStep<TN>(ref a, p, n, t, a.X[t * N + n], ref u, ref av, ref word, ref nanSeen);
-        a.VT[n] = u;
-        if (a.HasAT != 0) a.AT[n] = av;
-        bad |= nanSeen;
-        if (bad != 0) Atomic.Or(ref a.Flags[0], bad);
+        // Short sequences: neighbouring lanes share a word (SpikeBits); every lane of the warp takes part in the OR.
+        if (a.Lanes > 1)
+        {
+            int v = word << ((n % a.Lanes) * a.Width);
+            for (int m = 1; m < a.Lanes; m <<= 1) v |= Warp.ShuffleXor(v, m);
+            if (a.HasBits != 0 && n < a.N && n % a.Lanes == 0) a.Bits[n / a.Lanes] = v;
+        }
     }
 
-    private static float LoadH(ref BwdViews a, int i) => a.HalfH != 0 ? (float)a.H16[i] : a.H32[i];
-
-    /// <summary>Backward: reverse walk over time; gradients of x and the initial state; block-reduced parameter gradients.</summary>
-    public static void Backward<TN, TS>(BwdViews a) where TN : struct, INeuron where TS : struct, ISurrogate
+    /// <summary>Backward: reverse walk over time; gradients of x and the initial state; block-reduced parameter gradients.
+    /// <typeparamref name="TH"/> reads the saved h (float32 or float16) and <typeparamref name="TD"/> sets how many steps of
+    /// loads a batch puts in flight (4 or 16): compile-time choices, so a batch's loads carry no branch, and each kernel gets
+    /// the registers of its own depth.</summary>
+    public static void Backward<TN, TS, TH, TD>(BwdViews a) where TN : struct, INeuron where TS : struct, ISurrogate where TH : struct, IHRead where TD : struct, IDepth
     {
         int n = Grid.GlobalIndex.X, N = a.N;
         bool active = n < N;
@@ -115,47 +193,173 @@ internal static class NeuronKernels
         var aLoc = LocalMemory.Allocate<float>(32);
         if (active)
         {
-            var p = Load(a.Decay, a.Threshold, a.Beta, a.DecayA, n);
-            p.Alpha = a.Alpha[n % a.Alpha.IntLength]; p.Soft = a.Soft; p.VReset = a.VReset; p.DetachReset = a.DetachReset;
-            if (!(p.Alpha > 0f)) Atomic.Or(ref a.Flags[0], 4);
+            var p = BwdParams(ref a, n);
             float gU = a.HasGVT != 0 ? a.GVT[n] : 0f, gA = a.HasGAT != 0 ? a.GAT[n] : 0f, ghNext = 0f;
             int W = (a.T + 31) >> 5;
             for (int w = W - 1; w >= 0; w--)
             {
-                int t0 = w << 5, len = a.T - t0 < 32 ? a.T - t0 : 32;
-                int word = a.Bits[w * N + n];
+                int t0 = w << 5, t1 = a.T - t0 < 32 ? a.T : t0 + 32;
+                int word = a.Bits[w * a.WordsPerRow + n / a.Lanes] >> ((n % a.Lanes) * a.Width);
                 if (default(TN).Adaptive)
                 {
                     float av = a.AChk[w * N + n];
-                    for (int k = 0; k < len; k++) { aLoc[k] = av; av = p.DecayA * av + ((word >> k) & 1); }
+                    for (int k = 0; k < t1 - t0; k++) { aLoc[k] = av; av = p.DecayA * av + ((word >> k) & 1); }
                 }
-                int k2 = len - 1;
-                for (; k2 >= 3; k2 -= 4)
+                if (!default(TD).Deep)
                 {
-                    int t = t0 + k2;
-                    float h0 = LoadH(ref a, t * N + n), h1 = LoadH(ref a, (t - 1) * N + n), h2 = LoadH(ref a, (t - 2) * N + n), h3 = LoadH(ref a, (t - 3) * N + n);
-                    float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f;
-                    if (a.HasGs != 0) { g0 = a.GSpikes[t * N + n]; g1 = a.GSpikes[(t - 1) * N + n]; g2 = a.GSpikes[(t - 2) * N + n]; g3 = a.GSpikes[(t - 3) * N + n]; }
-                    BwdStep<TN, TS>(ref a, p, n, t, k2, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, t - 1, k2 - 1, word, h1, g1, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, t - 2, k2 - 2, word, h2, g2, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, t - 3, k2 - 3, word, h3, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    // Wide grids (many neurons): four steps per batch keep registers low and occupancy high.
+                    int tTop4 = t0 + ((t1 - t0) & ~3);
+                    for (int t = t1 - 1; t >= tTop4; t--)
+                        BwdStep<TN, TS>(ref a, p, n, t, t - t0, word, default(TH).Read(ref a, t * N + n), a.GSpikes[t * N + n], aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    for (int tb = tTop4 - 4; tb >= t0; tb -= 4)
+                    {
+                        int b = tb * N + n, k = tb - t0;
+                        float h0 = default(TH).Read(ref a, b), h1 = default(TH).Read(ref a, b + N), h2 = default(TH).Read(ref a, b + 2 * N), h3 = default(TH).Read(ref a, b + 3 * N);
+                        float g0 = a.GSpikes[b], g1 = a.GSpikes[b + N], g2 = a.GSpikes[b + 2 * N], g3 = a.GSpikes[b + 3 * N];
+                        BwdStep<TN, TS>(ref a, p, n, tb + 3, k + 3, word, h3, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 2, k + 2, word, h2, g2, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 1, k + 1, word, h1, g1, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb, k, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    }
+                    continue;
                 }
-                for (; k2 >= 0; k2--)
+                int tTop = t0 + ((t1 - t0) & ~15);
+                for (int t = t1 - 1; t >= tTop; t--)
+                    BwdStep<TN, TS>(ref a, p, n, t, t - t0, word, default(TH).Read(ref a, t * N + n), a.GSpikes[t * N + n], aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                // Deep grids (few neurons, long sequences): sixteen steps of h and of the spike gradient in flight.
+                for (int tb = tTop - 16; tb >= t0; tb -= 16)
                 {
-                    int t = t0 + k2;
-                    BwdStep<TN, TS>(ref a, p, n, t, k2, word, LoadH(ref a, t * N + n), a.HasGs != 0 ? a.GSpikes[t * N + n] : 0f, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    int b = tb * N + n, k = tb - t0;
+                    float h0 = default(TH).Read(ref a, b), h1 = default(TH).Read(ref a, b + 1 * N), h2 = default(TH).Read(ref a, b + 2 * N), h3 = default(TH).Read(ref a, b + 3 * N);
+                    float h4 = default(TH).Read(ref a, b + 4 * N), h5 = default(TH).Read(ref a, b + 5 * N), h6 = default(TH).Read(ref a, b + 6 * N), h7 = default(TH).Read(ref a, b + 7 * N);
+                    float h8 = default(TH).Read(ref a, b + 8 * N), h9 = default(TH).Read(ref a, b + 9 * N), h10 = default(TH).Read(ref a, b + 10 * N), h11 = default(TH).Read(ref a, b + 11 * N);
+                    float h12 = default(TH).Read(ref a, b + 12 * N), h13 = default(TH).Read(ref a, b + 13 * N), h14 = default(TH).Read(ref a, b + 14 * N), h15 = default(TH).Read(ref a, b + 15 * N);
+                    float g0 = a.GSpikes[b], g1 = a.GSpikes[b + 1 * N], g2 = a.GSpikes[b + 2 * N], g3 = a.GSpikes[b + 3 * N];
+                    float g4 = a.GSpikes[b + 4 * N], g5 = a.GSpikes[b + 5 * N], g6 = a.GSpikes[b + 6 * N], g7 = a.GSpikes[b + 7 * N];
+                    float g8 = a.GSpikes[b + 8 * N], g9 = a.GSpikes[b + 9 * N], g10 = a.GSpikes[b + 10 * N], g11 = a.GSpikes[b + 11 * N];
+                    float g12 = a.GSpikes[b + 12 * N], g13 = a.GSpikes[b + 13 * N], g14 = a.GSpikes[b + 14 * N], g15 = a.GSpikes[b + 15 * N];
+                    BwdStep<TN, TS>(ref a, p, n, tb + 15, k + 15, word, h15, g15, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 14, k + 14, word, h14, g14, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 13, k + 13, word, h13, g13, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 12, k + 12, word, h12, g12, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 11, k + 11, word, h11, g11, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 10, k + 10, word, h10, g10, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 9, k + 9, word, h9, g9, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 8, k + 8, word, h8, g8, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 7, k + 7, word, h7, g7, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 6, k + 6, word, h6, g6, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 5, k + 5, word, h5, g5, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 4, k + 4, word, h4, g4, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 3, k + 3, word, h3, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 2, k + 2, word, h2, g2, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 1, k + 1, word, h1, g1, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb + 0, k + 0, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
                 }
             }
-            if (default(TN).Leaky && a.HasV0 != 0) acc.Decay += ghNext * a.V0[n];
-            if (a.HasGV0 != 0) a.GV0[n] = gU;
-            if (a.HasGA0 != 0) a.GA0[n] = gA;
+            BwdFinish<TN>(ref a, n, gU, gA, ghNext, ref acc);
         }
+        BwdReduce(ref a, n, active, ref acc);
+    }
+
+    private static NeuronParams BwdParams(ref BwdViews a, int n)
+    {
+        var p = Load(a.Decay, a.Threshold, a.Beta, a.DecayA, n);
+        p.Alpha = a.HasAlpha != 0 ? a.Alpha[n % a.Alpha.IntLength] : a.AlphaValue;
+        p.Soft = a.Soft; p.VReset = a.VReset; p.DetachReset = a.DetachReset;
+        if (!(p.Alpha > 0f)) Atomic.Or(ref a.Flags[0], 4);
+        return p;
+    }
+
+    private static void BwdFinish<TN>(ref BwdViews a, int n, float gU, float gA, float ghNext, ref ParamGrads acc) where TN : struct, INeuron
+    {
+        if (default(TN).Leaky && a.HasV0 != 0) acc.Decay += ghNext * a.V0[n];
+        if (a.HasGV0 != 0) a.GV0[n] = gU;
+        if (a.HasGA0 != 0) a.GA0[n] = gA;
+    }
+
+    private static void BwdReduce(ref BwdViews a, int n, bool active, ref ParamGrads acc)
+    {
         if (a.HasGDecay != 0) ReduceAdd(a.GDecay, acc.Decay, n, active);
         if (a.HasGThreshold != 0) ReduceAdd(a.GThreshold, acc.Threshold, n, active);
         if (a.HasGBeta != 0) ReduceAdd(a.GBeta, acc.Beta, n, active);
         if (a.HasGDecayA != 0) ReduceAdd(a.GDecayA, acc.DecayA, n, active);
         if (a.HasGAlpha != 0) ReduceAdd(a.GAlpha, acc.Alpha, n, active);
+    }
+
+    // Recompute mode: step k's h from x (in place), the carried membrane and the saved spike.
+    private static void Recharge<TN>(NeuronParams p, int k, int word, ref float x, ref float u) where TN : struct, INeuron
+    {
+        float h = (default(TN).Leaky ? p.Decay : 1f) * u + x;
+        u = NeuronMath.Reset(p, h, (word >> k) & 1, p.Threshold);
+        x = h;
+    }
+
+    // Row of step k, clamped to the last step so that every load is valid and none needs a branch
+    // (the duplicates past T hit the cache and are never used).
+    private static int Row(int k, int T, int N, int n) => (k < T ? k : T - 1) * N + n;
+
+    private static void RecStep<TN, TS>(ref BwdViews a, NeuronParams p, int n, int k, int word, float h, float g,
+        ref float gU, ref float ghNext, ref ParamGrads acc) where TN : struct, INeuron where TS : struct, ISurrogate
+    {
+        if (k >= a.T) return;
+        float gA = 0f;
+        BwdStep<TN, TS>(ref a, p, n, k, k, word, h, g, default, ref gU, ref gA, ref ghNext, ref acc);
+    }
+
+    /// <summary>
+    /// Backward of a short sequence (T ≤ 16, non-adaptive): the saved value of every step and every spike gradient are
+    /// loaded into registers at once (32 loads in flight per thread), then walked back. In recompute mode
+    /// (<typeparamref name="TH"/> = <see cref="XRead"/>) the saved x is first turned into h in place from v0 and the saved
+    /// spikes, so h is the forward pass's h.
+    /// </summary>
+    public static void BackwardShort<TN, TS, TH>(BwdViews a) where TN : struct, INeuron where TS : struct, ISurrogate where TH : struct, IHRead
+    {
+        int n = Grid.GlobalIndex.X, N = a.N, T = a.T;
+        bool active = n < N;
+        var acc = new ParamGrads();
+        if (active)
+        {
+            var p = BwdParams(ref a, n);
+            int word = a.Bits[n / a.Lanes] >> ((n % a.Lanes) * a.Width);
+            float h0 = default(TH).Read(ref a, Row(0, T, N, n)), h1 = default(TH).Read(ref a, Row(1, T, N, n)), h2 = default(TH).Read(ref a, Row(2, T, N, n)), h3 = default(TH).Read(ref a, Row(3, T, N, n));
+            float h4 = default(TH).Read(ref a, Row(4, T, N, n)), h5 = default(TH).Read(ref a, Row(5, T, N, n)), h6 = default(TH).Read(ref a, Row(6, T, N, n)), h7 = default(TH).Read(ref a, Row(7, T, N, n));
+            float h8 = default(TH).Read(ref a, Row(8, T, N, n)), h9 = default(TH).Read(ref a, Row(9, T, N, n)), h10 = default(TH).Read(ref a, Row(10, T, N, n)), h11 = default(TH).Read(ref a, Row(11, T, N, n));
+            float h12 = default(TH).Read(ref a, Row(12, T, N, n)), h13 = default(TH).Read(ref a, Row(13, T, N, n)), h14 = default(TH).Read(ref a, Row(14, T, N, n)), h15 = default(TH).Read(ref a, Row(15, T, N, n));
+            // All sixteen spike gradients in flight at once, issued with the loads above.
+            float g0 = a.GSpikes[Row(0, T, N, n)], g1 = a.GSpikes[Row(1, T, N, n)], g2 = a.GSpikes[Row(2, T, N, n)], g3 = a.GSpikes[Row(3, T, N, n)];
+            float g4 = a.GSpikes[Row(4, T, N, n)], g5 = a.GSpikes[Row(5, T, N, n)], g6 = a.GSpikes[Row(6, T, N, n)], g7 = a.GSpikes[Row(7, T, N, n)];
+            float g8 = a.GSpikes[Row(8, T, N, n)], g9 = a.GSpikes[Row(9, T, N, n)], g10 = a.GSpikes[Row(10, T, N, n)], g11 = a.GSpikes[Row(11, T, N, n)];
+            float g12 = a.GSpikes[Row(12, T, N, n)], g13 = a.GSpikes[Row(13, T, N, n)], g14 = a.GSpikes[Row(14, T, N, n)], g15 = a.GSpikes[Row(15, T, N, n)];
+            if (default(TH).FromX)
+            {
+                float u = a.HasV0 != 0 ? a.V0[n] : 0f;
+                Recharge<TN>(p, 0, word, ref h0, ref u); Recharge<TN>(p, 1, word, ref h1, ref u); Recharge<TN>(p, 2, word, ref h2, ref u);
+                Recharge<TN>(p, 3, word, ref h3, ref u); Recharge<TN>(p, 4, word, ref h4, ref u); Recharge<TN>(p, 5, word, ref h5, ref u);
+                Recharge<TN>(p, 6, word, ref h6, ref u); Recharge<TN>(p, 7, word, ref h7, ref u); Recharge<TN>(p, 8, word, ref h8, ref u);
+                Recharge<TN>(p, 9, word, ref h9, ref u); Recharge<TN>(p, 10, word, ref h10, ref u); Recharge<TN>(p, 11, word, ref h11, ref u);
+                Recharge<TN>(p, 12, word, ref h12, ref u); Recharge<TN>(p, 13, word, ref h13, ref u); Recharge<TN>(p, 14, word, ref h14, ref u);
+                Recharge<TN>(p, 15, word, ref h15, ref u);
+            }
+            float gU = a.HasGVT != 0 ? a.GVT[n] : 0f, ghNext = 0f;
+            RecStep<TN, TS>(ref a, p, n, 15, word, h15, g15, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 14, word, h14, g14, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 13, word, h13, g13, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 12, word, h12, g12, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 11, word, h11, g11, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 10, word, h10, g10, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 9, word, h9, g9, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 8, word, h8, g8, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 7, word, h7, g7, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 6, word, h6, g6, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 5, word, h5, g5, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 4, word, h4, g4, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 3, word, h3, g3, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 2, word, h2, g2, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 1, word, h1, g1, ref gU, ref ghNext, ref acc);
+            RecStep<TN, TS>(ref a, p, n, 0, word, h0, g0, ref gU, ref ghNext, ref acc);
+            BwdFinish<TN>(ref a, n, gU, 0f, ghNext, ref acc);
+        }
+        BwdReduce(ref a, n, active, ref acc);
     }
 
     private static void BwdStep<TN, TS>(ref BwdViews a, NeuronParams p, int n, int t, int k, int word, float h, float g, ArrayView<float> aLoc,
@@ -206,12 +410,24 @@ internal static class NeuronKernels
         k(stream, Config(acc, v.N), v);
     }
 
-    /// <summary>Launches the backward kernel; parameter-gradient buffers must be zeroed first.</summary>
-    public static void LaunchBackward<TN, TS>(Accelerator acc, AcceleratorStream stream, BwdViews v) where TN : struct, INeuron where TS : struct, ISurrogate
+    /// <summary>Launches the backward kernel (the recompute one when v.Recompute is set); parameter-gradient buffers
+    /// must be zeroed first and GSpikes must be a real buffer (zeros when no gradient reached the spikes).</summary>
+    public static void LaunchBackward<TN, TS>(Accelerator acc, AcceleratorStream stream, BwdViews v, bool deep) where TN : struct, INeuron where TS : struct, ISurrogate
     {
         if (v.N == 0) return;
-        var k = (Action<AcceleratorStream, KernelConfig, BwdViews>)_cache.GetOrAdd((acc, "bwd" + typeof(TN).Name + typeof(TS).Name),
-            key => key.Item1.LoadKernel<BwdViews>(Backward<TN, TS>));
+        bool shortT = v.T <= 16 && !default(TN).Adaptive;
+        string src = v.Recompute != 0 ? "x" : v.HalfH != 0 ? "h16" : "h32";
+        string key = (shortT ? "bwdshort" : deep ? "bwddeep" : "bwdwide") + src + typeof(TN).Name + typeof(TS).Name;
+        var k = (Action<AcceleratorStream, KernelConfig, BwdViews>)_cache.GetOrAdd((acc, key), c => c.Item1.LoadKernel<BwdViews>(
+            v.Recompute != 0 ? BackwardShort<TN, TS, XRead>
+            : shortT ? (v.HalfH != 0 ? BackwardShort<TN, TS, H16Read> : BackwardShort<TN, TS, H32Read>)
+            : v.HalfH != 0 ? (deep ? Backward<TN, TS, H16Read, DeepGrid> : Backward<TN, TS, H16Read, WideGrid>)
+            : deep ? Backward<TN, TS, H32Read, DeepGrid> : Backward<TN, TS, H32Read, WideGrid>));
         k(stream, Config(acc, v.N), v);
     }
+
+    /// <summary>True when <paramref name="n"/> threads give fewer than eight warps per multiprocessor: the walk over time is
+    /// then latency-bound and deep batches pay (H200, 2048×24576: backward 0.40 ms deep against 0.46 wide), while with more
+    /// threads they cost occupancy (256×65536: 0.109 deep, 0.076 wide; 16×4M: 0.36 deep, 0.24 wide).</summary>
+    public static bool Deep(Accelerator acc, int n) => n < acc.NumMultiprocessors * 256;
 }
