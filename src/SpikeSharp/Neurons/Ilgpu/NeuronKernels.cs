@@ -83,7 +83,7 @@ internal struct BwdViews
 internal static partial class NeuronKernels
 {
     /// <summary>
-    /// Threads per block on a GPU: 64 measured fastest on the H200 (fwd+bwd 16×4M: 0.483 ms at 64, 0.490 at 128, 0.509 at 256,
+    /// Threads per block on a GPU: 64 measured fastest on the H200 with the first kernels (fwd+bwd 16×4M: 0.483 ms at 64, 0.490 at 128, 0.509 at 256,
     /// 0.531 at 1024); SPIKESHARP_NEURON_BLOCK overrides it for tuning. Capped by the accelerator (the CPU emulation allows 64).
     /// </summary>
     public static readonly int BlockSize =
