@@ -165,17 +165,21 @@ internal static class NeuronBench
 
             // The shipped configurations, then (first shape only) the same run with one design choice undone:
             // "f32-h" saves h even for T ≤ 16 (no recompute), "*-1n" uses the one-neuron-per-thread kernels.
-            var variants = new List<(string Name, DType H, bool Vec4, bool Recompute)> { ("f32", DType.Float32, true, true), ("f16", DType.Float16, true, true) };
-            if (withVariants && be is Backends.Ilgpu.IlgpuBackend { IsCuda: true })
+            // For T > 16 on a GPU, "f32-dK" forces K steps of loads per backward batch (the launch picks one by N).
+            var variants = new List<(string Name, DType H, bool Vec4, bool Recompute, int Depth)> { ("f32", DType.Float32, true, true, 0), ("f16", DType.Float16, true, true, 0) };
+            bool gpu = be is Backends.Ilgpu.IlgpuBackend { IsCuda: true };
+            if (withVariants && gpu)
             {
-                if (SpikeBits.Recompute(T, DType.Float32, false)) variants.Add(("f32-h", DType.Float32, true, false));
-                variants.Add(("f32-1n", DType.Float32, false, true));
-                variants.Add(("f16-1n", DType.Float16, false, true));
+                if (SpikeBits.Recompute(T, DType.Float32, false)) variants.Add(("f32-h", DType.Float32, true, false, 0));
+                variants.Add(("f32-1n", DType.Float32, false, true, 0));
+                variants.Add(("f16-1n", DType.Float16, false, true, 0));
             }
-            foreach (var (hName, hType, vec4, recompute) in variants)
+            if (gpu && T > 16) foreach (int depth in new[] { 4, 8, 16 }) variants.Add(($"f32-d{depth}", DType.Float32, true, true, depth));
+            foreach (var (hName, hType, vec4, recompute, depth) in variants)
             {
                 Backends.Ilgpu.IlgpuBackend.Vec4Enabled = vec4;
                 SpikeBits.RecomputeEnabled = recompute;
+                Neurons.Ilgpu.NeuronKernels.DepthOverride = depth;
                 try
                 {
                     var o = Options(hType);
@@ -218,6 +222,7 @@ internal static class NeuronBench
                 {
                     Backends.Ilgpu.IlgpuBackend.Vec4Enabled = true;
                     SpikeBits.RecomputeEnabled = true;
+                    Neurons.Ilgpu.NeuronKernels.DepthOverride = 0;
                 }
             }
         }

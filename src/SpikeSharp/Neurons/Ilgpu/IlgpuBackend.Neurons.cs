@@ -134,7 +134,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             HasGDecayA = a.GDecayA != null ? 1 : 0, HasGAlpha = a.GAlpha != null ? 1 : 0,
             Lanes = lanes, Width = SpikeBits.Width(a.T), WordsPerRow = SpikeBits.Shape(a.T, a.N)[1],
         };
-        NeuronKernels.LaunchBackward<TN, TS>(Accelerator, Stream, v, NeuronKernels.Deep(Accelerator, a.N));
+        NeuronKernels.LaunchBackward<TN, TS>(Accelerator, Stream, v, NeuronKernels.Depth(Accelerator, a.N));
         Interlocked.Increment(ref _neuronLaunches);
     }
 

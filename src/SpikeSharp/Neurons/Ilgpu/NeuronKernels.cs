@@ -48,18 +48,21 @@ internal struct XRead : IHRead
     public readonly float Read(ref BwdViews a, int i) => a.X[i];
 }
 
-/// <summary>How many time steps of loads a backward batch keeps in flight (compile-time, as <see cref="IHRead"/>).</summary>
+/// <summary>How many time steps of loads a backward batch keeps in flight (compile-time, as <see cref="IHRead"/>): 4, 8 or 16.</summary>
 internal interface IDepth
 {
-    /// <summary>16 steps per batch when true (few neurons: latency-bound), 4 when false (many neurons: occupancy-bound).</summary>
-    bool Deep { get; }
+    /// <summary>Steps per batch.</summary>
+    int Steps { get; }
 }
 
-/// <summary>Four steps per batch.</summary>
-internal struct WideGrid : IDepth { public readonly bool Deep => false; }
+/// <summary>Four steps per batch: many neurons, occupancy-bound.</summary>
+internal struct Depth4 : IDepth { public readonly int Steps => 4; }
 
-/// <summary>Sixteen steps per batch.</summary>
-internal struct DeepGrid : IDepth { public readonly bool Deep => true; }
+/// <summary>Eight steps per batch.</summary>
+internal struct Depth8 : IDepth { public readonly int Steps => 8; }
+
+/// <summary>Sixteen steps per batch: few neurons, latency-bound.</summary>
+internal struct Depth16 : IDepth { public readonly int Steps => 16; }
 
 /// <summary>Device views of one fused backward pass.</summary>
 internal struct BwdViews
@@ -205,55 +208,44 @@ internal static partial class NeuronKernels
                     float av = a.AChk[w * N + n];
                     for (int k = 0; k < t1 - t0; k++) { aLoc[k] = av; av = p.DecayA * av + ((word >> k) & 1); }
                 }
-                if (!default(TD).Deep)
-                {
-                    // Wide grids (many neurons): four steps per batch keep registers low and occupancy high.
-                    int tTop4 = t0 + ((t1 - t0) & ~3);
-                    for (int t = t1 - 1; t >= tTop4; t--)
-                        BwdStep<TN, TS>(ref a, p, n, t, t - t0, word, default(TH).Read(ref a, t * N + n), a.GSpikes[t * N + n], aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    for (int tb = tTop4 - 4; tb >= t0; tb -= 4)
-                    {
-                        int b = tb * N + n, k = tb - t0;
-                        float h0 = default(TH).Read(ref a, b), h1 = default(TH).Read(ref a, b + N), h2 = default(TH).Read(ref a, b + 2 * N), h3 = default(TH).Read(ref a, b + 3 * N);
-                        float g0 = a.GSpikes[b], g1 = a.GSpikes[b + N], g2 = a.GSpikes[b + 2 * N], g3 = a.GSpikes[b + 3 * N];
-                        BwdStep<TN, TS>(ref a, p, n, tb + 3, k + 3, word, h3, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 2, k + 2, word, h2, g2, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 1, k + 1, word, h1, g1, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb, k, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    }
-                    continue;
-                }
-                int tTop = t0 + ((t1 - t0) & ~15);
+                // S steps of h and of the spike gradient in flight before the first is used; S is a constant of the
+                // kernel, so the slots past it fold away and no load sits behind a branch.
+                int S = default(TD).Steps, tTop = t0 + ((t1 - t0) & ~(S - 1));
                 for (int t = t1 - 1; t >= tTop; t--)
                     BwdStep<TN, TS>(ref a, p, n, t, t - t0, word, default(TH).Read(ref a, t * N + n), a.GSpikes[t * N + n], aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                // Deep grids (few neurons, long sequences): sixteen steps of h and of the spike gradient in flight.
-                for (int tb = tTop - 16; tb >= t0; tb -= 16)
+                for (int tb = tTop - S; tb >= t0; tb -= S)
                 {
                     int b = tb * N + n, k = tb - t0;
-                    float h0 = default(TH).Read(ref a, b), h1 = default(TH).Read(ref a, b + 1 * N), h2 = default(TH).Read(ref a, b + 2 * N), h3 = default(TH).Read(ref a, b + 3 * N);
-                    float h4 = default(TH).Read(ref a, b + 4 * N), h5 = default(TH).Read(ref a, b + 5 * N), h6 = default(TH).Read(ref a, b + 6 * N), h7 = default(TH).Read(ref a, b + 7 * N);
-                    float h8 = default(TH).Read(ref a, b + 8 * N), h9 = default(TH).Read(ref a, b + 9 * N), h10 = default(TH).Read(ref a, b + 10 * N), h11 = default(TH).Read(ref a, b + 11 * N);
-                    float h12 = default(TH).Read(ref a, b + 12 * N), h13 = default(TH).Read(ref a, b + 13 * N), h14 = default(TH).Read(ref a, b + 14 * N), h15 = default(TH).Read(ref a, b + 15 * N);
-                    float g0 = a.GSpikes[b], g1 = a.GSpikes[b + 1 * N], g2 = a.GSpikes[b + 2 * N], g3 = a.GSpikes[b + 3 * N];
-                    float g4 = a.GSpikes[b + 4 * N], g5 = a.GSpikes[b + 5 * N], g6 = a.GSpikes[b + 6 * N], g7 = a.GSpikes[b + 7 * N];
-                    float g8 = a.GSpikes[b + 8 * N], g9 = a.GSpikes[b + 9 * N], g10 = a.GSpikes[b + 10 * N], g11 = a.GSpikes[b + 11 * N];
-                    float g12 = a.GSpikes[b + 12 * N], g13 = a.GSpikes[b + 13 * N], g14 = a.GSpikes[b + 14 * N], g15 = a.GSpikes[b + 15 * N];
-                    BwdStep<TN, TS>(ref a, p, n, tb + 15, k + 15, word, h15, g15, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 14, k + 14, word, h14, g14, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 13, k + 13, word, h13, g13, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 12, k + 12, word, h12, g12, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 11, k + 11, word, h11, g11, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 10, k + 10, word, h10, g10, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 9, k + 9, word, h9, g9, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 8, k + 8, word, h8, g8, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 7, k + 7, word, h7, g7, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 6, k + 6, word, h6, g6, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 5, k + 5, word, h5, g5, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 4, k + 4, word, h4, g4, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    float h0 = default(TH).Read(ref a, b), h1 = default(TH).Read(ref a, b + N), h2 = default(TH).Read(ref a, b + 2 * N), h3 = default(TH).Read(ref a, b + 3 * N);
+                    float h4 = S > 4 ? default(TH).Read(ref a, b + 4 * N) : 0f, h5 = S > 4 ? default(TH).Read(ref a, b + 5 * N) : 0f, h6 = S > 4 ? default(TH).Read(ref a, b + 6 * N) : 0f, h7 = S > 4 ? default(TH).Read(ref a, b + 7 * N) : 0f;
+                    float h8 = S > 8 ? default(TH).Read(ref a, b + 8 * N) : 0f, h9 = S > 8 ? default(TH).Read(ref a, b + 9 * N) : 0f, h10 = S > 8 ? default(TH).Read(ref a, b + 10 * N) : 0f, h11 = S > 8 ? default(TH).Read(ref a, b + 11 * N) : 0f;
+                    float h12 = S > 8 ? default(TH).Read(ref a, b + 12 * N) : 0f, h13 = S > 8 ? default(TH).Read(ref a, b + 13 * N) : 0f, h14 = S > 8 ? default(TH).Read(ref a, b + 14 * N) : 0f, h15 = S > 8 ? default(TH).Read(ref a, b + 15 * N) : 0f;
+                    float g0 = a.GSpikes[b], g1 = a.GSpikes[b + N], g2 = a.GSpikes[b + 2 * N], g3 = a.GSpikes[b + 3 * N];
+                    float g4 = S > 4 ? a.GSpikes[b + 4 * N] : 0f, g5 = S > 4 ? a.GSpikes[b + 5 * N] : 0f, g6 = S > 4 ? a.GSpikes[b + 6 * N] : 0f, g7 = S > 4 ? a.GSpikes[b + 7 * N] : 0f;
+                    float g8 = S > 8 ? a.GSpikes[b + 8 * N] : 0f, g9 = S > 8 ? a.GSpikes[b + 9 * N] : 0f, g10 = S > 8 ? a.GSpikes[b + 10 * N] : 0f, g11 = S > 8 ? a.GSpikes[b + 11 * N] : 0f;
+                    float g12 = S > 8 ? a.GSpikes[b + 12 * N] : 0f, g13 = S > 8 ? a.GSpikes[b + 13 * N] : 0f, g14 = S > 8 ? a.GSpikes[b + 14 * N] : 0f, g15 = S > 8 ? a.GSpikes[b + 15 * N] : 0f;
+                    if (S > 8)
+                    {
+                        BwdStep<TN, TS>(ref a, p, n, tb + 15, k + 15, word, h15, g15, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 14, k + 14, word, h14, g14, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 13, k + 13, word, h13, g13, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 12, k + 12, word, h12, g12, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 11, k + 11, word, h11, g11, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 10, k + 10, word, h10, g10, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 9, k + 9, word, h9, g9, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 8, k + 8, word, h8, g8, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    }
+                    if (S > 4)
+                    {
+                        BwdStep<TN, TS>(ref a, p, n, tb + 7, k + 7, word, h7, g7, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 6, k + 6, word, h6, g6, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 5, k + 5, word, h5, g5, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        BwdStep<TN, TS>(ref a, p, n, tb + 4, k + 4, word, h4, g4, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    }
                     BwdStep<TN, TS>(ref a, p, n, tb + 3, k + 3, word, h3, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
                     BwdStep<TN, TS>(ref a, p, n, tb + 2, k + 2, word, h2, g2, aLoc, ref gU, ref gA, ref ghNext, ref acc);
                     BwdStep<TN, TS>(ref a, p, n, tb + 1, k + 1, word, h1, g1, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 0, k + 0, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, tb, k, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
                 }
             }
             BwdFinish<TN>(ref a, n, gU, gA, ghNext, ref acc);
@@ -412,22 +404,36 @@ internal static partial class NeuronKernels
 
     /// <summary>Launches the backward kernel (the recompute one when v.Recompute is set); parameter-gradient buffers
     /// must be zeroed first and GSpikes must be a real buffer (zeros when no gradient reached the spikes).</summary>
-    public static void LaunchBackward<TN, TS>(Accelerator acc, AcceleratorStream stream, BwdViews v, bool deep) where TN : struct, INeuron where TS : struct, ISurrogate
+    public static void LaunchBackward<TN, TS>(Accelerator acc, AcceleratorStream stream, BwdViews v, int depth) where TN : struct, INeuron where TS : struct, ISurrogate
     {
         if (v.N == 0) return;
         bool shortT = v.T <= 16 && !default(TN).Adaptive;
         string src = v.Recompute != 0 ? "x" : v.HalfH != 0 ? "h16" : "h32";
-        string key = (shortT ? "bwdshort" : deep ? "bwddeep" : "bwdwide") + src + typeof(TN).Name + typeof(TS).Name;
+        string key = (shortT ? "bwdshort" : "bwd" + depth) + src + typeof(TN).Name + typeof(TS).Name;
         var k = (Action<AcceleratorStream, KernelConfig, BwdViews>)_cache.GetOrAdd((acc, key), c => c.Item1.LoadKernel<BwdViews>(
             v.Recompute != 0 ? BackwardShort<TN, TS, XRead>
             : shortT ? (v.HalfH != 0 ? BackwardShort<TN, TS, H16Read> : BackwardShort<TN, TS, H32Read>)
-            : v.HalfH != 0 ? (deep ? Backward<TN, TS, H16Read, DeepGrid> : Backward<TN, TS, H16Read, WideGrid>)
-            : deep ? Backward<TN, TS, H32Read, DeepGrid> : Backward<TN, TS, H32Read, WideGrid>));
+            : v.HalfH != 0 ? Saved<TN, TS, H16Read>(depth) : Saved<TN, TS, H32Read>(depth)));
         k(stream, Config(acc, v.N), v);
     }
 
-    /// <summary>True when <paramref name="n"/> threads give fewer than eight warps per multiprocessor: the walk over time is
-    /// then latency-bound and deep batches pay (H200, 2048×24576: backward 0.40 ms deep against 0.46 wide), while with more
-    /// threads they cost occupancy (256×65536: 0.109 deep, 0.076 wide; 16×4M: 0.36 deep, 0.24 wide).</summary>
-    public static bool Deep(Accelerator acc, int n) => n < acc.NumMultiprocessors * 256;
+    private static Action<BwdViews> Saved<TN, TS, TH>(int depth) where TN : struct, INeuron where TS : struct, ISurrogate where TH : struct, IHRead =>
+        depth switch
+        {
+            4 => Backward<TN, TS, TH, Depth4>,
+            8 => Backward<TN, TS, TH, Depth8>,
+            16 => Backward<TN, TS, TH, Depth16>,
+            _ => throw new ArgumentOutOfRangeException(nameof(depth), depth, "batch depth must be 4, 8 or 16"),
+        };
+
+    /// <summary>Steps of loads per backward batch for <paramref name="n"/> neurons: deeper batches when fewer threads
+    /// leave the device's thread slots empty (the walk over time is then latency-bound), shallower when occupancy is the
+    /// limit. H200, backward ms with 4 / 8 / 16 steps, one run (bench/results/neurons-h200.json, rows f32-dK):
+    /// 64×1048576 0.234 / 0.263 / 0.312; 256×65536 0.091 / 0.077 / 0.109; 2048×24576 0.587 / 0.470 / 0.403.</summary>
+    public static int Depth(Accelerator acc, int n) =>
+        DepthOverride is 4 or 8 or 16 ? DepthOverride
+        : n < acc.NumMultiprocessors * 256 ? 16 : n < acc.NumMultiprocessors * 1024 ? 8 : 4;
+
+    /// <summary>Forces a batch depth (4, 8 or 16; 0 = chosen by <see cref="Depth"/>): for same-run comparisons in the benchmark.</summary>
+    internal static int DepthOverride { get; set; }
 }
