@@ -60,7 +60,7 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                     finite &= float.IsFinite(xv);
                     float s = NeuronMath.Forward<TN>(p[i], xv, ref u[i], ref av[i], out float h);
                     sp[so + row + i] = s;
-                    if (hf != null) hf[ho + row + i] = h; else if (hh != null) hh[ho + row + i] = (Half)h;
+                    if (hf != null) hf[ho + row + i] = h; else if (hh != null) hh[ho + HalfPairs.Index(t, n0 + i, N)] = (Half)h;
                     if (hOut != null) hOut[hOutO + row + i] = h;
                     if (s != 0f) words[i] |= 1 << (t & 31);
                 }
@@ -149,7 +149,7 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                     for (int i = 0; i < len; i++)
                     {
                         float s = (word[i] >> k) & 1;
-                        float h = hf != null ? hf[ho + row + i] : hh != null ? (float)hh[ho + row + i] : hRe![t * len + i];
+                        float h = hf != null ? hf[ho + row + i] : hh != null ? (float)hh[ho + HalfPairs.Index(t, n0 + i, N)] : hRe![t * len + i];
                         float aPrev = aLoc != null ? aLoc[k * len + i] : 0f;
                         if (leaky) acc[i].Decay += ghNext[i] * NeuronMath.Reset(p[i], h, s, NeuronMath.Threshold<TN>(p[i], aPrev));
                         float g = gs != null ? gs[gso + row + i] : 0f;

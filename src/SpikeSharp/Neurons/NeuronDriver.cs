@@ -32,6 +32,21 @@ internal static class SpikeBits
 }
 
 /// <summary>
+/// The float16 saved h is stored in pairs of steps: (ceil(T/2), N, 2), h of (t, n) at ((t / 2)·N + n)·2 + t % 2, so a
+/// backward thread reads two steps of its neuron with one 4-byte load instead of two 2-byte ones (on the H200 the
+/// backward pass is bound by load instructions as much as by bytes: float16 h read as single halves took as long as
+/// float32 h). float32 h keeps the (T, N) layout of x.
+/// </summary>
+internal static class HalfPairs
+{
+    /// <summary>The shape of the float16 saved h.</summary>
+    public static int[] Shape(int T, int N) => new[] { (T + 1) / 2, N, 2 };
+
+    /// <summary>Flat index of (t, n).</summary>
+    public static int Index(int t, int n, int N) => ((t >> 1) * N + n) * 2 + (t & 1);
+}
+
+/// <summary>
 /// Buffers of one fused multi-step forward pass. x is (T, N) time-major; every parameter buffer has
 /// length 1 (shared) or a divisor F of N (per feature: neuron n uses element n % F). Optional buffers are null.
 /// </summary>
@@ -45,7 +60,7 @@ internal sealed class NeuronForwardArgs
     public Buf Spikes;            // (T, N) float32
     public Buf VT;                // (N) final membrane
     public Buf? AT;               // (N) final adaptation (adaptive models)
-    public Buf? H;                // (T, N) float32 or float16: h saved for backward (or returned)
+    public Buf? H;                // (T, N) float32 or (ceil(T/2), N, 2) float16 (HalfPairs): h saved for backward
     public Buf? HOut;             // (T, N) float32 returned h when H is float16 or absent
     public Buf? Bits;             // int32 packed spikes, layout of SpikeBits
     public Buf? AChk;             // (ceil(T/32), N) float32: a_{32w−1} at the start of word w (adaptive)

@@ -89,7 +89,7 @@ public static class SpikingFunctions
         if (needGrad)
         {
             if (recompute) xKeep = x.Detach();
-            else hSaved = Tensor.Empty(x._shape, o.SavedDType, dev);
+            else hSaved = o.SavedDType == DType.Float16 ? Tensor.Empty(HalfPairs.Shape(T, N), DType.Float16, dev) : Tensor.Empty(x._shape, DType.Float32, dev);
             bits = Tensor.Empty(SpikeBits.Shape(T, N), DType.Int32, dev);
             if (adaptive) chk = Tensor.Empty(new[] { W, N }, DType.Float32, dev);
         }
@@ -115,7 +115,7 @@ public static class SpikingFunctions
         long saved = 0;
         if (needGrad)
         {
-            saved = (long)T * N * (recompute ? 4 : o.SavedDType.SizeInBytes()) + 4L * bits!.Numel + (chk != null ? 4L * chk.Numel : 0);
+            saved = (hSaved != null ? (long)hSaved.Numel * o.SavedDType.SizeInBytes() : 4L * T * N) + 4L * bits!.Numel + (chk != null ? 4L * chk.Numel : 0);
             var v0Keep = v0?.Detach();
             var outputs = adaptive ? new[] { spikes, vT, aT! } : new[] { spikes, vT };
             var xShape = x._shape;

@@ -46,7 +46,7 @@ public class NeuronKernelTests : IDisposable
         // CPU driver reference.
         Tensor C(float[] v) => Tensor.FromArray(v, null, Device.Cpu);
         var cs = Tensor.Empty(new[] { T * N }); var cv = Tensor.Empty(new[] { N }); var ca = Tensor.Empty(new[] { N });
-        var ch = Tensor.Empty(new[] { T * N }, hd); var cb = Tensor.Empty(new[] { W * N }, DType.Int32); var cc = Tensor.Empty(new[] { W * N });
+        var ch = Tensor.Empty(new[] { half ? 2 * ((T + 1) / 2) * N : T * N }, hd); var cb = Tensor.Empty(new[] { W * N }, DType.Int32); var cc = Tensor.Empty(new[] { W * N });
         var fa = new NeuronForwardArgs
         {
             T = T, N = N, X = C(x).Buf, V0 = C(v0).Buf, A0 = C(a0).Buf, Decay = C(dec).Buf, Threshold = C(th).Buf, Beta = C(be).Buf, DecayA = C(da).Buf,
@@ -58,7 +58,7 @@ public class NeuronKernelTests : IDisposable
         var D = (float[] v) => _acc.Allocate1D(v).View;
         var E = (int n) => _acc.Allocate1D<float>(n).View;
         ArrayView<int> flags = _acc.Allocate1D(new int[1]).View;
-        var h16 = _acc.Allocate1D<ILGPU.Half>(half ? T * N : 1).View; var h32 = E(half ? 1 : T * N);
+        var h16 = _acc.Allocate1D<ILGPU.Half>(half ? 2 * ((T + 1) / 2) * N : 2).View; var h32 = E(half ? 1 : T * N);
         ArrayView<int> bits = _acc.Allocate1D<int>(W * N).View;
         var fv = new FwdViews
         {
@@ -74,7 +74,9 @@ public class NeuronKernelTests : IDisposable
             // then give both backward passes the same saved h.
             var kh = Get<ILGPU.Half>(h16).Select(v => (System.Half)(float)v).ToArray();
             var hc = ch.ToArray<System.Half>();
-            for (int i = 0; i < kh.Length; i++) Assert.True(Math.Abs((float)kh[i] - (float)hc[i]) <= 1e-3f * Math.Max(1f, Math.Abs((float)hc[i])), $"h16 {i}");
+            for (int i = 0; i < kh.Length; i++)
+                if ((i / 2 / N) * 2 + i % 2 < T) // float16 h in step pairs (HalfPairs); the odd half of the last pair is unused when T is odd
+                    Assert.True(Math.Abs((float)kh[i] - (float)hc[i]) <= 1e-3f * Math.Max(1f, Math.Abs((float)hc[i])), $"h16 {i}");
             ch.Backend.Upload<System.Half>(kh, ch.Buf);
         }
         var cgx = Tensor.Empty(new[] { T * N }); var cgv0 = Tensor.Empty(new[] { N }); var cga0 = Tensor.Empty(new[] { N });
@@ -93,7 +95,7 @@ public class NeuronKernelTests : IDisposable
             var gp = Enumerable.Range(0, 5).Select(i => (ArrayView<float>)D(new float[i < 2 ? F : 1])).ToArray();
             var bv = new BwdViews
             {
-                GSpikes = D(gs), GVT = D(gv), GAT = D(ga), H32 = h32, H16 = h16, AChk = fv.AChk, V0 = fv.V0, Decay = fv.Decay, Threshold = fv.Threshold,
+                GSpikes = D(gs), GVT = D(gv), GAT = D(ga), H32 = h32, H16P = ((ArrayView<ILGPU.Half>)h16).Cast<Half2>(), AChk = fv.AChk, V0 = fv.V0, Decay = fv.Decay, Threshold = fv.Threshold,
                 Beta = fv.Beta, DecayA = fv.DecayA, Alpha = D(al), GX = E(T * N), GV0 = E(N), GA0 = E(N),
                 GDecay = gp[0], GThreshold = gp[1], GBeta = gp[2], GDecayA = gp[3], GAlpha = gp[4], Bits = bits, Flags = flags,
                 T = T, N = N, HasGVT = 1, HasGAT = 1, HalfH = half ? 1 : 0, HasV0 = 1, HasGV0 = 1, HasGA0 = 1, Soft = fv.Soft,

@@ -76,7 +76,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             {
                 X = V4<Vec4>(a.X), V0 = V4<Vec4>(a.V0), Spikes = V4<Vec4>(a.Spikes), VT = V4<Vec4>(a.VT),
                 H32 = hb is { DType: DType.Float32 } ? V4<Vec4>(hb) : ArrayView<Vec4>.Empty,
-                H16 = hb is { DType: DType.Float16 } ? V4<Half4>(hb) : ArrayView<Half4>.Empty, HOut = V4<Vec4>(a.HOut),
+                H16 = hb is { DType: DType.Float16 } ? V4<Half8>(hb) : ArrayView<Half8>.Empty, HOut = V4<Vec4>(a.HOut),
                 Decay = View<float>(a.Decay), Threshold = View<float>(a.Threshold),
                 Bits1 = lanes == 4 && a.Bits is { } b1 ? View<int>(b1) : ArrayView<int>.Empty,
                 Bits2 = lanes == 2 ? V4<Int2>(a.Bits) : ArrayView<Int2>.Empty, Bits4 = lanes == 1 ? V4<Int4>(a.Bits) : ArrayView<Int4>.Empty,
@@ -121,7 +121,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
         {
             GSpikes = F(a.GSpikes, dummy), GVT = F(a.GVT, dummy), GAT = F(a.GAT, dummy),
             H32 = a.H is { DType: DType.Float32 } hf ? View<float>(hf) : dummy,
-            H16 = a.H is { DType: DType.Float16 } hh ? View<ILGPU.Half>(hh) : View<ILGPU.Half>(Scratch16()), X = F(a.X, dummy),
+            H16P = a.H is { DType: DType.Float16 } hh ? V4<Half2>(hh) : ArrayView<Half2>.Empty, X = F(a.X, dummy),
             AChk = F(a.AChk, dummy), V0 = F(a.V0, dummy), Decay = View<float>(a.Decay), Threshold = dummy, Beta = View<float>(a.Beta),
             DecayA = View<float>(a.DecayA), Alpha = F(a.Alpha, dummy), GX = View<float>(a.GX), GV0 = F(a.GV0, dummy), GA0 = F(a.GA0, dummy),
             GDecay = F(a.GDecay, dummy), GThreshold = F(a.GThreshold, dummy), GBeta = F(a.GBeta, dummy), GDecayA = F(a.GDecayA, dummy),

@@ -6,8 +6,8 @@ namespace SpikeSharp.Neurons.Ilgpu;
 /// <summary>Four float32 values moved as one 16-byte access (ILGPU emits ld/st.global.v4 for views of it).</summary>
 internal struct Vec4 { public float X, Y, Z, W; }
 
-/// <summary>Four float16 values moved as one 8-byte access.</summary>
-internal struct Half4 { public ILGPU.Half X, Y, Z, W; }
+/// <summary>Two steps of four neurons in the float16 pair layout (<see cref="HalfPairs"/>): 16 bytes.</summary>
+internal struct Half8 { public ILGPU.Half X0, X1, Y0, Y1, Z0, Z1, W0, W1; }
 
 /// <summary>Two or four bit words moved as one access.</summary>
 internal struct Int2 { public int X, Y; }
@@ -22,7 +22,7 @@ internal struct Params4 { public NeuronParams X, Y, Z, W; }
 internal struct Fwd4Views
 {
     public ArrayView<Vec4> X, V0, Spikes, VT, H32, HOut;
-    public ArrayView<Half4> H16;
+    public ArrayView<Half8> H16;
     public ArrayView<float> Decay, Threshold;
     public ArrayView<int> Bits1, Flags;
     public ArrayView<Int2> Bits2;
@@ -61,9 +61,14 @@ internal static partial class NeuronKernels
         return NeuronMath.Forward<TN>(p, x, ref u, ref a, out h);
     }
 
-    private static Half4 ToHalf4(Vec4 v) => new() { X = (ILGPU.Half)v.X, Y = (ILGPU.Half)v.Y, Z = (ILGPU.Half)v.Z, W = (ILGPU.Half)v.W };
+    // Steps t − 1 (even) and t of four neurons, interleaved per neuron as HalfPairs stores them.
+    private static Half8 ToHalf8(Vec4 even, Vec4 odd) => new()
+    {
+        X0 = (ILGPU.Half)even.X, X1 = (ILGPU.Half)odd.X, Y0 = (ILGPU.Half)even.Y, Y1 = (ILGPU.Half)odd.Y,
+        Z0 = (ILGPU.Half)even.Z, Z1 = (ILGPU.Half)odd.Z, W0 = (ILGPU.Half)even.W, W1 = (ILGPU.Half)odd.W,
+    };
 
-    private static void FwdStep4<TN>(ref Fwd4Views a, ref Params4 p, int i, int t, Vec4 x, ref Vec4 u, ref Int4 word, ref int bad)
+    private static void FwdStep4<TN>(ref Fwd4Views a, ref Params4 p, int i, int t, Vec4 x, ref Vec4 u, ref Int4 word, ref int bad, ref Vec4 hEven)
         where TN : struct, INeuron
     {
         if (!(Finite(x.X) & Finite(x.Y) & Finite(x.Z) & Finite(x.W))) bad = 1;
@@ -75,7 +80,13 @@ internal static partial class NeuronKernels
         int idx = t * a.N4 + i;
         a.Spikes[idx] = s;
         if (a.HasH32 != 0) a.H32[idx] = h;
-        if (a.HasH16 != 0) a.H16[idx] = ToHalf4(h);
+        if (a.HasH16 != 0)
+        {
+            // float16 h goes out every second step, both steps in one 16-byte store (the last step alone when T is odd).
+            if ((t & 1) == 0) hEven = h;
+            if ((t & 1) == 1) a.H16[(t >> 1) * a.N4 + i] = ToHalf8(hEven, h);
+            else if (t == a.T - 1) a.H16[(t >> 1) * a.N4 + i] = ToHalf8(h, h);
+        }
         if (a.HasHOut != 0) a.HOut[idx] = h;
         int bit = 1 << (t & 31);
         if (s.X != 0f) word.X |= bit;
@@ -105,31 +116,32 @@ internal static partial class NeuronKernels
             && p.Z.Decay > 0f && p.Z.Decay <= 1f && p.W.Decay > 0f && p.W.Decay <= 1f)) bad |= 2;
         Vec4 u = a.HasV0 != 0 ? a.V0[i] : default;
         var word = new Int4();
+        Vec4 hEven = default;
         int nan = 0, t = 0;
         for (; t + 8 <= a.T; t += 8)
         {
             int b = t * N4 + i;
             Vec4 x0 = a.X[b], x1 = a.X[b + N4], x2 = a.X[b + 2 * N4], x3 = a.X[b + 3 * N4];
             Vec4 x4 = a.X[b + 4 * N4], x5 = a.X[b + 5 * N4], x6 = a.X[b + 6 * N4], x7 = a.X[b + 7 * N4];
-            FwdStep4<TN>(ref a, ref p, i, t, x0, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 4, x4, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 5, x5, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 6, x6, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 7, x7, ref u, ref word, ref nan);
+            FwdStep4<TN>(ref a, ref p, i, t, x0, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 4, x4, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 5, x5, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 6, x6, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 7, x7, ref u, ref word, ref nan, ref hEven);
         }
         for (; t + 4 <= a.T; t += 4)
         {
             int b = t * N4 + i;
             Vec4 x0 = a.X[b], x1 = a.X[b + N4], x2 = a.X[b + 2 * N4], x3 = a.X[b + 3 * N4];
-            FwdStep4<TN>(ref a, ref p, i, t, x0, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan);
-            FwdStep4<TN>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan);
+            FwdStep4<TN>(ref a, ref p, i, t, x0, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan, ref hEven);
         }
-        for (; t < a.T; t++) FwdStep4<TN>(ref a, ref p, i, t, a.X[t * N4 + i], ref u, ref word, ref nan);
+        for (; t < a.T; t++) FwdStep4<TN>(ref a, ref p, i, t, a.X[t * N4 + i], ref u, ref word, ref nan, ref hEven);
         a.VT[i] = u;
         bad |= nan;
         if (bad != 0) Atomic.Or(ref a.Flags[0], bad);
@@ -139,7 +151,7 @@ internal static partial class NeuronKernels
     public static void LaunchForward4<TN>(Accelerator acc, AcceleratorStream stream, Fwd4Views v) where TN : struct, INeuron
     {
         if (v.N4 == 0) return;
-        var k = (Action<AcceleratorStream, KernelConfig, Fwd4Views>)_cache.GetOrAdd((acc, "fwd4" + typeof(TN).Name),
+        var k = (Action<AcceleratorStream, KernelConfig, Fwd4Views>)_cache.GetOrAdd((acc, "fwd4n" + typeof(TN).Name),
             key => key.Item1.LoadKernel<Fwd4Views>(Forward4<TN>));
         k(stream, Config(acc, v.N4), v);
     }

@@ -23,30 +23,71 @@ internal interface IHRead
     /// <summary>True when the saved value is x (recompute mode) and h must be rebuilt from it.</summary>
     bool FromX { get; }
 
-    /// <summary>The saved value (h, or x in recompute mode) at flat index i.</summary>
-    float Read(ref BwdViews a, int i);
+    /// <summary>The saved value (h, or x in recompute mode) of step t, neuron n.</summary>
+    float Read(ref BwdViews a, int t, int n);
+
+    /// <summary>Steps t (even) and t + 1 of neuron n (step t + 1 read as step t when t + 1 = T).</summary>
+    void Read2(ref BwdViews a, int t, int n, out float h0, out float h1);
 }
 
-/// <summary>float32 saved h.</summary>
+/// <summary>float32 saved h, (T, N).</summary>
 internal struct H32Read : IHRead
 {
     public readonly bool FromX => false;
-    public readonly float Read(ref BwdViews a, int i) => a.H32[i];
+    public readonly float Read(ref BwdViews a, int t, int n) => a.H32[t * a.N + n];
+    public readonly void Read2(ref BwdViews a, int t, int n, out float h0, out float h1)
+    {
+        h0 = a.H32[t * a.N + n];
+        h1 = a.H32[(t + 1 < a.T ? t + 1 : t) * a.N + n];
+    }
 }
 
-/// <summary>float16 saved h.</summary>
+/// <summary>float16 saved h in step pairs (<see cref="HalfPairs"/>): one 4-byte load per two steps.</summary>
 internal struct H16Read : IHRead
 {
     public readonly bool FromX => false;
-    public readonly float Read(ref BwdViews a, int i) => (float)a.H16[i];
+    public readonly float Read(ref BwdViews a, int t, int n)
+    {
+        var p = a.H16P[(t >> 1) * a.N + n];
+        return (t & 1) == 0 ? (float)p.X : (float)p.Y;
+    }
+    public readonly void Read2(ref BwdViews a, int t, int n, out float h0, out float h1)
+    {
+        var p = a.H16P[(t >> 1) * a.N + n];
+        h0 = (float)p.X; h1 = (float)p.Y;
+    }
 }
 
 /// <summary>Recompute mode: x is saved, h is rebuilt from it.</summary>
 internal struct XRead : IHRead
 {
     public readonly bool FromX => true;
-    public readonly float Read(ref BwdViews a, int i) => a.X[i];
+    public readonly float Read(ref BwdViews a, int t, int n) => a.X[t * a.N + n];
+    public readonly void Read2(ref BwdViews a, int t, int n, out float h0, out float h1)
+    {
+        h0 = a.X[t * a.N + n];
+        h1 = a.X[(t + 1 < a.T ? t + 1 : t) * a.N + n];
+    }
 }
+
+/// <summary>Two float16 values moved as one 4-byte access.</summary>
+internal struct Half2 { public ILGPU.Half X, Y; }
+
+/// <summary>What the forward kernel keeps of h for backward (compile-time, so the other kinds' stores do not exist in it).</summary>
+internal interface IHKeep
+{
+    /// <summary>Bytes per value kept: 0 (none: inference or recompute mode), 4 (float32) or 2 (float16 pairs).</summary>
+    int Bytes { get; }
+}
+
+/// <summary>No h kept.</summary>
+internal struct KeepNoH : IHKeep { public readonly int Bytes => 0; }
+
+/// <summary>float32 h kept.</summary>
+internal struct KeepH32 : IHKeep { public readonly int Bytes => 4; }
+
+/// <summary>float16 h kept (<see cref="HalfPairs"/>).</summary>
+internal struct KeepH16 : IHKeep { public readonly int Bytes => 2; }
 
 /// <summary>How many time steps of loads a backward batch keeps in flight (compile-time, as <see cref="IHRead"/>): 4, 8 or 16.</summary>
 internal interface IDepth
@@ -69,7 +110,7 @@ internal struct BwdViews
 {
     public ArrayView<float> GSpikes, GVT, GAT, H32, X, AChk, V0, Decay, Threshold, Beta, DecayA, Alpha, GX, GV0, GA0;
     public ArrayView<float> GDecay, GThreshold, GBeta, GDecayA, GAlpha;
-    public ArrayView<ILGPU.Half> H16;
+    public ArrayView<Half2> H16P;
     public ArrayView<int> Bits, Flags;
     public int T, N, HasGVT, HasGAT, HalfH, Recompute, HasV0, HasGV0, HasGA0, Soft, DetachReset, HasAlpha;
     public int HasGDecay, HasGThreshold, HasGBeta, HasGDecayA, HasGAlpha, Lanes, Width, WordsPerRow;
@@ -103,8 +144,8 @@ internal static partial class NeuronKernels
         return p;
     }
 
-    private static void FwdStep<TN>(ref FwdViews a, NeuronParams p, int n, int t, float x, ref float u, ref float av, ref int word, ref int bad)
-        where TN : struct, INeuron
+    private static void FwdStep<TN, TK>(ref FwdViews a, NeuronParams p, int n, int t, float x, ref float u, ref float av, ref int word, ref int bad)
+        where TN : struct, INeuron where TK : struct, IHKeep
     {
         int i = t * a.N + n;
         if (a.HasBits != 0 && default(TN).Adaptive && (t & 31) == 0) a.AChk[(t >> 5) * a.N + n] = av;
@@ -112,8 +153,8 @@ internal static partial class NeuronKernels
         float h;
         float s = NeuronMath.Forward<TN>(p, x, ref u, ref av, out h);
         a.Spikes[i] = s;
-        if (a.HasH32 != 0) a.H32[i] = h;
-        if (a.HasH16 != 0) a.H16[i] = (ILGPU.Half)h;
+        if (default(TK).Bytes == 4) a.H32[i] = h;
+        if (default(TK).Bytes == 2) a.H16[((t >> 1) * a.N + n) * 2 + (t & 1)] = (ILGPU.Half)h; // HalfPairs
         if (a.HasHOut != 0) a.HOut[i] = h;
         if (s != 0f) word |= 1 << (t & 31);
         if (((t & 31) == 31 || t == a.T - 1) && a.Lanes == 1)
@@ -124,7 +165,7 @@ internal static partial class NeuronKernels
     }
 
     /// <summary>Forward: x → spikes, final state, saved h and bits.</summary>
-    public static void Forward<TN>(FwdViews a) where TN : struct, INeuron
+    public static void Forward<TN, TK>(FwdViews a) where TN : struct, INeuron where TK : struct, IHKeep
     {
         int n = Grid.GlobalIndex.X, word = 0;
         if (n < a.N)
@@ -144,32 +185,32 @@ internal static partial class NeuronKernels
                 float x0 = a.X[b], x1 = a.X[b + N], x2 = a.X[b + 2 * N], x3 = a.X[b + 3 * N], x4 = a.X[b + 4 * N], x5 = a.X[b + 5 * N];
                 float x6 = a.X[b + 6 * N], x7 = a.X[b + 7 * N], x8 = a.X[b + 8 * N], x9 = a.X[b + 9 * N], x10 = a.X[b + 10 * N];
                 float x11 = a.X[b + 11 * N], x12 = a.X[b + 12 * N], x13 = a.X[b + 13 * N], x14 = a.X[b + 14 * N], x15 = a.X[b + 15 * N];
-                FwdStep<TN>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 4, x4, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 5, x5, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 6, x6, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 7, x7, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 8, x8, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 9, x9, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 10, x10, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 11, x11, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 12, x12, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 13, x13, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 14, x14, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 15, x15, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 4, x4, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 5, x5, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 6, x6, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 7, x7, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 8, x8, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 9, x9, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 10, x10, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 11, x11, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 12, x12, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 13, x13, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 14, x14, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 15, x15, ref u, ref av, ref word, ref nanSeen);
             }
             for (; t + 4 <= a.T; t += 4)
             {
                 float x0 = a.X[t * N + n], x1 = a.X[(t + 1) * N + n], x2 = a.X[(t + 2) * N + n], x3 = a.X[(t + 3) * N + n];
-                FwdStep<TN>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
             }
-            for (; t < a.T; t++) FwdStep<TN>(ref a, p, n, t, a.X[t * N + n], ref u, ref av, ref word, ref nanSeen);
+            for (; t < a.T; t++) FwdStep<TN, TK>(ref a, p, n, t, a.X[t * N + n], ref u, ref av, ref word, ref nanSeen);
             a.VT[n] = u;
             if (a.HasAT != 0) a.AT[n] = av;
             bad |= nanSeen;
@@ -212,14 +253,18 @@ internal static partial class NeuronKernels
                 // kernel, so the slots past it fold away and no load sits behind a branch.
                 int S = default(TD).Steps, tTop = t0 + ((t1 - t0) & ~(S - 1));
                 for (int t = t1 - 1; t >= tTop; t--)
-                    BwdStep<TN, TS>(ref a, p, n, t, t - t0, word, default(TH).Read(ref a, t * N + n), a.GSpikes[t * N + n], aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    BwdStep<TN, TS>(ref a, p, n, t, t - t0, word, default(TH).Read(ref a, t, n), a.GSpikes[t * N + n], aLoc, ref gU, ref gA, ref ghNext, ref acc);
                 for (int tb = tTop - S; tb >= t0; tb -= S)
                 {
                     int b = tb * N + n, k = tb - t0;
-                    float h0 = default(TH).Read(ref a, b), h1 = default(TH).Read(ref a, b + N), h2 = default(TH).Read(ref a, b + 2 * N), h3 = default(TH).Read(ref a, b + 3 * N);
-                    float h4 = S > 4 ? default(TH).Read(ref a, b + 4 * N) : 0f, h5 = S > 4 ? default(TH).Read(ref a, b + 5 * N) : 0f, h6 = S > 4 ? default(TH).Read(ref a, b + 6 * N) : 0f, h7 = S > 4 ? default(TH).Read(ref a, b + 7 * N) : 0f;
-                    float h8 = S > 8 ? default(TH).Read(ref a, b + 8 * N) : 0f, h9 = S > 8 ? default(TH).Read(ref a, b + 9 * N) : 0f, h10 = S > 8 ? default(TH).Read(ref a, b + 10 * N) : 0f, h11 = S > 8 ? default(TH).Read(ref a, b + 11 * N) : 0f;
-                    float h12 = S > 8 ? default(TH).Read(ref a, b + 12 * N) : 0f, h13 = S > 8 ? default(TH).Read(ref a, b + 13 * N) : 0f, h14 = S > 8 ? default(TH).Read(ref a, b + 14 * N) : 0f, h15 = S > 8 ? default(TH).Read(ref a, b + 15 * N) : 0f;
+                    float h0, h1, h2, h3, h4 = 0f, h5 = 0f, h6 = 0f, h7 = 0f, h8 = 0f, h9 = 0f, h10 = 0f, h11 = 0f, h12 = 0f, h13 = 0f, h14 = 0f, h15 = 0f;
+                    default(TH).Read2(ref a, tb, n, out h0, out h1); default(TH).Read2(ref a, tb + 2, n, out h2, out h3);
+                    if (S > 4) { default(TH).Read2(ref a, tb + 4, n, out h4, out h5); default(TH).Read2(ref a, tb + 6, n, out h6, out h7); }
+                    if (S > 8)
+                    {
+                        default(TH).Read2(ref a, tb + 8, n, out h8, out h9); default(TH).Read2(ref a, tb + 10, n, out h10, out h11);
+                        default(TH).Read2(ref a, tb + 12, n, out h12, out h13); default(TH).Read2(ref a, tb + 14, n, out h14, out h15);
+                    }
                     float g0 = a.GSpikes[b], g1 = a.GSpikes[b + N], g2 = a.GSpikes[b + 2 * N], g3 = a.GSpikes[b + 3 * N];
                     float g4 = S > 4 ? a.GSpikes[b + 4 * N] : 0f, g5 = S > 4 ? a.GSpikes[b + 5 * N] : 0f, g6 = S > 4 ? a.GSpikes[b + 6 * N] : 0f, g7 = S > 4 ? a.GSpikes[b + 7 * N] : 0f;
                     float g8 = S > 8 ? a.GSpikes[b + 8 * N] : 0f, g9 = S > 8 ? a.GSpikes[b + 9 * N] : 0f, g10 = S > 8 ? a.GSpikes[b + 10 * N] : 0f, g11 = S > 8 ? a.GSpikes[b + 11 * N] : 0f;
@@ -313,10 +358,17 @@ internal static partial class NeuronKernels
         {
             var p = BwdParams(ref a, n);
             int word = a.Bits[n / a.Lanes] >> ((n % a.Lanes) * a.Width);
-            float h0 = default(TH).Read(ref a, Row(0, T, N, n)), h1 = default(TH).Read(ref a, Row(1, T, N, n)), h2 = default(TH).Read(ref a, Row(2, T, N, n)), h3 = default(TH).Read(ref a, Row(3, T, N, n));
-            float h4 = default(TH).Read(ref a, Row(4, T, N, n)), h5 = default(TH).Read(ref a, Row(5, T, N, n)), h6 = default(TH).Read(ref a, Row(6, T, N, n)), h7 = default(TH).Read(ref a, Row(7, T, N, n));
-            float h8 = default(TH).Read(ref a, Row(8, T, N, n)), h9 = default(TH).Read(ref a, Row(9, T, N, n)), h10 = default(TH).Read(ref a, Row(10, T, N, n)), h11 = default(TH).Read(ref a, Row(11, T, N, n));
-            float h12 = default(TH).Read(ref a, Row(12, T, N, n)), h13 = default(TH).Read(ref a, Row(13, T, N, n)), h14 = default(TH).Read(ref a, Row(14, T, N, n)), h15 = default(TH).Read(ref a, Row(15, T, N, n));
+            // Pairs of steps (one 4-byte load each for float16 h); pairs past T read the last pair (cached, unused).
+            int last = (T - 1) & ~1;
+            float h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15;
+            default(TH).Read2(ref a, 0 < last ? 0 : last, n, out h0, out h1);
+            default(TH).Read2(ref a, 2 < last ? 2 : last, n, out h2, out h3);
+            default(TH).Read2(ref a, 4 < last ? 4 : last, n, out h4, out h5);
+            default(TH).Read2(ref a, 6 < last ? 6 : last, n, out h6, out h7);
+            default(TH).Read2(ref a, 8 < last ? 8 : last, n, out h8, out h9);
+            default(TH).Read2(ref a, 10 < last ? 10 : last, n, out h10, out h11);
+            default(TH).Read2(ref a, 12 < last ? 12 : last, n, out h12, out h13);
+            default(TH).Read2(ref a, 14 < last ? 14 : last, n, out h14, out h15);
             // All sixteen spike gradients in flight at once, issued with the loads above.
             float g0 = a.GSpikes[Row(0, T, N, n)], g1 = a.GSpikes[Row(1, T, N, n)], g2 = a.GSpikes[Row(2, T, N, n)], g3 = a.GSpikes[Row(3, T, N, n)];
             float g4 = a.GSpikes[Row(4, T, N, n)], g5 = a.GSpikes[Row(5, T, N, n)], g6 = a.GSpikes[Row(6, T, N, n)], g7 = a.GSpikes[Row(7, T, N, n)];
@@ -397,8 +449,9 @@ internal static partial class NeuronKernels
     public static void LaunchForward<TN>(Accelerator acc, AcceleratorStream stream, FwdViews v) where TN : struct, INeuron
     {
         if (v.N == 0) return;
-        var k = (Action<AcceleratorStream, KernelConfig, FwdViews>)_cache.GetOrAdd((acc, "fwd" + typeof(TN).Name),
-            key => key.Item1.LoadKernel<FwdViews>(Forward<TN>));
+        int keep = v.HasH32 != 0 ? 4 : v.HasH16 != 0 ? 2 : 0;
+        var k = (Action<AcceleratorStream, KernelConfig, FwdViews>)_cache.GetOrAdd((acc, "fwd1n-keep" + keep + typeof(TN).Name),
+            key => key.Item1.LoadKernel<FwdViews>(keep == 4 ? Forward<TN, KeepH32> : keep == 2 ? Forward<TN, KeepH16> : Forward<TN, KeepNoH>));
         k(stream, Config(acc, v.N), v);
     }
 
