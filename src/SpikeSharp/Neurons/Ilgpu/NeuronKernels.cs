@@ -118,9 +118,10 @@ internal struct BwdViews
 }
 
 /// <summary>
-/// The fused neuron kernels for ILGPU: one thread per neuron walks time (loads coalesced across the warp,
-/// four steps of loads issued before they are used); the step math is <see cref="NeuronMath"/>, shared with
-/// the CPU driver. Parameter gradients are reduced in the block (warp shuffles, then shared memory) and
+/// The fused neuron kernels for ILGPU: one thread per neuron walks time, loads coalesced across the warp and
+/// issued several steps ahead of their use (forward: 16, then 4, then 1; backward: 4, 8 or 16 by grid width, or all
+/// 16 steps for T ≤ 16); the four-neuron forward kernel is in NeuronKernels.Vec4.cs. The step math is
+/// <see cref="NeuronMath"/>, shared with the CPU driver. Parameter gradients are reduced in the block (warp shuffles, then shared memory) and
 /// written with one atomic per block, or one per neuron for per-feature parameters. Invalid x or parameters
 /// raise bits in a device flag word (1: NaN/Inf in x, 2: decay or decayA outside (0, 1], 4: α ≤ 0).
 /// </summary>
