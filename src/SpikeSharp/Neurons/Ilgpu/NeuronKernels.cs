@@ -272,31 +272,27 @@ internal static partial class NeuronKernels
                     float g12 = S > 8 ? a.GSpikes[b + 12 * N] : 0f, g13 = S > 8 ? a.GSpikes[b + 13 * N] : 0f, g14 = S > 8 ? a.GSpikes[b + 14 * N] : 0f, g15 = S > 8 ? a.GSpikes[b + 15 * N] : 0f;
                     if (S > 8)
                     {
-                        BwdStep<TN, TS>(ref a, p, n, tb + 15, k + 15, word, h15, g15, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 14, k + 14, word, h14, g14, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 13, k + 13, word, h13, g13, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 12, k + 12, word, h12, g12, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 11, k + 11, word, h11, g11, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 10, k + 10, word, h10, g10, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 9, k + 9, word, h9, g9, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 8, k + 8, word, h8, g8, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        Back4<TN, TS>(ref a, p, n, tb + 12, k + 12, word, h12, h13, h14, h15, g12, g13, g14, g15, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                        Back4<TN, TS>(ref a, p, n, tb + 8, k + 8, word, h8, h9, h10, h11, g8, g9, g10, g11, aLoc, ref gU, ref gA, ref ghNext, ref acc);
                     }
-                    if (S > 4)
-                    {
-                        BwdStep<TN, TS>(ref a, p, n, tb + 7, k + 7, word, h7, g7, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 6, k + 6, word, h6, g6, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 5, k + 5, word, h5, g5, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                        BwdStep<TN, TS>(ref a, p, n, tb + 4, k + 4, word, h4, g4, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    }
-                    BwdStep<TN, TS>(ref a, p, n, tb + 3, k + 3, word, h3, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 2, k + 2, word, h2, g2, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb + 1, k + 1, word, h1, g1, aLoc, ref gU, ref gA, ref ghNext, ref acc);
-                    BwdStep<TN, TS>(ref a, p, n, tb, k, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    if (S > 4) Back4<TN, TS>(ref a, p, n, tb + 4, k + 4, word, h4, h5, h6, h7, g4, g5, g6, g7, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+                    Back4<TN, TS>(ref a, p, n, tb, k, word, h0, h1, h2, h3, g0, g1, g2, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
                 }
             }
             BwdFinish<TN>(ref a, n, gU, gA, ghNext, ref acc);
         }
         BwdReduce(ref a, n, active, ref acc);
+    }
+
+    // Steps t + 3 down to t of one neuron (k: the bit of step t in its word).
+    private static void Back4<TN, TS>(ref BwdViews a, NeuronParams p, int n, int t, int k, int word, float h0, float h1, float h2, float h3,
+        float g0, float g1, float g2, float g3, ArrayView<float> aLoc, ref float gU, ref float gA, ref float ghNext, ref ParamGrads acc)
+        where TN : struct, INeuron where TS : struct, ISurrogate
+    {
+        BwdStep<TN, TS>(ref a, p, n, t + 3, k + 3, word, h3, g3, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+        BwdStep<TN, TS>(ref a, p, n, t + 2, k + 2, word, h2, g2, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+        BwdStep<TN, TS>(ref a, p, n, t + 1, k + 1, word, h1, g1, aLoc, ref gU, ref gA, ref ghNext, ref acc);
+        BwdStep<TN, TS>(ref a, p, n, t, k, word, h0, g0, aLoc, ref gU, ref gA, ref ghNext, ref acc);
     }
 
     private static NeuronParams BwdParams(ref BwdViews a, int n)
@@ -336,12 +332,15 @@ internal static partial class NeuronKernels
     // (the duplicates past T hit the cache and are never used).
     private static int Row(int k, int T, int N, int n) => (k < T ? k : T - 1) * N + n;
 
-    private static void RecStep<TN, TS>(ref BwdViews a, NeuronParams p, int n, int k, int word, float h, float g,
-        ref float gU, ref float ghNext, ref ParamGrads acc) where TN : struct, INeuron where TS : struct, ISurrogate
+    // Steps k + 3 down to k of a short sequence; steps past T are skipped.
+    private static void Rec4<TN, TS>(ref BwdViews a, NeuronParams p, int n, int k, int word, float h0, float h1, float h2, float h3,
+        float g0, float g1, float g2, float g3, ref float gU, ref float ghNext, ref ParamGrads acc) where TN : struct, INeuron where TS : struct, ISurrogate
     {
-        if (k >= a.T) return;
         float gA = 0f;
-        BwdStep<TN, TS>(ref a, p, n, k, k, word, h, g, default, ref gU, ref gA, ref ghNext, ref acc);
+        if (k + 3 < a.T) BwdStep<TN, TS>(ref a, p, n, k + 3, k + 3, word, h3, g3, default, ref gU, ref gA, ref ghNext, ref acc);
+        if (k + 2 < a.T) BwdStep<TN, TS>(ref a, p, n, k + 2, k + 2, word, h2, g2, default, ref gU, ref gA, ref ghNext, ref acc);
+        if (k + 1 < a.T) BwdStep<TN, TS>(ref a, p, n, k + 1, k + 1, word, h1, g1, default, ref gU, ref gA, ref ghNext, ref acc);
+        if (k < a.T) BwdStep<TN, TS>(ref a, p, n, k, k, word, h0, g0, default, ref gU, ref gA, ref ghNext, ref acc);
     }
 
     /// <summary>
@@ -386,22 +385,10 @@ internal static partial class NeuronKernels
                 Recharge<TN>(p, 15, word, ref h15, ref u);
             }
             float gU = a.HasGVT != 0 ? a.GVT[n] : 0f, ghNext = 0f;
-            RecStep<TN, TS>(ref a, p, n, 15, word, h15, g15, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 14, word, h14, g14, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 13, word, h13, g13, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 12, word, h12, g12, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 11, word, h11, g11, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 10, word, h10, g10, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 9, word, h9, g9, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 8, word, h8, g8, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 7, word, h7, g7, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 6, word, h6, g6, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 5, word, h5, g5, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 4, word, h4, g4, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 3, word, h3, g3, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 2, word, h2, g2, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 1, word, h1, g1, ref gU, ref ghNext, ref acc);
-            RecStep<TN, TS>(ref a, p, n, 0, word, h0, g0, ref gU, ref ghNext, ref acc);
+            Rec4<TN, TS>(ref a, p, n, 12, word, h12, h13, h14, h15, g12, g13, g14, g15, ref gU, ref ghNext, ref acc);
+            Rec4<TN, TS>(ref a, p, n, 8, word, h8, h9, h10, h11, g8, g9, g10, g11, ref gU, ref ghNext, ref acc);
+            Rec4<TN, TS>(ref a, p, n, 4, word, h4, h5, h6, h7, g4, g5, g6, g7, ref gU, ref ghNext, ref acc);
+            Rec4<TN, TS>(ref a, p, n, 0, word, h0, h1, h2, h3, g0, g1, g2, g3, ref gU, ref ghNext, ref acc);
             BwdFinish<TN>(ref a, n, gU, 0f, ghNext, ref acc);
         }
         BwdReduce(ref a, n, active, ref acc);
