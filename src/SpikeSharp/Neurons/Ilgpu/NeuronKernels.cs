@@ -470,7 +470,7 @@ internal static partial class NeuronKernels
     /// <summary>Steps of loads per backward batch for <paramref name="n"/> neurons: deeper batches when fewer threads
     /// leave the device's thread slots empty (the walk over time is then latency-bound), shallower when occupancy is the
     /// limit. H200, backward ms with 4 / 8 / 16 steps, one run (bench/results/neurons-h200.json, rows f32-dK):
-    /// 64×1048576 0.234 / 0.262 / 0.312; 256×65536 0.091 / 0.078 / 0.109; 2048×24576 0.576 / 0.464 / 0.402.</summary>
+    /// 64×1048576 0.236 / 0.264 / 0.314; 256×65536 0.091 / 0.079 / 0.111; 2048×24576 0.590 / 0.471 / 0.407.</summary>
     public static int Depth(Accelerator acc, int n) =>
         DepthOverride is 4 or 8 or 16 ? DepthOverride
         : n < acc.NumMultiprocessors * 256 ? 16 : n < acc.NumMultiprocessors * 1024 ? 8 : 4;
