@@ -18,6 +18,8 @@ internal static class BandwidthProbe
 {
     public static int Run(string[] args)
     {
+        if (args.Length > 0) { Console.Error.WriteLine($"bandwidth: takes no options, got '{args[0]}'"); return 2; }
+        if (DeviceCatalog.CudaDeviceCount == 0) { Console.Error.WriteLine("bandwidth: needs a CUDA device; none was found"); return 2; }
         var be = (IlgpuBackend)BackendRegistry.Get(Device.Cuda(0));
         var acc = be.Accelerator; var st = be.Stream;
         const int T = 16, N = 4194304; long n = (long)T * N;
