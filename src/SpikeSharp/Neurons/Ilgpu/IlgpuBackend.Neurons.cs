@@ -50,8 +50,9 @@ public sealed partial class IlgpuBackend : INeuronDriver
     private static bool Aligned16(Buf? b) => b is not { } x || (long)x.Offset * x.DType.SizeInBytes() % 16 == 0;
 
     // On a GPU only when N/4 threads still fill half the device: with fewer neurons (long sequences) the walk over
-    // time is latency-bound and four times as many threads beat wider accesses (H200: 2048×24576 fwd+bwd 1.59 ms
-    // with four neurons per thread against 1.02 with one). The CPU emulation always takes it (tests cover both paths).
+    // time is latency-bound and four times as many threads beat wider accesses (H200, 2048×24576 forward: 0.48 ms
+    // with four neurons per thread, 0.28–0.31 with one and 16 steps in flight). The CPU emulation always takes it
+    // (tests cover both paths).
     private bool UseVec4<TN>(int n, params Buf?[] perNeuron) where TN : struct, INeuron =>
         Vec4Enabled && !default(TN).Adaptive && n % 4 == 0 && perNeuron.All(Aligned16)
         && (!IsCuda || n / 4 >= Accelerator.NumMultiprocessors * Accelerator.MaxNumThreadsPerMultiprocessor / 2);
