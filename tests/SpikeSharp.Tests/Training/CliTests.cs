@@ -1,5 +1,6 @@
 namespace SpikeSharp.Tests.Training;
 
+[Collection("Console")] // redirects the process-wide Console, as LmCliTests does: the two must not interleave
 public class CliTests
 {
     private static (int code, string output) Run(params string[] args)
