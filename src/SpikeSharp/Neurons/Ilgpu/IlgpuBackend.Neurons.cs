@@ -121,8 +121,9 @@ public sealed partial class IlgpuBackend : INeuronDriver
         var v = new BwdViews
         {
             GSpikes = F(a.GSpikes, dummy), GVT = F(a.GVT, dummy), GAT = F(a.GAT, dummy),
-            H32 = a.H is { DType: DType.Float32 } hf ? View<float>(hf) : dummy,
-            H16P = a.H is { DType: DType.Float16 } hh ? V4<Half2>(hh) : ArrayView<Half2>.Empty, X = F(a.X, dummy),
+            // Recompute mode reads x through the float32 (T, N) view of the saved value.
+            H32 = a.H is { DType: DType.Float32 } hf ? View<float>(hf) : recompute ? View<float>(a.X!.Value) : dummy,
+            H16P = a.H is { DType: DType.Float16 } hh ? V4<Half2>(hh) : ArrayView<Half2>.Empty,
             AChk = F(a.AChk, dummy), V0 = F(a.V0, dummy), Decay = View<float>(a.Decay), Threshold = dummy, Beta = View<float>(a.Beta),
             DecayA = View<float>(a.DecayA), Alpha = F(a.Alpha, dummy), GX = View<float>(a.GX), GV0 = F(a.GV0, dummy), GA0 = F(a.GA0, dummy),
             GDecay = F(a.GDecay, dummy), GThreshold = F(a.GThreshold, dummy), GBeta = F(a.GBeta, dummy), GDecayA = F(a.GDecayA, dummy),

@@ -30,7 +30,7 @@ internal interface IHRead
     void Read2(ref BwdViews a, int t, int n, out float h0, out float h1);
 }
 
-/// <summary>float32 saved h, (T, N).</summary>
+/// <summary>float32 saved h, (T, N); in recompute mode the view holds x (see <see cref="XRead"/>).</summary>
 internal struct H32Read : IHRead
 {
     public readonly bool FromX => false;
@@ -58,16 +58,12 @@ internal struct H16Read : IHRead
     }
 }
 
-/// <summary>Recompute mode: x is saved, h is rebuilt from it.</summary>
+/// <summary>Recompute mode: x is saved (the driver passes it as the float32 (T, N) view), h is rebuilt from it.</summary>
 internal struct XRead : IHRead
 {
     public readonly bool FromX => true;
-    public readonly float Read(ref BwdViews a, int t, int n) => a.X[t * a.N + n];
-    public readonly void Read2(ref BwdViews a, int t, int n, out float h0, out float h1)
-    {
-        h0 = a.X[t * a.N + n];
-        h1 = a.X[(t + 1 < a.T ? t + 1 : t) * a.N + n];
-    }
+    public readonly float Read(ref BwdViews a, int t, int n) => default(H32Read).Read(ref a, t, n);
+    public readonly void Read2(ref BwdViews a, int t, int n, out float h0, out float h1) => default(H32Read).Read2(ref a, t, n, out h0, out h1);
 }
 
 /// <summary>Two float16 values moved as one 4-byte access.</summary>
@@ -108,7 +104,7 @@ internal struct Depth16 : IDepth { public readonly int Steps => 16; }
 /// <summary>Device views of one fused backward pass.</summary>
 internal struct BwdViews
 {
-    public ArrayView<float> GSpikes, GVT, GAT, H32, X, AChk, V0, Decay, Threshold, Beta, DecayA, Alpha, GX, GV0, GA0;
+    public ArrayView<float> GSpikes, GVT, GAT, H32, AChk, V0, Decay, Threshold, Beta, DecayA, Alpha, GX, GV0, GA0;
     public ArrayView<float> GDecay, GThreshold, GBeta, GDecayA, GAlpha;
     public ArrayView<Half2> H16P;
     public ArrayView<int> Bits, Flags;
