@@ -33,7 +33,6 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         int[]? bits = a.Bits?.Array<int>(); int bo = a.Bits?.Offset ?? 0;
         float[]? chk = a.AChk?.Array<float>(); int co = a.AChk?.Offset ?? 0;
         bool adaptive = default(TN).Adaptive;
-        int lanes = SpikeBits.Lanes(T), width = SpikeBits.Width(T), wordsPerRow = SpikeBits.Shape(T, N)[1];
         int chunk = ChunkSize(N) / 4 * 4, chunks = (N + chunk - 1) / chunk; // chunks hold whole words
         int bad = 0;
         Parallel.For(0, chunks, c =>
@@ -66,13 +65,9 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                 }
                 if (bits != null && ((t & 31) == 31 || t == T - 1))
                 {
-                    int wrow = bo + (t >> 5) * wordsPerRow;
-                    if (lanes == 1) for (int i = 0; i < len; i++) bits[wrow + n0 + i] = words[i];
-                    else
-                    {
-                        for (int i = 0; i < len; i += lanes) bits[wrow + (n0 + i) / lanes] = 0;
-                        for (int i = 0; i < len; i++) bits[wrow + (n0 + i) / lanes] |= words[i] << ((n0 + i) % lanes * width);
-                    }
+                    // Chunks start on a multiple of 4 neurons, so a chunk owns whole words (clear, then OR the fields in).
+                    for (int i = 0; i < len; i++) bits[bo + SpikeBits.Word(T, N, t >> 5, n0 + i)] = 0;
+                    for (int i = 0; i < len; i++) bits[bo + SpikeBits.Word(T, N, t >> 5, n0 + i)] |= words[i] << SpikeBits.Shift(T, n0 + i);
                     Array.Clear(words);
                 }
                 else if (bits == null && (t & 31) == 31) Array.Clear(words);
@@ -92,7 +87,6 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         float[]? hf = a.H is { DType: DType.Float32 } h32 ? h32.Array<float>() : null;
         Half[]? hh = a.H is { DType: DType.Float16 } h16 ? h16.Array<Half>() : null;
         int ho = a.H?.Offset ?? 0;
-        int lanes = SpikeBits.Lanes(T), width = SpikeBits.Width(T), wordsPerRow = SpikeBits.Shape(T, N)[1];
         var bits = a.Bits.Array<int>(); int bo = a.Bits.Offset;
         var gx = a.GX.Array<float>(); int gxo = a.GX.Offset;
         float[]? chk = a.AChk?.Array<float>(); int co = a.AChk?.Offset ?? 0;
@@ -122,20 +116,15 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                 hRe = new float[T * len];
                 for (int i = 0; i < len; i++)
                 {
-                    int n = n0 + i, wd = bits[bo + n / lanes] >> (n % lanes * width);
+                    int n = n0 + i, wd = bits[bo + SpikeBits.Word(T, N, 0, n)] >> SpikeBits.Shift(T, n);
                     float u = a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f;
-                    for (int t = 0; t < T; t++)
-                    {
-                        float h = (default(TN).Leaky ? p[i].Decay : 1f) * u + x[xo + t * N + n];
-                        hRe[t * len + i] = h;
-                        u = NeuronMath.Reset(p[i], h, (wd >> t) & 1, p[i].Threshold);
-                    }
+                    for (int t = 0; t < T; t++) hRe[t * len + i] = NeuronMath.Replay<TN>(p[i], x[xo + t * N + n], (wd >> t) & 1, ref u);
                 }
             }
             for (int w = W - 1; w >= 0; w--)
             {
                 int t0 = w << 5, t1 = Math.Min(T, t0 + 32);
-                for (int i = 0; i < len; i++) word[i] = bits[bo + w * wordsPerRow + (n0 + i) / lanes] >> ((n0 + i) % lanes * width);
+                for (int i = 0; i < len; i++) word[i] = bits[bo + SpikeBits.Word(T, N, w, n0 + i)] >> SpikeBits.Shift(T, n0 + i);
                 if (aLoc != null)
                     for (int i = 0; i < len; i++)
                     {

@@ -18,7 +18,13 @@ internal static class SpikeBits
     public static int Width(int T) => 32 / Lanes(T);
 
     /// <summary>The (rows, words per row) shape of the bit tensor.</summary>
-    public static int[] Shape(int T, int N) => new[] { (T + 31) / 32, (N + Lanes(T) - 1) / Lanes(T) };
+    public static int[] Shape(int T, int N) => new[] { (T + 31) / 32, Word(T, N, 1, 0) };
+
+    /// <summary>Flat index of the word of row <paramref name="row"/> (steps 32·row …) that holds neuron n.</summary>
+    public static int Word(int T, int N, int row, int n) => row * ((N + Lanes(T) - 1) / Lanes(T)) + n / Lanes(T);
+
+    /// <summary>Where neuron n's field starts in its word: shift the word right by this to bring step 32·row to bit 0.</summary>
+    public static int Shift(int T, int n) => n % Lanes(T) * Width(T);
 
     /// <summary>
     /// Recompute mode: float32 saved state for a sequence of at most 16 steps of a non-adaptive model keeps x

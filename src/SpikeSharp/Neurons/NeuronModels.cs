@@ -104,14 +104,28 @@ public static class NeuronMath
     public static float Reset(NeuronParams p, float h, float s, float th) =>
         p.Soft != 0 ? h - th * s : (s != 0f ? p.VReset : h);
 
+    /// <summary>The pre-spike membrane of a step: λ·u + x (λ = 1 for non-leaky models).</summary>
+    public static float Charge<TN>(NeuronParams p, float u, float x) where TN : struct, INeuron =>
+        (default(TN).Leaky ? p.Decay : 1f) * u + x;
+
+    /// <summary>
+    /// One forward step of a non-adaptive model replayed from its saved spike s (recompute mode): returns h and
+    /// advances u exactly as the forward pass did.
+    /// </summary>
+    public static float Replay<TN>(NeuronParams p, float x, float s, ref float u) where TN : struct, INeuron
+    {
+        float h = Charge<TN>(p, u, x);
+        u = Reset(p, h, s, p.Threshold);
+        return h;
+    }
+
     /// <summary>
     /// Forward step: charges u with x, fires, resets; updates u and a in place, returns the spike (0 or 1)
     /// and the pre-spike membrane h.
     /// </summary>
     public static float Forward<TN>(NeuronParams p, float x, ref float u, ref float a, out float h) where TN : struct, INeuron
     {
-        float lam = default(TN).Leaky ? p.Decay : 1f;
-        h = lam * u + x;
+        h = Charge<TN>(p, u, x);
         float th = Threshold<TN>(p, a);
         float s = h >= th ? 1f : 0f;
         u = Reset(p, h, s, th);

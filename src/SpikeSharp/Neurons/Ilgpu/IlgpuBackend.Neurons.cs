@@ -96,7 +96,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             X = View<float>(a.X), V0 = F(a.V0, dummy), A0 = F(a.A0, dummy), Decay = View<float>(a.Decay), Threshold = dummy,
             Beta = View<float>(a.Beta), DecayA = View<float>(a.DecayA), Spikes = View<float>(a.Spikes), VT = View<float>(a.VT),
             AT = F(a.AT, dummy), H32 = hb is { DType: DType.Float32 } h32 ? View<float>(h32) : dummy,
-            H16 = hb is { DType: DType.Float16 } h16 ? View<ILGPU.Half>(h16) : View<ILGPU.Half>(Scratch16()),
+            H16 = hb is { DType: DType.Float16 } h16 ? View<ILGPU.Half>(h16) : ArrayView<ILGPU.Half>.Empty,
             HOut = F(a.HOut, dummy), AChk = F(a.AChk, dummy),
             Bits = a.Bits is { } bits ? View<int>(bits) : View<int>(NeuronFlags.Buf), Flags = View<int>(NeuronFlags.Buf),
             T = a.T, N = a.N, HasV0 = a.V0 != null ? 1 : 0, HasA0 = a.A0 != null ? 1 : 0, HasAT = a.AT != null ? 1 : 0,
@@ -140,6 +140,4 @@ public sealed partial class IlgpuBackend : INeuronDriver
         Interlocked.Increment(ref _neuronLaunches);
     }
 
-    private Tensor? _scratch16;
-    private Buf Scratch16() => (_scratch16 ??= Tensor.Zeros(new[] { 1 }, Device, DType.Float16).Persist()).Buf;
 }

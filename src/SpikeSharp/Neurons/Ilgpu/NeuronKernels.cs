@@ -151,7 +151,7 @@ internal static partial class NeuronKernels
         float s = NeuronMath.Forward<TN>(p, x, ref u, ref av, out h);
         a.Spikes[i] = s;
         if (default(TK).Bytes == 4) a.H32[i] = h;
-        if (default(TK).Bytes == 2) a.H16[((t >> 1) * a.N + n) * 2 + (t & 1)] = (ILGPU.Half)h; // HalfPairs
+        if (default(TK).Bytes == 2) a.H16[HalfPairs.Index(t, n, a.N)] = (ILGPU.Half)h;
         if (a.HasHOut != 0) a.HOut[i] = h;
         if (s != 0f) word |= 1 << (t & 31);
         if (((t & 31) == 31 || t == a.T - 1) && a.Lanes == 1)
@@ -317,12 +317,8 @@ internal static partial class NeuronKernels
     }
 
     // Recompute mode: step k's h from x (in place), the carried membrane and the saved spike.
-    private static void Recharge<TN>(NeuronParams p, int k, int word, ref float x, ref float u) where TN : struct, INeuron
-    {
-        float h = (default(TN).Leaky ? p.Decay : 1f) * u + x;
-        u = NeuronMath.Reset(p, h, (word >> k) & 1, p.Threshold);
-        x = h;
-    }
+    private static void Recharge<TN>(NeuronParams p, int k, int word, ref float x, ref float u) where TN : struct, INeuron =>
+        x = NeuronMath.Replay<TN>(p, x, (word >> k) & 1, ref u);
 
     // Row of step k, clamped to the last step so that every load is valid and none needs a branch
     // (the duplicates past T hit the cache and are never used).
