@@ -29,7 +29,32 @@ internal static class InfoCommand
         foreach (var l in Backends.DeviceCatalog.NativeLibraries)
             o.WriteLine($"  {l.Name,-10} {(l.LoadedFrom == null ? "not found" : $"{l.LoadedFrom} (version {l.Version})")}");
         o.WriteLine();
-        string source = Environment.GetEnvironmentVariable("SPIKESHARP_DEVICE") is { Length: > 0 } env ? $"from SPIKESHARP_DEVICE={env}" : "first CUDA device, else cpu";
-        o.WriteLine($"Default device: {Device.Default} ({source})");
+        o.WriteLine(DefaultDeviceLine());
+    }
+
+    /// <summary>
+    /// The default device, where it comes from, and whether it can run here: SPIKESHARP_DEVICE may name a device
+    /// this machine lacks (or no device at all), and then every command without --device fails.
+    /// </summary>
+    internal static string DefaultDeviceLine()
+    {
+        const string name = Backends.DeviceCatalog.DeviceVariable;
+        var env = Environment.GetEnvironmentVariable(name);
+        if (string.IsNullOrWhiteSpace(env))
+        {
+            var found = Backends.DeviceCatalog.CudaDeviceCount > 0 ? Device.Cuda(0) : Device.Cpu;
+            return $"Default device: {found} (the first CUDA device, else cpu; {name} is not set)";
+        }
+        Device device;
+        try { device = Device.Parse(env); }
+        catch (ArgumentException)
+        {
+            return $"Default device: none usable: {name}={env} is not a device (expected cpu, cuda, cuda:N or ilgpu-cpu); " +
+                "commands fail unless given --device";
+        }
+        return Backends.DeviceCatalog.Unavailable(device) is string why
+            ? $"Default device: {device} from {name}={env}, which is NOT available here: {why}; " +
+              $"commands fail unless given --device (or unset {name})"
+            : $"Default device: {device} (from {name}={env})";
     }
 }

@@ -22,6 +22,34 @@ public sealed record NativeLibraryInfo(string Name, string? LoadedFrom, string V
 /// <summary>What devices and GPU libraries this machine has. Cheap and safe to call without a GPU.</summary>
 public static class DeviceCatalog
 {
+    /// <summary>The environment variable naming the default device (see <see cref="SpikeSharp.Device.Default"/>).</summary>
+    public const string DeviceVariable = "SPIKESHARP_DEVICE";
+
+    /// <summary>
+    /// Why <paramref name="device"/> cannot be used on this machine ("no CUDA device found: …"), or null when it
+    /// can. Does not create a backend: cheap enough to check options before anything is loaded.
+    /// </summary>
+    public static string? Unavailable(Device device)
+    {
+        if (device.Type != DeviceType.Cuda) return null; // the CPU backend and ILGPU's CPU emulation always run
+        int count = CudaDeviceCount;
+        if (count == 0) return "no CUDA device found (" + WhyNoCuda() + ")";
+        if (device.Index >= count)
+            return $"this machine has {count} CUDA device{(count == 1 ? "" : "s")} ({(count == 1 ? "cuda:0" : $"cuda:0 to cuda:{count - 1}")})";
+        return null;
+    }
+
+    // Tells a missing driver from a driver that sees no GPU: the fixes differ.
+    private static string WhyNoCuda()
+    {
+        string lib = OperatingSystem.IsWindows() ? "nvcuda.dll" : OperatingSystem.IsMacOS() ? "" : "libcuda.so.1";
+        if (lib.Length == 0) return "CUDA is not supported on macOS";
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(lib, out var handle))
+            return $"the NVIDIA driver library {lib} could not be loaded: no NVIDIA driver installed";
+        System.Runtime.InteropServices.NativeLibrary.Free(handle);
+        return $"the NVIDIA driver ({lib}) is installed but reports no usable GPU";
+    }
+
     /// <summary>Number of working CUDA devices (0 without an NVIDIA driver).</summary>
     public static int CudaDeviceCount
     {
