@@ -5,6 +5,7 @@ using Spectre.Console;
 using SpikeSharp.Nn.Transformer;
 using SpikeSharp.Optim;
 using SpikeSharp.Text;
+using SpikeSharp.Training;
 
 namespace SpikeSharp.Cli.Commands;
 
@@ -58,7 +59,7 @@ internal static class LmTrainCommand
         TextCorpus.CheckWindow(corpus.Validation, s.SeqLen, $"validation split (last 10%) of {corpus.Source}");
         var device = DeviceOption.Apply(s.Device);
         var vocab = corpus.Vocabulary;
-        o.WriteLine($"corpus {corpus.Source}: {corpus.Text.Length:N0} chars, vocabulary {vocab.Size}, train {corpus.Train.Length:N0}, val {corpus.Validation.Length:N0}");
+        o.WriteLine($"corpus {corpus.Source} ({corpus.EncodingName}): {corpus.Text.Length:N0} chars, vocabulary {vocab.Size}, train {corpus.Train.Length:N0}, val {corpus.Validation.Length:N0}");
         var bigram = new BigramBaseline(corpus.Train, vocab.Size);
         double bigramLoss = bigram.Loss(corpus.Validation);
         o.WriteLine(Inv($"bigram baseline (add-one, train counts) on the validation split: {bigramLoss:F4} nats/char = {BigramBaseline.BitsPerChar(bigramLoss):F4} bits/char"));
@@ -76,6 +77,7 @@ internal static class LmTrainCommand
         var rng = new Random(s.Seed);
         var sw = Stopwatch.StartNew();
         double trainLoss = double.NaN, lastVal = double.NaN, firstVal = double.NaN;
+        var progress = interactive ? null : ProgressReporter.ForLog(); // a log line per ~10 % of the run
 
         void Step(int step)
         {
@@ -88,7 +90,7 @@ internal static class LmTrainCommand
             loss.Backward();
             GradClip.ClipGradNorm(model.Parameters(), 1f)?.Dispose();
             opt.Step(); sched.Step();
-            if (step % 10 == 0 || step == s.Steps) trainLoss = loss.Item();
+            if (step % 10 == 0 || step == s.Steps || progress?.IsDue(step) == true) trainLoss = loss.Item();
         }
 
         void Evaluate(int step, Action<string> log)
@@ -120,10 +122,13 @@ internal static class LmTrainCommand
         }
         else
         {
+            progress!.Start(s.Steps);
             for (int step = 1; step <= s.Steps; step++)
             {
                 Step(step);
-                if (step % s.EvalEvery == 0 || step == s.Steps) Evaluate(step, o.WriteLine);
+                if (step % s.EvalEvery == 0 || step == s.Steps) { Evaluate(step, o.WriteLine); progress.Reported(step); }
+                else if (progress.Report(step))
+                    o.WriteLine(Inv($"  step {step}/{s.Steps}  train loss {trainLoss:F4}  lr {opt.Lr:G3}  {progress.Timing(step)}"));
             }
         }
 

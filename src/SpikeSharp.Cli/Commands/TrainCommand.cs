@@ -96,11 +96,9 @@ internal static class TrainCommand
             }
             else
             {
-                trainer.Progress += p =>
-                {
-                    if (p.Step == p.StepsPerEpoch || p.Step % (p.StepsPerEpoch / 4 + 1) == 0)
-                        Console.WriteLine($"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F4} acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s");
-                };
+                var log = trainer.ProgressSchedule = ProgressReporter.ForLog(); // a line per ~10 % of an epoch
+                trainer.Progress += p => Console.WriteLine(
+                    $"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F4} acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s, {log.Timing(p.Step)}");
                 acc = trainer.Run();
             }
             Console.WriteLine($"wrote {Path.Combine(o.OutDir, "metrics.csv")}, {Path.Combine(o.OutDir, "model.safetensors")}, {Path.Combine(o.OutDir, "plots")}/");

@@ -76,6 +76,12 @@ public sealed class FashionTrainer
     /// <summary>Called after every reported step.</summary>
     public event Action<TrainProgress>? Progress;
 
+    /// <summary>
+    /// Which steps of an epoch raise <see cref="Progress"/> (each reads the running loss back, a sync); default
+    /// every <see cref="FashionTrainOptions.ReportEvery"/> steps. A log wants <see cref="ProgressReporter.ForLog"/>.
+    /// </summary>
+    public ProgressReporter? ProgressSchedule { get; set; }
+
     /// <summary>Results of every epoch run (including resumed ones loaded from metrics).</summary>
     public List<EpochResult> History { get; } = new();
 
@@ -173,6 +179,8 @@ public sealed class FashionTrainer
         using var correct = Tensor.Zeros(new[] { 1 }, _o.Device).Persist();
         int step = 0, seen = 0;
         var sw = Stopwatch.StartNew();
+        var progress = ProgressSchedule ??= ProgressReporter.EverySteps(_o.ReportEvery);
+        progress.Start(loader.BatchCount);
         foreach (var (x, y) in loader.Batches())
         {
             using var scope = TensorScope.Begin();
@@ -191,7 +199,7 @@ public sealed class FashionTrainer
                 AccumulateInto(correct, c);
             }
             step++; seen += y.Size(0);
-            if (step % _o.ReportEvery == 0 || step == loader.BatchCount)
+            if (progress.Report(step))
                 Progress?.Invoke(new TrainProgress(epoch + 1, _epochs, step, loader.BatchCount, lossSum.Item() / step, correct.Item() / seen, seen / sw.Elapsed.TotalSeconds));
         }
         return (lossSum.Item() / Math.Max(1, step), correct.Item() / Math.Max(1, seen));
