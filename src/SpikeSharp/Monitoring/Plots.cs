@@ -55,10 +55,18 @@ public static class Plots
     /// <param name="title">Plot title.</param>
     /// <param name="width">Image width in pixels.</param>
     /// <param name="height">Image height in pixels.</param>
+    /// <param name="neuronIndices">The layer's index of each of the N rows, shown as the y tick labels (when the
+    /// rows are a selection of a layer's neurons); null labels the rows 0..N-1.</param>
     public static void SaveSpikeRaster(string path, float[] spikes, int steps, int neurons,
-        string title = "Spike raster", int width = DefaultWidth, int height = DefaultHeight)
+        string title = "Spike raster", int width = DefaultWidth, int height = DefaultHeight, IReadOnlyList<int>? neuronIndices = null)
+        => Save(SpikeRaster(spikes, steps, neurons, title, neuronIndices), path, width, height);
+
+    /// <summary>The plot <see cref="SaveSpikeRaster"/> saves.</summary>
+    internal static Plot SpikeRaster(float[] spikes, int steps, int neurons, string title, IReadOnlyList<int>? neuronIndices = null)
     {
         CheckTimeMajor(spikes, steps, neurons, nameof(spikes));
+        if (neuronIndices is not null && neuronIndices.Count != neurons)
+            throw new ArgumentException($"Expected one neuron index per row ({neurons}), got {neuronIndices.Count}.", nameof(neuronIndices));
         var xs = new List<double>();
         var ys = new List<double>();
         for (int t = 0; t < steps; t++)
@@ -68,7 +76,7 @@ public static class Plots
         var plot = new Plot();
         plot.Title(title);
         plot.XLabel("time step");
-        plot.YLabel("neuron");
+        plot.YLabel(neuronIndices is null ? "neuron" : "neuron (index in the layer)");
         if (xs.Count > 0)
         {
             // Dot size shrinks with density so large rasters stay readable.
@@ -76,7 +84,9 @@ public static class Plots
             plot.Add.Markers(xs.ToArray(), ys.ToArray(), MarkerShape.FilledSquare, size, Colors.Black);
         }
         plot.Axes.SetLimits(-0.5, steps - 0.5, -0.5, neurons - 0.5);
-        Save(plot, path, width, height);
+        plot.Axes.Bottom.TickGenerator = IntegerTicks(steps);
+        plot.Axes.Left.TickGenerator = IntegerTicks(neurons, neuronIndices);
+        return plot;
     }
 
     /// <summary>Membrane potential over time for selected neurons, with the firing threshold as a dashed line.</summary>
@@ -91,6 +101,11 @@ public static class Plots
     /// <param name="height">Image height in pixels.</param>
     public static void SaveMembraneTraces(string path, float[] membrane, int steps, int neurons, IReadOnlyList<int> neuronIndices,
         double? threshold = 1.0, string title = "Membrane potential", int width = DefaultWidth, int height = DefaultHeight)
+        => Save(MembraneTraces(membrane, steps, neurons, neuronIndices, threshold, title), path, width, height);
+
+    /// <summary>The plot <see cref="SaveMembraneTraces"/> saves.</summary>
+    internal static Plot MembraneTraces(float[] membrane, int steps, int neurons, IReadOnlyList<int> neuronIndices,
+        double? threshold, string title)
     {
         CheckTimeMajor(membrane, steps, neurons, nameof(membrane));
         ArgumentNullException.ThrowIfNull(neuronIndices);
@@ -119,7 +134,8 @@ public static class Plots
             h.LegendText = "threshold";
         }
         plot.ShowLegend(Alignment.UpperRight);
-        Save(plot, path, width, height);
+        plot.Axes.Bottom.TickGenerator = IntegerTicks(steps);
+        return plot;
     }
 
     /// <summary>Bar chart of the mean firing rate of each layer.</summary>
@@ -131,6 +147,10 @@ public static class Plots
     /// <param name="height">Image height in pixels.</param>
     public static void SaveFiringRates(string path, IReadOnlyList<string> layerNames, IReadOnlyList<double> rates,
         string title = "Firing rate per layer", int width = DefaultWidth, int height = DefaultHeight)
+        => Save(FiringRates(layerNames, rates, title), path, width, height);
+
+    /// <summary>The plot <see cref="SaveFiringRates"/> saves.</summary>
+    internal static Plot FiringRates(IReadOnlyList<string> layerNames, IReadOnlyList<double> rates, string title)
     {
         ArgumentNullException.ThrowIfNull(layerNames);
         ArgumentNullException.ThrowIfNull(rates);
@@ -139,12 +159,35 @@ public static class Plots
                 $"Need one rate per layer name and at least one layer; got {layerNames.Count} names and {rates.Count} rates.", nameof(rates));
         var plot = new Plot();
         plot.Title(title);
-        plot.YLabel("firing rate");
+        plot.XLabel("layer");
+        plot.YLabel("firing rate (spikes per neuron per step)");
         plot.Add.Bars(rates.ToArray());
         var positions = Enumerable.Range(0, rates.Count).Select(i => (double)i).ToArray();
         plot.Axes.Bottom.SetTicks(positions, layerNames.ToArray());
         plot.Axes.Margins(bottom: 0);
-        Save(plot, path, width, height);
+        return plot;
+    }
+
+    /// <summary>
+    /// Ticks at whole numbers 0, k, 2k, … below <paramref name="count"/> only, at most about ten of them, labelled
+    /// with the number or with <paramref name="labels"/>[i]. Time steps and neuron rows are whole numbers from 0:
+    /// ScottPlot's automatic ticks would put fractional and (with a half-step margin) negative ones there.
+    /// </summary>
+    internal static ScottPlot.TickGenerators.NumericManual IntegerTicks(int count, IReadOnlyList<int>? labels = null)
+    {
+        int every = TickStep(count);
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (int i = 0; i < count; i += every)
+            ticks.AddMajor(i, (labels is null ? i : labels[i]).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return ticks;
+    }
+
+    // The smallest of 1, 2, 5, 10, 20, 50, … that leaves fewer than ten intervals below count.
+    private static int TickStep(int count)
+    {
+        for (long scale = 1; ; scale *= 10)
+            foreach (int m in new[] { 1, 2, 5 })
+                if ((count - 1) / (m * scale) < 10) return (int)(m * scale);
     }
 
     private static bool AddCurve(Plot plot, IReadOnlyList<double>? values, string label, bool right, bool dashed)

@@ -81,4 +81,64 @@ public class PlotsTests
         AssertPng(path, 400, 300);
         Assert.Throws<ArgumentException>(() => Plots.SaveFiringRates(path, new[] { "a" }, new[] { 0.1, 0.2 }));
     }
+
+    /// <summary>The bottom axis ticks after rendering (what the PNG shows).</summary>
+    private static ScottPlot.Tick[] BottomTicks(ScottPlot.Plot plot)
+    {
+        plot.GetImage(400, 300);
+        return plot.Axes.Bottom.TickGenerator.Ticks;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    [InlineData(16)]
+    [InlineData(37)]
+    [InlineData(300)]
+    public void TimeAxesTickWholeStepsFromZero(int steps)
+    {
+        // Before: ScottPlot's automatic ticks, e.g. -0.4, -0.2, 0, 0.2, … for T = 4 (the raster's half-step margin).
+        var spikes = new float[steps * 3];
+        spikes[0] = 1;
+        foreach (var plot in new[]
+        {
+            Plots.SpikeRaster(spikes, steps, 3, "raster"),
+            Plots.MembraneTraces(new float[steps * 3], steps, 3, new[] { 0, 2 }, 1.0, "membrane"),
+        })
+        {
+            var ticks = BottomTicks(plot);
+            Assert.NotEmpty(ticks);
+            Assert.Equal(0, ticks[0].Position);
+            Assert.All(ticks, t =>
+            {
+                Assert.True(t.IsMajor);
+                Assert.Equal(Math.Round(t.Position), t.Position);
+                Assert.InRange(t.Position, 0, steps - 1);
+                Assert.Equal(((int)t.Position).ToString(System.Globalization.CultureInfo.InvariantCulture), t.Label);
+            });
+            Assert.InRange(ticks.Length, 1, 10);
+        }
+    }
+
+    [Fact]
+    public void RasterRowsCanBeLabelledWithTheLayersNeuronIndices()
+    {
+        var plot = Plots.SpikeRaster(new float[2 * 3], 2, 3, "raster", neuronIndices: new[] { 7, 100, 2048 });
+        plot.GetImage(400, 300);
+        Assert.Equal(new[] { "7", "100", "2048" }, plot.Axes.Left.TickGenerator.Ticks.Select(t => t.Label));
+        Assert.Equal("neuron (index in the layer)", plot.Axes.Left.Label.Text);
+        var e = Assert.Throws<ArgumentException>(() => Plots.SpikeRaster(new float[6], 2, 3, "raster", neuronIndices: new[] { 1 }));
+        Assert.Equal("neuronIndices", e.ParamName);
+    }
+
+    [Fact]
+    public void FiringRatesLabelTheAxisAndEachBarByLayer()
+    {
+        var plot = Plots.FiringRates(new[] { "1 Lif 32×28×28", "3 Lif 64×14×14", "5 Lif 256" }, new[] { 0.017, 0.002, 0.0 }, "rates");
+        var ticks = BottomTicks(plot);
+        // Before: no axis label.
+        Assert.Equal("layer", plot.Axes.Bottom.Label.Text);
+        Assert.Equal(new[] { "1 Lif 32×28×28", "3 Lif 64×14×14", "5 Lif 256" }, ticks.Select(t => t.Label));
+        Assert.Equal(new double[] { 0, 1, 2 }, ticks.Select(t => t.Position));
+    }
 }
