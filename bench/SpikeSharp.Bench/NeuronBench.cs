@@ -7,18 +7,35 @@ using static SpikeSharp.Bench.FoundationTiming;
 
 namespace SpikeSharp.Bench;
 
-/// <summary>One measured (or derived) figure of the <c>neurons</c> suite.</summary>
-/// <param name="Pass">infer (no grad), fwd (training forward: h and bits kept), fwd+bwd (backward kernel called
-/// through the autograd node), fwd+bwd tape (Backward(g) on the spikes, including the tape's leaf-gradient copy),
-/// bwd (derived: fwd+bwd − fwd).</param>
+/// <summary>One measured (or derived) figure of the <c>neurons</c> suite; every number comes from this run.</summary>
+/// <param name="Pass">infer (no grad), fwd (training forward: h and bits kept), fwd+bwd (the user's path:
+/// <c>SpikingFunctions.Lif</c> then <c>Tensor.Backward</c> through the tape, which also copies grad x into
+/// <c>x.Grad</c>), fwd+bwd node (the LIF node's backward function called directly: the kernels alone), bwd (derived:
+/// fwd+bwd node − fwd).</param>
+/// <param name="WallMs">Headline: median wall clock per call with a device synchronisation after each call, as a
+/// user's training step sees it.</param>
+/// <param name="DeviceMs">Median CUDA-event interval per call with the calls enqueued back to back (device time, the
+/// host kept ahead); null off CUDA.</param>
+/// <param name="PeakBytes">Allocator high-water mark during the wall-clock calls, inputs included; null on the CPU
+/// backend (managed arrays: no allocator to ask).</param>
 /// <param name="CountedBytes">Bytes the fused kernels must move (see docs/neurons-bench.md); GB/s and the floor use it.</param>
-public sealed record NeuronResult(string Device, int T, int N, string SavedH, string Pass, double MedianMs,
-    long CountedBytes, double CountedBytesPerStep, double GBps, double FractionOfPeak, double FloorMs,
-    double SavedBytesPerStep, double FiringRate, double? TetherMs, double? SpeedupVsTether);
+/// <param name="GBps">Counted bytes over the device time on CUDA, over the wall time elsewhere.</param>
+public sealed record NeuronResult(string Device, int T, int N, string SavedH, string Pass, double WallMs, double? DeviceMs,
+    long? PeakBytes, long CountedBytes, double CountedBytesPerStep, double GBps, double FractionOfPeak, double FloorMs,
+    double SavedBytesPerStep, double FiringRate);
+
+/// <summary>
+/// A figure recorded elsewhere for another library, printed as a labelled reference only: it was not measured in this
+/// run (another process, another date, another timing method), so no ratio is taken against it.
+/// </summary>
+public sealed record PeerReference(string Library, string Pass, int T, int N, double Ms, string Hardware, string Source,
+    string Recorded, string Method);
 
 /// <summary>
 /// <c>neurons</c>: the fused multi-step LIF at the SEMANTICS §4 shapes, inference / training forward / forward+backward,
-/// float32 and float16 saved h, against the H200 copy bandwidth and the tether reference times.
+/// float32 and float16 saved h. The headline column is the user's path timed as a training step sees it (wall clock, a
+/// sync per call); device time (CUDA events, pipelined) and peak device memory stand beside it. Peer libraries'
+/// figures recorded elsewhere follow the table as labelled references and are never divided by ours.
 /// Options: --device D (default: cuda when present, else cpu), --out FILE (JSON), --small, --reps N (default 20).
 /// </summary>
 internal static class NeuronBench
@@ -26,12 +43,36 @@ internal static class NeuronBench
     private const double PeakGBs = 4129.0; // H200 device-to-device copy, bytes read + written
     private const float Decay = 0.5f, Threshold = 1f;
 
-    // T, N, tether fwd ms, tether fwd+bwd ms (SEMANTICS §4, one H200, fp32).
-    private static readonly (int T, int N, double? Fwd, double? FwdBwd)[] FullCases =
+    private static readonly (int T, int N)[] FullCases = { (16, 4194304), (64, 1048576), (256, 65536), (2048, 24576) };
+    private static readonly (int T, int N)[] SmallCases = { (16, 4096), (37, 1000) };
+
+    // SEMANTICS.md §4 of the project's seed (one H200, fp32 h, medians) for the four full shapes: tether's fwd and
+    // fwd+bwd, SpikingJelly's and snnTorch's fwd+bwd. That file states neither the date nor the timing method.
+    private const string RefSource = "SEMANTICS.md §4 (the project's seed)";
+    private const string RefRecorded = "before 2026-12-02 (no date in the source)";
+    private const string RefMethod = "median; timing method not stated in the source";
+    private const string RefHardware = "one NVIDIA H200, fp32 h";
+
+    /// <summary>The recorded peer figures (references, not measurements of this run).</summary>
+    internal static readonly PeerReference[] References = BuildReferences();
+
+    private static PeerReference[] BuildReferences()
     {
-        (16, 4194304, 0.433, 0.688), (64, 1048576, 0.308, 0.832), (256, 65536, 0.251, 0.947), (2048, 24576, 1.310, 4.564),
-    };
-    private static readonly (int T, int N, double? Fwd, double? FwdBwd)[] SmallCases = { (16, 4096, null, null), (37, 1000, null, null) };
+        var rows = new (string Library, string Pass, double?[] Ms)[]
+        {
+            ("tether (tetherpy 0.2.0)", "fwd", new double?[] { 0.433, 0.308, 0.251, 1.310 }),
+            ("tether (tetherpy 0.2.0)", "fwd+bwd", new double?[] { 0.688, 0.832, 0.947, 4.564 }),
+            ("SpikingJelly (triton)", "fwd+bwd", new double?[] { 1.894, 1.891, 1.610, 2.953 }),
+            ("SpikingJelly (cupy)", "fwd+bwd", new double?[] { 1.759, 1.766, 1.935, 2.988 }),
+            ("snnTorch", "fwd+bwd", new double?[] { 11.39, 38.0, 165, null }),
+        };
+        var list = new List<PeerReference>();
+        foreach (var (lib, pass, ms) in rows)
+            for (int i = 0; i < FullCases.Length; i++)
+                if (ms[i] is double v)
+                    list.Add(new PeerReference(lib, pass, FullCases[i].T, FullCases[i].N, v, RefHardware, RefSource, RefRecorded, RefMethod));
+        return list.ToArray();
+    }
 
     public static int Run(string[] args)
     {
@@ -43,34 +84,53 @@ internal static class NeuronBench
             { Console.Error.WriteLine($"neurons: option '{args[i]}' needs a value"); return 2; }
             switch (args[i])
             {
-                case "--device": device = Device.Parse(args[++i]); break;
+                case "--device":
+                    try { device = Device.Parse(args[++i]); }
+                    catch (ArgumentException) { Console.Error.WriteLine($"neurons: --device: expected cpu, cuda, cuda:N or ilgpu-cpu, got '{args[i]}'"); return 2; }
+                    if (DeviceCatalog.Unavailable(device) is string why) { Console.Error.WriteLine($"neurons: --device: {device} is not available: {why}"); return 2; }
+                    break;
                 case "--out": outFile = args[++i]; break;
                 case "--small": small = true; break;
-                case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--reps":
+                    if (!int.TryParse(args[++i], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out reps) || reps < 1)
+                    { Console.Error.WriteLine($"neurons: --reps: expected a positive whole number, got '{args[i]}'"); return 2; }
+                    break;
                 default: Console.Error.WriteLine($"neurons: unknown option '{args[i]}' (--device D, --out FILE, --small, --reps N)"); return 2;
             }
         }
-        if (reps < 1) { Console.Error.WriteLine($"neurons: --reps must be >= 1, got {reps}"); return 2; }
         var backend = BackendRegistry.Get(device);
+        bool cuda = backend is Backends.Ilgpu.IlgpuBackend { IsCuda: true };
         Console.WriteLine($"neurons on {device}: fused LIF (λ = {Decay}, θ = {Threshold}, hard reset, arctan α = 2), x ~ N(0.5, 0.5²), median of {reps}");
 
         // Correctness before any timing: the device against the CPU specification, same seeded inputs.
         foreach (var (t, n) in new[] { (16, 4096), (37, 1000), (12, 1001), (5, 4096) })
             foreach (var h in new[] { DType.Float32, DType.Float16 })
                 CheckAgainstCpu(device, t, n, h);
-        
 
         var results = new List<NeuronResult>();
         foreach (var c in small ? SmallCases : FullCases) RunCase(backend, c, reps, results, withVariants: c.T == 16);
 
         Console.WriteLine();
-        Console.WriteLine($"{"T×N",-14} {"h",-4} {"pass",-12} {"ms",9} {"B/step",7} {"GB/s",8} {"%peak",6} {"floor",7} {"saved",6} {"fire",5} {"tether",7} {"×",6}");
+        Console.WriteLine("wall ms: the user's path timed as a training step sees it (median, wall clock, a device sync after every call).");
+        Console.WriteLine(cuda
+            ? "device ms: CUDA events between calls enqueued back to back (device time, host kept ahead); GB/s uses it."
+            : "device ms: only on CUDA; GB/s uses wall ms here.");
+        Console.WriteLine("peak MiB: allocator high-water mark during the wall-clock calls, inputs included (GPU backends only).");
+        Console.WriteLine($"{"T×N",-14} {"h",-6} {"pass",-13} {"wall ms",9} {"device ms",10} {"peak MiB",9} {"B/step",7} {"GB/s",8} {"%peak",6} {"floor",7} {"saved",6} {"fire",5}");
         foreach (var r in results)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{$"{r.T}×{r.N}",-14} {r.SavedH,-4} {r.Pass,-12} {r.MedianMs,9:F3} {r.CountedBytesPerStep,7:F2} {r.GBps,8:F1} {100 * r.FractionOfPeak,5:F1}% {r.FloorMs,7:F4} {r.SavedBytesPerStep,6:F3} {r.FiringRate,5:F3} {(r.TetherMs is double tm ? tm.ToString("F3", CultureInfo.InvariantCulture) : "-"),7} {(r.SpeedupVsTether is double s ? s.ToString("F2", CultureInfo.InvariantCulture) : "-"),6}"));
+                $"{$"{r.T}×{r.N}",-14} {r.SavedH,-6} {r.Pass,-13} {r.WallMs,9:F3} {Opt(r.DeviceMs, "F3"),10} {Opt(r.PeakBytes / (double?)(1 << 20), "F1"),9} {r.CountedBytesPerStep,7:F2} {r.GBps,8:F1} {100 * r.FractionOfPeak,5:F1}% {r.FloorMs,7:F4} {r.SavedBytesPerStep,6:F3} {r.FiringRate,5:F3}"));
+        Console.WriteLine();
+        Console.WriteLine($"Recorded peer figures, for reference only (not measured in this run: no ratio is taken). {RefHardware}; " +
+            $"source {RefSource}, recorded {RefRecorded}, {RefMethod}:");
+        foreach (var g in References.GroupBy(p => (p.Library, p.Pass)))
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {g.Key.Library,-24} {g.Key.Pass,-8} {string.Join("  ", g.Select(p => $"{p.T}×{p.N} {p.Ms:0.###} ms"))}"));
         if (outFile != null)
         {
-            var doc = new { suite = "neurons", device = device.ToString(), small, reps, machine = Environment.MachineName, peakGBs = PeakGBs, results };
+            var doc = new { suite = "neurons", device = device.ToString(), small, reps, machine = Environment.MachineName, peakGBs = PeakGBs,
+                timing = new { wallMs = "median wall clock, device sync after each call", deviceMs = "median CUDA-event interval, calls enqueued back to back (CUDA only)" },
+                results, references = References };
             var dir = Path.GetDirectoryName(Path.GetFullPath(outFile));
             if (dir != null) Directory.CreateDirectory(dir);
             File.WriteAllText(outFile, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
@@ -78,6 +138,8 @@ internal static class NeuronBench
         }
         return 0;
     }
+
+    private static string Opt(double? v, string format) => v is double d ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
 
     private static SpikingOptions Options(DType h) => SpikingOptions.Default with { SavedDType = h };
 
@@ -125,13 +187,19 @@ internal static class NeuronBench
             throw new InvalidOperationException($"neurons bench: {device} grad x differs from the cpu backend by {maxDiff:E2} (scale {scale:F2}; {where}); not timing a wrong kernel");
     }
 
-    /// <summary>CUDA events on a GPU (device time of the enqueued work, host kept ahead), else wall clock with a sync per run.</summary>
-    private static double Time(IBackend be, Action run, int reps) =>
-        be is Backends.Ilgpu.IlgpuBackend { IsCuda: true } ib
-            ? GpuTiming.MedianMs(ib.Accelerator, ib.Stream, run, reps)
-            : MedianMs(run, be.Synchronize, reps);
+    /// <summary>Times <paramref name="run"/> three ways: wall clock with a sync per call (headline), CUDA events when on CUDA,
+    /// and the allocator's high-water mark during the wall-clock calls.</summary>
+    private static (double WallMs, double? DeviceMs, long? PeakBytes) Measure(IBackend be, Action run, int reps)
+    {
+        var ilgpu = be as Backends.Ilgpu.IlgpuBackend;
+        ilgpu?.Memory.ResetPeak();
+        double wall = MedianMs(run, be.Synchronize, reps);
+        long? peak = ilgpu?.Memory.PeakBytes;
+        double? device = ilgpu is { IsCuda: true } ? GpuTiming.MedianMs(ilgpu.Accelerator, ilgpu.Stream, run, reps) : null;
+        return (wall, device, peak);
+    }
 
-    private static void RunCase(IBackend be, (int T, int N, double? Fwd, double? FwdBwd) c, int reps, List<NeuronResult> results, bool withVariants)
+    private static void RunCase(IBackend be, (int T, int N) c, int reps, List<NeuronResult> results, bool withVariants)
     {
         var d = be.Device; string dev = d.ToString();
         int T = c.T, N = c.N; long steps = (long)T * N;
@@ -151,17 +219,20 @@ internal static class NeuronBench
 
             var bitsShape = SpikeBits.Shape(T, N);
             long bitsBytes = 4L * bitsShape[0] * bitsShape[1], stateBytes = 4L * N; // packed spikes as stored; vT written (v0 = zeros, not read)
-            NeuronResult Row(string h, string pass, double ms, long bytes, double saved, double? tether) => new(dev, T, N, h, pass, ms,
-                bytes, (double)bytes / steps, bytes / (ms * 1e6), bytes / (ms * 1e6) / PeakGBs, bytes / (PeakGBs * 1e6), saved, rate,
-                tether, tether is double tm ? tm / ms : null);
+            NeuronResult Row(string h, string pass, (double Wall, double? Device, long? Peak) m, long bytes, double saved)
+            {
+                double ms = m.Device ?? m.Wall; // bandwidth is a kernel figure: device time where there is one
+                return new(dev, T, N, h, pass, m.Wall, m.Device, m.Peak, bytes, (double)bytes / steps, bytes / (ms * 1e6),
+                    bytes / (ms * 1e6) / PeakGBs, bytes / (PeakGBs * 1e6), saved, rate);
+            }
 
             // (a) inference: x in, spikes and vT out, nothing kept.
-            double inferMs = Time(be, () =>
+            var infer = Measure(be, () =>
             {
                 using var scope = TensorScope.Begin();
                 using (Tape.NoGrad()) SpikingFunctions.Lif(x, null, decay, th);
             }, reps);
-            results.Add(Row("-", "infer", inferMs, 8 * steps + stateBytes, 0, null));
+            results.Add(Row("-", "infer", infer, 8 * steps + stateBytes, 0));
 
             // The shipped configurations, then (first shape only) the same run with one design choice undone:
             // "f32-h" saves h even for T ≤ 16 (no recompute), "*-1n" uses the one-neuron-per-thread kernels.
@@ -192,31 +263,31 @@ internal static class NeuronBench
                     using (var scope = TensorScope.Begin()) saved = SpikingFunctions.Lif(x, null, decay, th, o).SavedBytesPerNeuronStep;
 
                     // (b) training forward: h (or nothing, in recompute mode) and bits are kept for backward.
-                    double fwdMs = Time(be, () =>
+                    var fwd = Measure(be, () =>
                     {
                         using var scope = TensorScope.Begin();
                         SpikingFunctions.Lif(x, null, decay, th, o);
                     }, reps);
-                    // (c) forward + backward kernel, driven by the fixed upstream gradient g.
-                    double fbMs = Time(be, () =>
-                    {
-                        using var scope = TensorScope.Begin();
-                        BackwardThroughNode(SpikingFunctions.Lif(x, null, decay, th, o), g);
-                    }, reps);
-                    // (c') the same through the tape, as a training step sees it (x.Grad is created, then dropped).
-                    double tapeMs = Time(be, () =>
+                    // (c) the user's path: forward, then Backward(g) through the tape (x.Grad is created, then dropped).
+                    var tape = Measure(be, () =>
                     {
                         using var scope = TensorScope.Begin();
                         SpikingFunctions.Lif(x, null, decay, th, o).Spikes.Backward(g);
                         x.Grad?.Dispose(); x.Grad = null;
                     }, reps);
+                    // (c') forward + the backward kernel alone, driven by the fixed upstream gradient g.
+                    var node = Measure(be, () =>
+                    {
+                        using var scope = TensorScope.Begin();
+                        BackwardThroughNode(SpikingFunctions.Lif(x, null, decay, th, o), g);
+                    }, reps);
 
-                    bool f32 = hName == "f32"; // the tether figures are fp32
-                    results.Add(Row(hName, "fwd", fwdMs, fwdBytes, saved, f32 ? c.Fwd : null));
-                    results.Add(Row(hName, "fwd+bwd", fbMs, fwdBytes + bwdBytes, saved, f32 ? c.FwdBwd : null));
-                    results.Add(Row(hName, "fwd+bwd tape", tapeMs, fwdBytes + bwdBytes, saved, f32 ? c.FwdBwd : null));
-                    results.Add(Row(hName, "bwd", Math.Max(fbMs - fwdMs, 1e-6), bwdBytes, saved,
-                        f32 && c.FwdBwd is double tfb && c.Fwd is double tf ? tfb - tf : null));
+                    results.Add(Row(hName, "fwd", fwd, fwdBytes, saved));
+                    results.Add(Row(hName, "fwd+bwd", tape, fwdBytes + bwdBytes, saved));
+                    results.Add(Row(hName, "fwd+bwd node", node, fwdBytes + bwdBytes, saved));
+                    // Derived, so no memory figure: the difference of two medians of this run.
+                    results.Add(Row(hName, "bwd", (Math.Max(node.WallMs - fwd.WallMs, 1e-6),
+                        node.DeviceMs is double nd && fwd.DeviceMs is double fd ? Math.Max(nd - fd, 1e-6) : null, null), bwdBytes, saved));
                 }
                 finally
                 {

@@ -38,6 +38,9 @@ public sealed class IlgpuAllocator
     /// <summary>Highest <see cref="AllocatedBytes"/> seen.</summary>
     public long PeakBytes { get { lock (_lock) return _peak; } }
 
+    /// <summary>Restarts <see cref="PeakBytes"/> from the live bytes, so a benchmark can measure one phase.</summary>
+    internal void ResetPeak() { lock (_lock) _peak = _allocated; }
+
     /// <summary>Bytes obtained from the driver (live + cached).</summary>
     public long ReservedBytes { get { lock (_lock) return _reserved; } }
 
