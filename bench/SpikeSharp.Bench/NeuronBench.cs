@@ -20,9 +20,9 @@ namespace SpikeSharp.Bench;
 /// backend (managed arrays: no allocator to ask).</param>
 /// <param name="CountedBytes">Bytes the fused kernels must move (see docs/neurons-bench.md); GB/s and the floor use it.</param>
 /// <param name="GBps">Counted bytes over the device time on CUDA, over the wall time elsewhere.</param>
-public sealed record NeuronResult(string Device, int T, int N, string SavedH, string Pass, double WallMs, double? DeviceMs,
-    long? PeakBytes, long CountedBytes, double CountedBytesPerStep, double GBps, double FractionOfPeak, double FloorMs,
-    double SavedBytesPerStep, double FiringRate);
+public sealed record NeuronResult(string Device, int T, int N, string SavedH, string Pass, double WallMs,
+    double? DeviceMs, long? PeakBytes, long CountedBytes, double CountedBytesPerStep, double GBps,
+    double FractionOfPeak, double FloorMs, double SavedBytesPerStep, double FiringRate);
 
 /// <summary>
 /// A figure recorded elsewhere for another library, printed as a labelled reference only: it was not measured in this
@@ -70,7 +70,8 @@ internal static class NeuronBench
         foreach (var (lib, pass, ms) in rows)
             for (int i = 0; i < FullCases.Length; i++)
                 if (ms[i] is double v)
-                    list.Add(new PeerReference(lib, pass, FullCases[i].T, FullCases[i].N, v, RefHardware, RefSource, RefRecorded, RefMethod));
+                    list.Add(new PeerReference(lib, pass, FullCases[i].T, FullCases[i].N, v,
+                        RefHardware, RefSource, RefRecorded, RefMethod));
         return list.ToArray();
     }
 
@@ -86,14 +87,27 @@ internal static class NeuronBench
             {
                 case "--device":
                     try { device = Device.Parse(args[++i]); }
-                    catch (ArgumentException) { Console.Error.WriteLine($"neurons: --device: expected cpu, cuda, cuda:N or ilgpu-cpu, got '{args[i]}'"); return 2; }
-                    if (DeviceCatalog.Unavailable(device) is string why) { Console.Error.WriteLine($"neurons: --device: {device} is not available: {why}"); return 2; }
+                    catch (ArgumentException)
+                    {
+                        Console.Error.WriteLine(
+                            $"neurons: --device: expected cpu, cuda, cuda:N or ilgpu-cpu, got '{args[i]}'");
+                        return 2;
+                    }
+                    if (DeviceCatalog.Unavailable(device) is string why)
+                    {
+                        Console.Error.WriteLine($"neurons: --device: {device} is not available: {why}");
+                        return 2;
+                    }
                     break;
                 case "--out": outFile = args[++i]; break;
                 case "--small": small = true; break;
                 case "--reps":
-                    if (!int.TryParse(args[++i], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out reps) || reps < 1)
-                    { Console.Error.WriteLine($"neurons: --reps: expected a positive whole number, got '{args[i]}'"); return 2; }
+                    if (!int.TryParse(args[++i], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out reps)
+                        || reps < 1)
+                    {
+                        Console.Error.WriteLine($"neurons: --reps: expected a positive whole number, got '{args[i]}'");
+                        return 2;
+                    }
                     break;
                 default: Console.Error.WriteLine($"neurons: unknown option '{args[i]}' (--device D, --out FILE, --small, --reps N)"); return 2;
             }
@@ -111,26 +125,44 @@ internal static class NeuronBench
         foreach (var c in small ? SmallCases : FullCases) RunCase(backend, c, reps, results, withVariants: c.T == 16);
 
         Console.WriteLine();
-        Console.WriteLine("wall ms: the user's path timed as a training step sees it (median, wall clock, a device sync after every call).");
+        Console.WriteLine("wall ms: the user's path timed as a training step sees it " +
+            "(median, wall clock, a device sync after every call).");
         Console.WriteLine(cuda
             ? "device ms: CUDA events between calls enqueued back to back (device time, host kept ahead); GB/s uses it."
             : "device ms: only on CUDA; GB/s uses wall ms here.");
-        Console.WriteLine("peak MiB: allocator high-water mark during the wall-clock calls, inputs included (GPU backends only).");
-        Console.WriteLine($"{"T×N",-14} {"h",-6} {"pass",-13} {"wall ms",9} {"device ms",10} {"peak MiB",9} {"B/step",7} {"GB/s",8} {"%peak",6} {"floor",7} {"saved",6} {"fire",5}");
+        Console.WriteLine("peak MiB: allocator high-water mark during the wall-clock calls, inputs included " +
+            "(GPU backends only).");
+        Console.WriteLine($"{"T×N",-14} {"h",-6} {"pass",-13} {"wall ms",9} {"device ms",10} {"peak MiB",9} " +
+            $"{"B/step",7} {"GB/s",8} {"%peak",6} {"floor",7} {"saved",6} {"fire",5}");
         foreach (var r in results)
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{$"{r.T}×{r.N}",-14} {r.SavedH,-6} {r.Pass,-13} {r.WallMs,9:F3} {Opt(r.DeviceMs, "F3"),10} {Opt(r.PeakBytes / (double?)(1 << 20), "F1"),9} {r.CountedBytesPerStep,7:F2} {r.GBps,8:F1} {100 * r.FractionOfPeak,5:F1}% {r.FloorMs,7:F4} {r.SavedBytesPerStep,6:F3} {r.FiringRate,5:F3}"));
+        {
+            var inv = CultureInfo.InvariantCulture;
+            string mib = Opt(r.PeakBytes / (double?)(1 << 20), "F1");
+            Console.WriteLine(string.Create(inv, $"{$"{r.T}×{r.N}",-14} {r.SavedH,-6} {r.Pass,-13} {r.WallMs,9:F3} ") +
+                string.Create(inv, $"{Opt(r.DeviceMs, "F3"),10} {mib,9} {r.CountedBytesPerStep,7:F2} {r.GBps,8:F1} ") +
+                string.Create(inv, $"{100 * r.FractionOfPeak,5:F1}% {r.FloorMs,7:F4} {r.SavedBytesPerStep,6:F3} ") +
+                string.Create(inv, $"{r.FiringRate,5:F3}"));
+        }
         Console.WriteLine();
-        Console.WriteLine($"Recorded peer figures, for reference only (not measured in this run: no ratio is taken). {RefHardware}; " +
-            $"source {RefSource}, recorded {RefRecorded}, {RefMethod}:");
+        Console.WriteLine("Recorded peer figures, for reference only (not measured in this run: no ratio is taken). " +
+            $"{RefHardware}; source {RefSource}, recorded {RefRecorded}, {RefMethod}:");
         foreach (var g in References.GroupBy(p => (p.Library, p.Pass)))
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {g.Key.Library,-24} {g.Key.Pass,-8} {string.Join("  ", g.Select(p => $"{p.T}×{p.N} {p.Ms:0.###} ms"))}"));
+        {
+            var figures = g.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.T}×{p.N} {p.Ms:0.###} ms"));
+            Console.WriteLine($"  {g.Key.Library,-24} {g.Key.Pass,-8} {string.Join("  ", figures)}");
+        }
         if (outFile != null)
         {
-            var doc = new { suite = "neurons", device = device.ToString(), small, reps, machine = Environment.MachineName, peakGBs = PeakGBs,
-                timing = new { wallMs = "median wall clock, device sync after each call", deviceMs = "median CUDA-event interval, calls enqueued back to back (CUDA only)" },
-                results, references = References };
+            var timing = new
+            {
+                wallMs = "median wall clock, device sync after each call",
+                deviceMs = "median CUDA-event interval, calls enqueued back to back (CUDA only)",
+            };
+            var doc = new
+            {
+                suite = "neurons", device = device.ToString(), small, reps, machine = Environment.MachineName,
+                peakGBs = PeakGBs, timing, results, references = References,
+            };
             var dir = Path.GetDirectoryName(Path.GetFullPath(outFile));
             if (dir != null) Directory.CreateDirectory(dir);
             File.WriteAllText(outFile, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
@@ -139,7 +171,8 @@ internal static class NeuronBench
         return 0;
     }
 
-    private static string Opt(double? v, string format) => v is double d ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
+    private static string Opt(double? v, string format) =>
+        v is double d ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
 
     private static SpikingOptions Options(DType h) => SpikingOptions.Default with { SavedDType = h };
 
@@ -187,15 +220,19 @@ internal static class NeuronBench
             throw new InvalidOperationException($"neurons bench: {device} grad x differs from the cpu backend by {maxDiff:E2} (scale {scale:F2}; {where}); not timing a wrong kernel");
     }
 
-    /// <summary>Times <paramref name="run"/> three ways: wall clock with a sync per call (headline), CUDA events when on CUDA,
-    /// and the allocator's high-water mark during the wall-clock calls.</summary>
+    /// <summary>
+    /// Times <paramref name="run"/> three ways: wall clock with a sync per call (headline), CUDA events when on CUDA,
+    /// and the allocator's high-water mark during the wall-clock calls.
+    /// </summary>
     private static (double WallMs, double? DeviceMs, long? PeakBytes) Measure(IBackend be, Action run, int reps)
     {
         var ilgpu = be as Backends.Ilgpu.IlgpuBackend;
         ilgpu?.Memory.ResetPeak();
         double wall = MedianMs(run, be.Synchronize, reps);
         long? peak = ilgpu?.Memory.PeakBytes;
-        double? device = ilgpu is { IsCuda: true } ? GpuTiming.MedianMs(ilgpu.Accelerator, ilgpu.Stream, run, reps) : null;
+        double? device = ilgpu is { IsCuda: true }
+            ? GpuTiming.MedianMs(ilgpu.Accelerator, ilgpu.Stream, run, reps)
+            : null;
         return (wall, device, peak);
     }
 
@@ -219,11 +256,13 @@ internal static class NeuronBench
 
             var bitsShape = SpikeBits.Shape(T, N);
             long bitsBytes = 4L * bitsShape[0] * bitsShape[1], stateBytes = 4L * N; // packed spikes as stored; vT written (v0 = zeros, not read)
-            NeuronResult Row(string h, string pass, (double Wall, double? Device, long? Peak) m, long bytes, double saved)
+            NeuronResult Row(string h, string pass, (double Wall, double? Device, long? Peak) m, long bytes,
+                double saved)
             {
                 double ms = m.Device ?? m.Wall; // bandwidth is a kernel figure: device time where there is one
-                return new(dev, T, N, h, pass, m.Wall, m.Device, m.Peak, bytes, (double)bytes / steps, bytes / (ms * 1e6),
-                    bytes / (ms * 1e6) / PeakGBs, bytes / (PeakGBs * 1e6), saved, rate);
+                double gbs = bytes / (ms * 1e6);
+                return new(dev, T, N, h, pass, m.Wall, m.Device, m.Peak, bytes, (double)bytes / steps, gbs,
+                    gbs / PeakGBs, bytes / (PeakGBs * 1e6), saved, rate);
             }
 
             // (a) inference: x in, spikes and vT out, nothing kept.
@@ -268,7 +307,7 @@ internal static class NeuronBench
                         using var scope = TensorScope.Begin();
                         SpikingFunctions.Lif(x, null, decay, th, o);
                     }, reps);
-                    // (c) the user's path: forward, then Backward(g) through the tape (x.Grad is created, then dropped).
+                    // (c) the user's path: forward, then Backward(g) through the tape (x.Grad made, then dropped).
                     var tape = Measure(be, () =>
                     {
                         using var scope = TensorScope.Begin();
@@ -286,8 +325,11 @@ internal static class NeuronBench
                     results.Add(Row(hName, "fwd+bwd", tape, fwdBytes + bwdBytes, saved));
                     results.Add(Row(hName, "fwd+bwd node", node, fwdBytes + bwdBytes, saved));
                     // Derived, so no memory figure: the difference of two medians of this run.
-                    results.Add(Row(hName, "bwd", (Math.Max(node.WallMs - fwd.WallMs, 1e-6),
-                        node.DeviceMs is double nd && fwd.DeviceMs is double fd ? Math.Max(nd - fd, 1e-6) : null, null), bwdBytes, saved));
+                    double? bwdDevice = node.DeviceMs is double nd && fwd.DeviceMs is double fd
+                        ? Math.Max(nd - fd, 1e-6)
+                        : null;
+                    var bwd = (Math.Max(node.WallMs - fwd.WallMs, 1e-6), bwdDevice, (long?)null);
+                    results.Add(Row(hName, "bwd", bwd, bwdBytes, saved));
                 }
                 finally
                 {

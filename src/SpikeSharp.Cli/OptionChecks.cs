@@ -90,7 +90,8 @@ internal static class OptionChecks
     }
 
     /// <summary>"--option: expected X, got 'Y'".</summary>
-    public static string Expected(string option, string expected, string got) => $"{option}: expected {expected}, got '{got}'";
+    public static string Expected(string option, string expected, string got) =>
+        $"{option}: expected {expected}, got '{got}'";
 
     private static void AttachParser(Option option)
     {
@@ -99,16 +100,32 @@ internal static class OptionChecks
         var real = rule as Real ?? new Real(true, "a number");
         switch (option)
         {
-            case Option<int> o: o.CustomParser = r => (int)(ReadWhole(r, o.Name, whole, int.MinValue, int.MaxValue) ?? Default(o, r)); break;
-            case Option<int?> o: o.CustomParser = r => (int?)ReadWhole(r, o.Name, whole, int.MinValue, int.MaxValue) ?? Default(o, r); break;
-            case Option<long> o: o.CustomParser = r => ReadWhole(r, o.Name, whole, long.MinValue, long.MaxValue) ?? Default(o, r); break;
+            case Option<int> o:
+                o.CustomParser = r => (int)(ReadWhole(r, o.Name, whole, int.MinValue, int.MaxValue) ?? Default(o, r));
+                break;
+            case Option<int?> o:
+                o.CustomParser = r => (int?)ReadWhole(r, o.Name, whole, int.MinValue, int.MaxValue) ?? Default(o, r);
+                break;
+            case Option<long> o:
+                o.CustomParser = r => ReadWhole(r, o.Name, whole, long.MinValue, long.MaxValue) ?? Default(o, r);
+                break;
             case Option<ulong> o: o.CustomParser = r => ReadUnsigned(r, o.Name) ?? Default(o, r); break;
             case Option<ulong?> o: o.CustomParser = r => ReadUnsigned(r, o.Name) ?? Default(o, r); break;
-            case Option<float> o: o.CustomParser = r => (float)(ReadReal(r, o.Name, real, float.MaxValue) ?? Default(o, r)); break;
-            case Option<float?> o: o.CustomParser = r => (float?)ReadReal(r, o.Name, real, float.MaxValue) ?? Default(o, r); break;
-            case Option<double> o: o.CustomParser = r => ReadReal(r, o.Name, real, double.MaxValue) ?? Default(o, r); break;
-            case Option<string> o when rule is Choice c: o.CustomParser = r => ReadChoice(r, o.Name, c) ?? Default(o, r)!; break;
-            case Option<string?> o when rule is Choice c: o.CustomParser = r => ReadChoice(r, o.Name, c) ?? Default(o, r); break;
+            case Option<float> o:
+                o.CustomParser = r => (float)(ReadReal(r, o.Name, real, float.MaxValue) ?? Default(o, r));
+                break;
+            case Option<float?> o:
+                o.CustomParser = r => (float?)ReadReal(r, o.Name, real, float.MaxValue) ?? Default(o, r);
+                break;
+            case Option<double> o:
+                o.CustomParser = r => ReadReal(r, o.Name, real, double.MaxValue) ?? Default(o, r);
+                break;
+            case Option<string> o when rule is Choice c:
+                o.CustomParser = r => ReadChoice(r, o.Name, c) ?? Default(o, r)!;
+                break;
+            case Option<string?> o when rule is Choice c:
+                o.CustomParser = r => ReadChoice(r, o.Name, c) ?? Default(o, r);
+                break;
         }
     }
 
@@ -162,7 +179,8 @@ internal static class OptionChecks
     }
 
     /// <summary>"a, b or c".</summary>
-    private static string Words(IReadOnlyList<string> v) => v.Count == 1 ? v[0] : $"{string.Join(", ", v.Take(v.Count - 1))} or {v[^1]}";
+    private static string Words(IReadOnlyList<string> v) =>
+        v.Count == 1 ? v[0] : $"{string.Join(", ", v.Take(v.Count - 1))} or {v[^1]}";
 
     private static void CheckPathOrDevice(OptionResult result, Rule rule)
     {
@@ -181,7 +199,9 @@ internal static class OptionChecks
         if (error is not null) result.AddError(error);
     }
 
-    /// <summary>Why <paramref name="value"/> cannot be used as the device, or null; <paramref name="hint"/> ends the message.</summary>
+    /// <summary>
+    /// Why <paramref name="value"/> cannot be used as the device, or null; <paramref name="hint"/> ends the message.
+    /// </summary>
     internal static string? DeviceProblem(string option, string? value, string hint)
     {
         const string forms = "cpu, cuda, cuda:N or ilgpu-cpu";
@@ -218,10 +238,13 @@ internal static class OptionChecks
             return WriteProblem(full) is string why ? $"{option}: cannot write in '{path}': {why}" : null;
         // The nearest existing ancestor decides whether the directory can be created.
         var ancestor = Path.GetDirectoryName(full);
-        while (ancestor is not null && !Directory.Exists(ancestor) && !File.Exists(ancestor)) ancestor = Path.GetDirectoryName(ancestor);
+        while (ancestor is not null && !Directory.Exists(ancestor) && !File.Exists(ancestor))
+            ancestor = Path.GetDirectoryName(ancestor);
         if (ancestor is null) return $"{option}: cannot create '{path}': none of its parent directories exists";
         if (File.Exists(ancestor)) return $"{option}: cannot create '{path}': '{ancestor}' is a file, not a directory";
-        return WriteProblem(ancestor) is string reason ? $"{option}: cannot create '{path}': {reason} in '{ancestor}'" : null;
+        return WriteProblem(ancestor) is string reason
+            ? $"{option}: cannot create '{path}': {reason} in '{ancestor}'"
+            : null;
     }
 
     // Creates and deletes a uniquely named empty file: the only portable test of write permission.
@@ -230,7 +253,11 @@ internal static class OptionChecks
         var probe = Path.Combine(directory, $".spikesharp-write-test-{Guid.NewGuid():N}");
         try
         {
-            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.DeleteOnClose,
+            };
+            using (new FileStream(probe, options)) { }
             return null;
         }
         catch (UnauthorizedAccessException) { return "no permission to write"; }

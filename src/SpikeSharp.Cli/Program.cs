@@ -32,8 +32,9 @@ public static class Program
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotSupportedException
-            or InvalidDataException or IndexOutOfRangeException or UnauthorizedAccessException or KeyNotFoundException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException
+            or NotSupportedException or InvalidDataException or IndexOutOfRangeException
+            or UnauthorizedAccessException or KeyNotFoundException)
         {
             Console.Error.WriteLine($"error: {UserMessage(e)}");
             return 1;

@@ -49,8 +49,8 @@ internal static class InfoCommand
         try { device = Device.Parse(env); }
         catch (ArgumentException)
         {
-            return $"Default device: none usable: {name}={env} is not a device (expected cpu, cuda, cuda:N or ilgpu-cpu); " +
-                "commands fail unless given --device";
+            return $"Default device: none usable: {name}={env} is not a device " +
+                "(expected cpu, cuda, cuda:N or ilgpu-cpu); commands fail unless given --device";
         }
         return Backends.DeviceCatalog.Unavailable(device) is string why
             ? $"Default device: {device} from {name}={env}, which is NOT available here: {why}; " +

@@ -126,9 +126,14 @@ internal static class LmTrainCommand
             for (int step = 1; step <= s.Steps; step++)
             {
                 Step(step);
-                if (step % s.EvalEvery == 0 || step == s.Steps) { Evaluate(step, o.WriteLine); progress.Reported(step); }
+                if (step % s.EvalEvery == 0 || step == s.Steps)
+                {
+                    Evaluate(step, o.WriteLine);
+                    progress.Reported(step);
+                }
                 else if (progress.Report(step))
-                    o.WriteLine(Inv($"  step {step}/{s.Steps}  train loss {trainLoss:F4}  lr {opt.Lr:G3}  {progress.Timing(step)}"));
+                    o.WriteLine(Inv($"  step {step}/{s.Steps}  train loss {trainLoss:F4}  lr {opt.Lr:G3}  ")
+                        + progress.Timing(step));
             }
         }
 

@@ -98,7 +98,8 @@ internal static class TrainCommand
             {
                 var log = trainer.ProgressSchedule = ProgressReporter.ForLog(); // a line per ~10 % of an epoch
                 trainer.Progress += p => Console.WriteLine(
-                    $"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F4} acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s, {log.Timing(p.Step)}");
+                    $"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F4} " +
+                    $"acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s, {log.Timing(p.Step)}");
                 acc = trainer.Run();
             }
             Console.WriteLine($"wrote {Path.Combine(o.OutDir, "metrics.csv")}, {Path.Combine(o.OutDir, "model.safetensors")}, {Path.Combine(o.OutDir, "plots")}/");

@@ -22,7 +22,7 @@ public sealed record NativeLibraryInfo(string Name, string? LoadedFrom, string V
 /// <summary>What devices and GPU libraries this machine has. Cheap and safe to call without a GPU.</summary>
 public static class DeviceCatalog
 {
-    /// <summary>The environment variable naming the default device (see <see cref="SpikeSharp.Device.Default"/>).</summary>
+    /// <summary>The environment variable naming the default device (<see cref="SpikeSharp.Device.Default"/>).</summary>
     public const string DeviceVariable = "SPIKESHARP_DEVICE";
 
     /// <summary>
@@ -35,7 +35,9 @@ public static class DeviceCatalog
         int count = CudaDeviceCount;
         if (count == 0) return "no CUDA device found (" + WhyNoCuda() + ")";
         if (device.Index >= count)
-            return $"this machine has {count} CUDA device{(count == 1 ? "" : "s")} ({(count == 1 ? "cuda:0" : $"cuda:0 to cuda:{count - 1}")})";
+            return count == 1
+                ? "this machine has 1 CUDA device (cuda:0)"
+                : $"this machine has {count} CUDA devices (cuda:0 to cuda:{count - 1})";
         return null;
     }
 

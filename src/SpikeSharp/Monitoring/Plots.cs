@@ -1,3 +1,4 @@
+using System.Globalization;
 using ScottPlot;
 
 namespace SpikeSharp.Monitoring;
@@ -58,15 +59,18 @@ public static class Plots
     /// <param name="neuronIndices">The layer's index of each of the N rows, shown as the y tick labels (when the
     /// rows are a selection of a layer's neurons); null labels the rows 0..N-1.</param>
     public static void SaveSpikeRaster(string path, float[] spikes, int steps, int neurons,
-        string title = "Spike raster", int width = DefaultWidth, int height = DefaultHeight, IReadOnlyList<int>? neuronIndices = null)
+        string title = "Spike raster", int width = DefaultWidth, int height = DefaultHeight,
+        IReadOnlyList<int>? neuronIndices = null)
         => Save(SpikeRaster(spikes, steps, neurons, title, neuronIndices), path, width, height);
 
     /// <summary>The plot <see cref="SaveSpikeRaster"/> saves.</summary>
-    internal static Plot SpikeRaster(float[] spikes, int steps, int neurons, string title, IReadOnlyList<int>? neuronIndices = null)
+    internal static Plot SpikeRaster(float[] spikes, int steps, int neurons, string title,
+        IReadOnlyList<int>? neuronIndices = null)
     {
         CheckTimeMajor(spikes, steps, neurons, nameof(spikes));
         if (neuronIndices is not null && neuronIndices.Count != neurons)
-            throw new ArgumentException($"Expected one neuron index per row ({neurons}), got {neuronIndices.Count}.", nameof(neuronIndices));
+            throw new ArgumentException(
+                $"Expected one neuron index per row ({neurons}), got {neuronIndices.Count}.", nameof(neuronIndices));
         var xs = new List<double>();
         var ys = new List<double>();
         for (int t = 0; t < steps; t++)
@@ -178,7 +182,7 @@ public static class Plots
         int every = TickStep(count);
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         for (int i = 0; i < count; i += every)
-            ticks.AddMajor(i, (labels is null ? i : labels[i]).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            ticks.AddMajor(i, (labels is null ? i : labels[i]).ToString(CultureInfo.InvariantCulture));
         return ticks;
     }
 

@@ -27,7 +27,8 @@ public sealed class TextCorpus
     public string Text { get; }
     /// <summary>Where the text came from (a path).</summary>
     public string Source { get; }
-    /// <summary>How the text was read: "ASCII", "UTF-8", "UTF-8 with byte-order mark" or "string" (given as text).</summary>
+    /// <summary>How the text was read: "ASCII", "UTF-8", "UTF-8 with byte-order mark", or "string" (given as text).
+    /// </summary>
     public string EncodingName { get; }
     /// <summary>The vocabulary of the whole text.</summary>
     public CharVocabulary Vocabulary { get; }
@@ -41,7 +42,8 @@ public sealed class TextCorpus
     public static TextCorpus FromText(string text, string source = "(text)", double trainFraction = 0.9, CharVocabulary? vocabulary = null)
         => Create(text, source, trainFraction, vocabulary, "string");
 
-    private static TextCorpus Create(string text, string source, double trainFraction, CharVocabulary? vocabulary, string encodingName)
+    private static TextCorpus Create(string text, string source, double trainFraction, CharVocabulary? vocabulary,
+        string encodingName)
     {
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0) throw new ArgumentException($"text: {source} is empty; expected some text to train on", nameof(text));
@@ -57,7 +59,8 @@ public sealed class TextCorpus
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ArgumentException">The file is empty.</exception>
     /// <exception cref="InvalidDataException">
-    /// The file holds a NUL byte or is not valid UTF-8 (Latin-1, UTF-16…): the message names the file and the byte offset.
+    /// The file holds a NUL byte or is not valid UTF-8 (Latin-1, UTF-16…): the message names the file and the byte
+    /// offset.
     /// </exception>
     public static TextCorpus FromFile(string path, double trainFraction = 0.9)
     {
@@ -72,16 +75,19 @@ public sealed class TextCorpus
     /// Decodes strict UTF-8 (an optional byte-order mark is skipped); <paramref name="source"/> names the data in
     /// messages. Returns the text and "ASCII", "UTF-8" or "UTF-8 with byte-order mark".
     /// </summary>
-    /// <exception cref="InvalidDataException">A NUL byte, a UTF-16/32 byte-order mark, or an invalid UTF-8 sequence.</exception>
+    /// <exception cref="InvalidDataException">A NUL byte, a UTF-16/32 byte-order mark, an invalid UTF-8 sequence.
+    /// </exception>
     public static (string Text, string EncodingName) DecodeUtf8(ReadOnlySpan<byte> bytes, string source)
     {
         if (bytes.StartsWith(new byte[] { 0xFF, 0xFE }) || bytes.StartsWith(new byte[] { 0xFE, 0xFF })
             || bytes.StartsWith(new byte[] { 0, 0, 0xFE, 0xFF }))
         {
-            string kind = bytes.StartsWith(new byte[] { 0xFF, 0xFE, 0, 0 }) || bytes.StartsWith(new byte[] { 0, 0, 0xFE, 0xFF }) ? "UTF-32" : "UTF-16";
+            bool utf32 = bytes.StartsWith(new byte[] { 0xFF, 0xFE, 0, 0 })
+                || bytes.StartsWith(new byte[] { 0, 0, 0xFE, 0xFF });
+            string kind = utf32 ? "UTF-32" : "UTF-16";
             throw new InvalidDataException(
-                $"text: '{source}' is {kind} (byte-order mark {bytes[0]:X2} {bytes[1]:X2} at offset 0); expected UTF-8 text: " +
-                $"convert it, e.g. iconv -f {kind} -t UTF-8");
+                $"text: '{source}' is {kind} (byte-order mark {bytes[0]:X2} {bytes[1]:X2} at offset 0); " +
+                $"expected UTF-8 text: convert it, e.g. iconv -f {kind} -t UTF-8");
         }
         int nul = bytes.IndexOf((byte)0);
         if (nul >= 0)
@@ -90,14 +96,16 @@ public sealed class TextCorpus
         bool bom = bytes.StartsWith(new byte[] { 0xEF, 0xBB, 0xBF });
         var body = bom ? bytes[3..] : bytes;
         var chars = new char[body.Length];
-        var status = System.Text.Unicode.Utf8.ToUtf16(body, chars, out int read, out int written, replaceInvalidSequences: false);
+        var status = System.Text.Unicode.Utf8.ToUtf16(body, chars, out int read, out int written,
+            replaceInvalidSequences: false);
         if (status != System.Buffers.OperationStatus.Done)
         {
             int at = read + (bom ? 3 : 0);
-            string got = string.Join(" ", bytes[at..Math.Min(bytes.Length, at + 4)].ToArray().Select(b => b.ToString("X2")));
+            var shown = bytes[at..Math.Min(bytes.Length, at + 4)].ToArray();
+            string got = string.Join(" ", shown.Select(b => b.ToString("X2")));
             throw new InvalidDataException(
-                $"text: '{source}' is not valid UTF-8: bytes {got} at offset {at} (Latin-1 or another 8-bit encoding?); " +
-                "expected UTF-8 text: convert it, e.g. iconv -f LATIN1 -t UTF-8");
+                $"text: '{source}' is not valid UTF-8: bytes {got} at offset {at} " +
+                "(Latin-1 or another 8-bit encoding?); expected UTF-8 text: convert it, e.g. iconv -f LATIN1 -t UTF-8");
         }
         string name = bom ? "UTF-8 with byte-order mark" : System.Text.Ascii.IsValid(body) ? "ASCII" : "UTF-8";
         return (new string(chars, 0, written), name);
@@ -126,7 +134,11 @@ public sealed class TextCorpus
             string text;
             // The default corpus must not fail on one odd file: decode it leniently, and say so.
             try { text = DecodeUtf8(bytes, f).Text; }
-            catch (InvalidDataException) { text = Encoding.UTF8.GetString(bytes).Replace("\0", ""); lenient.Add(Path.GetFileName(f)); }
+            catch (InvalidDataException)
+            {
+                text = Encoding.UTF8.GetString(bytes).Replace("\0", "");
+                lenient.Add(Path.GetFileName(f));
+            }
             using var reader = new StringReader(text); // splits lines as File.ReadLines does
             for (var line = reader.ReadLine(); line != null; line = reader.ReadLine())
                 if (line != "%") sb.Append(line).Append('\n');

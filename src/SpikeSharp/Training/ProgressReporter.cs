@@ -22,13 +22,13 @@ namespace SpikeSharp.Training;
 /// </example>
 public sealed class ProgressReporter
 {
-    /// <summary>Environment variable overriding the least number of seconds between two log lines (default 5).</summary>
+    /// <summary>Environment variable overriding the least seconds between two log lines (default 5).</summary>
     public const string IntervalVariable = "SPIKESHARP_PROGRESS_SECONDS";
 
     /// <summary>Least time between two log lines unless <see cref="IntervalVariable"/> says otherwise.</summary>
     public static readonly TimeSpan DefaultLogInterval = TimeSpan.FromSeconds(5);
 
-    /// <summary>Longest silence in a log: a line after this long even when a tenth of the loop has not passed.</summary>
+    /// <summary>Longest silence in a log: a line after this long even before a tenth of the loop has passed.</summary>
     public static readonly TimeSpan DefaultLogSilence = TimeSpan.FromMinutes(1);
 
     private readonly int _everySteps;
@@ -48,15 +48,20 @@ public sealed class ProgressReporter
     /// <param name="minInterval">Least time between reports.</param>
     /// <param name="maxInterval">Longest time without a report (zero: no limit).</param>
     /// <param name="clock">Elapsed-time source (tests); default a <see cref="Stopwatch"/>.</param>
-    /// <exception cref="ArgumentOutOfRangeException">A negative count, interval, or a fraction outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A negative count or interval, a fraction outside [0, 1].
+    /// </exception>
     public ProgressReporter(int everySteps = 0, double everyFraction = 0, TimeSpan minInterval = default,
         TimeSpan maxInterval = default, Func<TimeSpan>? clock = null)
     {
-        if (everySteps < 0) throw new ArgumentOutOfRangeException(nameof(everySteps), $"everySteps must be >= 0, got {everySteps}");
+        if (everySteps < 0)
+            throw new ArgumentOutOfRangeException(nameof(everySteps), $"everySteps must be >= 0, got {everySteps}");
         if (!(everyFraction >= 0 && everyFraction <= 1))
-            throw new ArgumentOutOfRangeException(nameof(everyFraction), $"everyFraction must be in [0, 1], got {everyFraction}");
-        if (minInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(minInterval), $"minInterval must be >= 0, got {minInterval}");
-        if (maxInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(maxInterval), $"maxInterval must be >= 0, got {maxInterval}");
+            throw new ArgumentOutOfRangeException(nameof(everyFraction),
+                $"everyFraction must be in [0, 1], got {everyFraction}");
+        if (minInterval < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(minInterval), $"minInterval must be >= 0, got {minInterval}");
+        if (maxInterval < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(maxInterval), $"maxInterval must be >= 0, got {maxInterval}");
         _everySteps = everySteps;
         _everyFraction = everyFraction;
         _minInterval = minInterval;
@@ -73,24 +78,28 @@ public sealed class ProgressReporter
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="steps"/> is not positive.</exception>
     public static ProgressReporter EverySteps(int steps) => steps > 0
         ? new ProgressReporter(everySteps: steps)
-        : throw new ArgumentOutOfRangeException(nameof(steps), $"progress: report every N steps needs N > 0, got {steps}");
+        : throw new ArgumentOutOfRangeException(nameof(steps), $"progress: every N steps needs N > 0, got {steps}");
 
     /// <summary>
     /// For output that is not a terminal: every tenth of the loop, at most one line per
     /// <see cref="DefaultLogInterval"/> (or <see cref="IntervalVariable"/> seconds), at least one per
     /// <see cref="DefaultLogSilence"/>.
     /// </summary>
-    /// <exception cref="ArgumentException"><see cref="IntervalVariable"/> is set but is not a number of seconds >= 0.</exception>
+    /// <exception cref="ArgumentException"><see cref="IntervalVariable"/> is set to no number of seconds in [0, 86400].
+    /// </exception>
     public static ProgressReporter ForLog(Func<TimeSpan>? clock = null)
     {
         var min = DefaultLogInterval;
         if (Environment.GetEnvironmentVariable(IntervalVariable) is { Length: > 0 } text)
         {
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || !(s >= 0) || s > 86400)
-                throw new ArgumentException($"{IntervalVariable}: expected a number of seconds from 0 to 86400, got '{text}'", IntervalVariable);
+            bool ok = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double s);
+            if (!ok || !(s >= 0 && s <= 86400))
+                throw new ArgumentException(
+                    $"{IntervalVariable}: expected seconds from 0 to 86400, got '{text}'", IntervalVariable);
             min = TimeSpan.FromSeconds(s);
         }
-        return new ProgressReporter(everyFraction: 0.1, minInterval: min, maxInterval: DefaultLogSilence > min ? DefaultLogSilence : min, clock: clock);
+        var max = DefaultLogSilence > min ? DefaultLogSilence : min;
+        return new ProgressReporter(everyFraction: 0.1, minInterval: min, maxInterval: max, clock: clock);
     }
 
     /// <summary>Steps of the loop being reported (set by <see cref="Start"/>).</summary>
@@ -99,11 +108,12 @@ public sealed class ProgressReporter
     /// <summary>Time since <see cref="Start"/>.</summary>
     public TimeSpan Elapsed => _clock() - _start;
 
-    /// <summary>Begins a loop of <paramref name="totalSteps"/> steps (numbered 1 to totalSteps); restarts the clock.</summary>
+    /// <summary>Begins a loop of <paramref name="totalSteps"/> steps (numbered from 1); restarts the clock.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalSteps"/> is not positive.</exception>
     public void Start(int totalSteps)
     {
-        if (totalSteps <= 0) throw new ArgumentOutOfRangeException(nameof(totalSteps), $"progress: a loop needs at least one step, got {totalSteps}");
+        if (totalSteps <= 0)
+            throw new ArgumentOutOfRangeException(nameof(totalSteps), $"progress: needs steps > 0, got {totalSteps}");
         TotalSteps = totalSteps;
         _start = _last = _clock();
         _lastStep = 0;
@@ -113,7 +123,8 @@ public sealed class ProgressReporter
     /// <exception cref="InvalidOperationException"><see cref="Start"/> was not called.</exception>
     public bool IsDue(int step)
     {
-        if (TotalSteps == 0) throw new InvalidOperationException("progress: call Start(totalSteps) before asking whether a step is due");
+        if (TotalSteps == 0)
+            throw new InvalidOperationException("progress: call Start(totalSteps) before asking whether a step is due");
         if (step >= TotalSteps) return true;
         int since = step - _lastStep;
         if (since <= 0) return false;
@@ -124,7 +135,8 @@ public sealed class ProgressReporter
         return _maxInterval > TimeSpan.Zero && quiet >= _maxInterval;
     }
 
-    /// <summary>Records that <paramref name="step"/> was reported (by this reporter's caller or another line).</summary>
+    /// <summary>Records that <paramref name="step"/> was reported (by this reporter's caller or by another line).
+    /// </summary>
     public void Reported(int step)
     {
         _lastStep = step;
@@ -139,13 +151,17 @@ public sealed class ProgressReporter
         return true;
     }
 
-    /// <summary>"37 s elapsed, about 5 min 20 s left" after <paramref name="step"/> of <see cref="TotalSteps"/>.</summary>
+    /// <summary>"37 s elapsed, about 5 min 20 s left" after <paramref name="step"/> of <see cref="TotalSteps"/>.
+    /// </summary>
     public string Timing(int step)
     {
         var elapsed = Elapsed;
         var text = $"{Duration(elapsed)} elapsed";
         if (step > 0 && step < TotalSteps)
-            text += $", about {Duration(TimeSpan.FromTicks((long)(elapsed.Ticks / (double)step * (TotalSteps - step))))} left";
+        {
+            var left = TimeSpan.FromTicks((long)(elapsed.Ticks / (double)step * (TotalSteps - step)));
+            text += $", about {Duration(left)} left";
+        }
         return text;
     }
 

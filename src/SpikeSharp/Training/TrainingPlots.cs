@@ -21,7 +21,8 @@ public static class TrainingPlots
             history.Select(h => h.TrainAccuracy).ToArray(), history.Select(h => h.TestAccuracy).ToArray(),
             title: $"Fashion-MNIST, {FashionModels.Name(o.Model)}");
 
-        var x = Tensor.FromArray(test.Data.AsSpan(0, test.SampleSize).ToArray(), new[] { 1 }.Concat(test.SampleShape).ToArray(), o.Device);
+        var pixels = test.Data.AsSpan(0, test.SampleSize).ToArray();
+        var x = Tensor.FromArray(pixels, new[] { 1 }.Concat(test.SampleShape).ToArray(), o.Device);
         NeuronRecording? rec;
         using (x) rec = Record(model, () => Encoders.Encode(x, o.Steps, o.Encoding, encGen));
         if (rec is null) return;
@@ -36,8 +37,10 @@ public static class TrainingPlots
         if (first.Membrane is { } h)
         {
             var pool = first.Fired > 0 ? first.FiredNeurons() : Enumerable.Range(0, first.Neurons).ToArray();
-            var idx = Enumerable.Range(0, Math.Min(5, pool.Length)).Select(i => pool[(int)((long)i * pool.Length / Math.Min(5, pool.Length))]).ToArray();
-            Plots.SaveMembraneTraces(Path.Combine(dir, "membrane.png"), h, rec.Steps, first.Neurons, idx, first.Threshold,
+            int shown = Math.Min(5, pool.Length);
+            var idx = Enumerable.Range(0, shown).Select(i => pool[(int)((long)i * pool.Length / shown)]).ToArray();
+            Plots.SaveMembraneTraces(Path.Combine(dir, "membrane.png"), h, rec.Steps, first.Neurons, idx,
+                first.Threshold,
                 title: $"membrane of {first.Label}{(first.Fired > 0 ? ", neurons that fired" : "")} (one test sample)");
         }
         Plots.SaveFiringRates(Path.Combine(dir, "firing-rates.png"), rec.Layers.Select(l => l.Label).ToArray(),
@@ -71,7 +74,9 @@ public static class TrainingPlots
                 int count = shape.Aggregate(1, (a, b) => a * b);
                 string label = $"{n.Name} {n.Layer.GetType().Name} {string.Join("×", shape)}";
                 float[]? membrane = i == 0 ? n.Layer.Trace?.ToArray() : null;
-                float threshold = i == 0 && n.Layer.StateDict().TryGetValue("threshold", out var th) ? th.ToArray()[0] : 1f;
+                float threshold = i == 0 && n.Layer.StateDict().TryGetValue("threshold", out var th)
+                    ? th.ToArray()[0]
+                    : 1f;
                 return new LayerRecording(label, spikes.ToArray(), steps, count, membrane, threshold);
             }).ToArray();
             return new NeuronRecording(steps, layers);
@@ -91,7 +96,8 @@ internal sealed record NeuronRecording(int Steps, LayerRecording[] Layers);
 /// One spiking layer on one sample: spikes (T, Neurons) time-major, the membrane when recorded, and a label
 /// "module-path Type shape" (e.g. "1 Lif 32×28×28"): Sequential paths alone are bare indices.
 /// </summary>
-internal sealed record LayerRecording(string Label, float[] Spikes, int Steps, int Neurons, float[]? Membrane, float Threshold)
+internal sealed record LayerRecording(string Label, float[] Spikes, int Steps, int Neurons, float[]? Membrane,
+    float Threshold)
 {
     /// <summary>Mean spikes per neuron per step.</summary>
     public double Rate => Spikes.Length == 0 ? 0 : Spikes.Sum(s => (double)s) / Spikes.Length;
@@ -128,5 +134,6 @@ internal sealed record LayerRecording(string Label, float[] Spikes, int Steps, i
     }
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Label}: rate {Rate:F4}, {Fired} of {Neurons} fired");
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"{Label}: rate {Rate:F4}, {Fired} of {Neurons} fired");
 }

@@ -33,16 +33,22 @@ internal static class CliProcess
     /// Runs <c>dotnet DLL args</c> with output redirected to files in <paramref name="workDir"/>. The variables the
     /// program reads (SPIKESHARP_DEVICE, SPIKESHARP_DATA, …) are cleared unless <paramref name="env"/> sets them.
     /// </summary>
-    public static CliRun RunDll(string dll, string workDir, IReadOnlyDictionary<string, string>? env, params string[] args)
+    public static CliRun RunDll(string dll, string workDir, IReadOnlyDictionary<string, string>? env,
+        params string[] args)
     {
         Assert.True(File.Exists(dll), $"{dll} is missing: the test project references the project that builds it");
-        string host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-        string outFile = Path.Combine(workDir, $"stdout-{Guid.NewGuid():N}.txt"), errFile = Path.Combine(workDir, $"stderr-{Guid.NewGuid():N}.txt");
+        // The test host runs under dotnet; use the same one.
+        string host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet"
+            ? p
+            : "dotnet";
+        string outFile = Path.Combine(workDir, $"stdout-{Guid.NewGuid():N}.txt");
+        string errFile = Path.Combine(workDir, $"stderr-{Guid.NewGuid():N}.txt");
         var psi = new ProcessStartInfo { WorkingDirectory = workDir, UseShellExecute = false };
         if (OperatingSystem.IsWindows())
         {
             psi.FileName = "cmd.exe";
-            psi.Arguments = $"/c \"\"{host}\" \"{dll}\" {string.Join(" ", args.Select(a => $"\"{a}\""))} >\"{outFile}\" 2>\"{errFile}\"\"";
+            string quoted = string.Join(" ", args.Select(a => $"\"{a}\""));
+            psi.Arguments = $"/c \"\"{host}\" \"{dll}\" {quoted} >\"{outFile}\" 2>\"{errFile}\"\"";
         }
         else
         {
@@ -57,7 +63,8 @@ internal static class CliProcess
             psi.Environment["SPIKESHARP_TEST_STDOUT"] = outFile;
             psi.Environment["SPIKESHARP_TEST_STDERR"] = errFile;
         }
-        foreach (var name in new[] { "SPIKESHARP_DEVICE", "SPIKESHARP_DATA", "SPIKESHARP_PROGRESS_SECONDS" }) psi.Environment.Remove(name);
+        foreach (var name in new[] { "SPIKESHARP_DEVICE", "SPIKESHARP_DATA", "SPIKESHARP_PROGRESS_SECONDS" })
+            psi.Environment.Remove(name);
         psi.Environment["XDG_CACHE_HOME"] = Path.Combine(workDir, "cache"); // never touch the user's download cache
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
@@ -88,9 +95,11 @@ internal static class CliProcess
     {
         Directory.CreateDirectory(dir);
         var ds = FashionMnist.LoadBundledSample();
-        Idx.Write(Path.Combine(dir, "train-images-idx3-ubyte.gz"), new IdxArray(new[] { train, 28, 28 }, ds.TrainImages[..(train * 784)]), gzip: true);
-        Idx.Write(Path.Combine(dir, "train-labels-idx1-ubyte.gz"), new IdxArray(new[] { train }, ds.TrainLabels[..train]), gzip: true);
-        Idx.Write(Path.Combine(dir, "t10k-images-idx3-ubyte.gz"), new IdxArray(new[] { test, 28, 28 }, ds.TestImages[..(test * 784)]), gzip: true);
-        Idx.Write(Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"), new IdxArray(new[] { test }, ds.TestLabels[..test]), gzip: true);
+        void Write(string name, int[] shape, byte[] data) =>
+            Idx.Write(Path.Combine(dir, name), new IdxArray(shape, data), gzip: true);
+        Write("train-images-idx3-ubyte.gz", new[] { train, 28, 28 }, ds.TrainImages[..(train * 784)]);
+        Write("train-labels-idx1-ubyte.gz", new[] { train }, ds.TrainLabels[..train]);
+        Write("t10k-images-idx3-ubyte.gz", new[] { test, 28, 28 }, ds.TestImages[..(test * 784)]);
+        Write("t10k-labels-idx1-ubyte.gz", new[] { test }, ds.TestLabels[..test]);
     }
 }

@@ -4,7 +4,7 @@ namespace SpikeSharp.Tests.Cli;
 
 public class ProgressReporterTests
 {
-    /// <summary>Steps of a loop whose every step takes <paramref name="stepSeconds"/>, that a reporter reports.</summary>
+    /// <summary>The steps a reporter reports in a loop whose steps each take <paramref name="stepSeconds"/>.</summary>
     private static int[] ReportedSteps(int total, double stepSeconds, Func<Func<TimeSpan>, ProgressReporter> make)
     {
         var now = TimeSpan.Zero;
@@ -20,7 +20,8 @@ public class ProgressReporterTests
     }
 
     private static ProgressReporter Log(Func<TimeSpan> clock) => new(everyFraction: 0.1,
-        minInterval: ProgressReporter.DefaultLogInterval, maxInterval: ProgressReporter.DefaultLogSilence, clock: clock);
+        minInterval: ProgressReporter.DefaultLogInterval, maxInterval: ProgressReporter.DefaultLogSilence,
+        clock: clock);
 
     [Fact]
     public void LogLinesComeEveryTenthButNotTooOftenNorTooRarely()

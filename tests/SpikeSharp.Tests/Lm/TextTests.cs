@@ -78,19 +78,27 @@ public class TextTests
         var dir = Directory.CreateTempSubdirectory("spikesharp-text-").FullName;
         try
         {
-            string Write(string name, byte[] bytes) { var p = Path.Combine(dir, name); File.WriteAllBytes(p, bytes); return p; }
+            string Write(string name, byte[] bytes)
+            {
+                var p = Path.Combine(dir, name);
+                File.WriteAllBytes(p, bytes);
+                return p;
+            }
 
             // Before: File.ReadAllText decoded all of these, NULs and U+FFFD included, into the vocabulary.
             var elf = Write("ls", new byte[] { 0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0, 0, 0, 0x41 });
             var e = Assert.Throws<InvalidDataException>(() => TextCorpus.FromFile(elf));
-            Assert.Equal($"text: '{elf}' is not text: NUL byte at offset 7 (a binary file?); expected UTF-8 text", e.Message);
+            Assert.Equal($"text: '{elf}' is not text: NUL byte at offset 7 (a binary file?); expected UTF-8 text",
+                e.Message);
 
             var latin1 = Write("latin1.txt", System.Text.Encoding.Latin1.GetBytes("na\u00efve caf\u00e9\n"));
             e = Assert.Throws<InvalidDataException>(() => TextCorpus.FromFile(latin1));
-            Assert.Equal($"text: '{latin1}' is not valid UTF-8: bytes EF 76 65 20 at offset 2 (Latin-1 or another 8-bit encoding?); " +
-                "expected UTF-8 text: convert it, e.g. iconv -f LATIN1 -t UTF-8", e.Message);
+            Assert.Equal($"text: '{latin1}' is not valid UTF-8: bytes EF 76 65 20 at offset 2 " +
+                "(Latin-1 or another 8-bit encoding?); expected UTF-8 text: convert it, e.g. iconv -f LATIN1 -t UTF-8",
+                e.Message);
 
-            var utf16 = Write("utf16.txt", System.Text.Encoding.Unicode.GetPreamble().Concat(System.Text.Encoding.Unicode.GetBytes("hello")).ToArray());
+            var unicode = System.Text.Encoding.Unicode;
+            var utf16 = Write("utf16.txt", unicode.GetPreamble().Concat(unicode.GetBytes("hello")).ToArray());
             e = Assert.Throws<InvalidDataException>(() => TextCorpus.FromFile(utf16));
             Assert.StartsWith($"text: '{utf16}' is UTF-16 (byte-order mark FF FE at offset 0)", e.Message);
 
@@ -103,7 +111,8 @@ public class TextTests
             Assert.Equal(("ASCII", "plain text\nlines\n"), (ascii.EncodingName, ascii.Text));
             var utf8 = TextCorpus.FromFile(Write("u.txt", "na\u00efve caf\u00e9 \u2014 ok\n"u8.ToArray()));
             Assert.Equal(("UTF-8", "na\u00efve caf\u00e9 \u2014 ok\n"), (utf8.EncodingName, utf8.Text));
-            var bom = TextCorpus.FromFile(Write("b.txt", new byte[] { 0xEF, 0xBB, 0xBF }.Concat("caf\u00e9 au lait"u8.ToArray()).ToArray()));
+            var withBom = new byte[] { 0xEF, 0xBB, 0xBF }.Concat("caf\u00e9 au lait"u8.ToArray()).ToArray();
+            var bom = TextCorpus.FromFile(Write("b.txt", withBom));
             Assert.Equal(("UTF-8 with byte-order mark", "caf\u00e9 au lait"), (bom.EncodingName, bom.Text));
             Assert.DoesNotContain('\uFFFD', bom.Vocabulary.Characters);
         }

@@ -127,14 +127,16 @@ public class PlotsTests
         plot.GetImage(400, 300);
         Assert.Equal(new[] { "7", "100", "2048" }, plot.Axes.Left.TickGenerator.Ticks.Select(t => t.Label));
         Assert.Equal("neuron (index in the layer)", plot.Axes.Left.Label.Text);
-        var e = Assert.Throws<ArgumentException>(() => Plots.SpikeRaster(new float[6], 2, 3, "raster", neuronIndices: new[] { 1 }));
+        var e = Assert.Throws<ArgumentException>(
+            () => Plots.SpikeRaster(new float[6], 2, 3, "raster", neuronIndices: new[] { 1 }));
         Assert.Equal("neuronIndices", e.ParamName);
     }
 
     [Fact]
     public void FiringRatesLabelTheAxisAndEachBarByLayer()
     {
-        var plot = Plots.FiringRates(new[] { "1 Lif 32×28×28", "3 Lif 64×14×14", "5 Lif 256" }, new[] { 0.017, 0.002, 0.0 }, "rates");
+        var plot = Plots.FiringRates(new[] { "1 Lif 32×28×28", "3 Lif 64×14×14", "5 Lif 256" },
+            new[] { 0.017, 0.002, 0.0 }, "rates");
         var ticks = BottomTicks(plot);
         // Before: no axis label.
         Assert.Equal("layer", plot.Axes.Bottom.Label.Text);

@@ -5,7 +5,8 @@ namespace SpikeSharp.Tests.Monitoring;
 
 public class TrainingPlotsTests
 {
-    /// <summary>The first test image of the bundled Fashion-MNIST sample, (1, 1, 28, 28), as the trainer's plots feed it.</summary>
+    /// <summary>The bundled Fashion-MNIST sample's first test image, (1, 1, 28, 28), as the trainer's plots use it.
+    /// </summary>
     private static Tensor FirstTestImage()
     {
         var ds = FashionMnist.LoadBundledSample();
@@ -35,7 +36,8 @@ public class TrainingPlotsTests
         var (raster, rows) = conv.Raster(TrainingPlots.RasterRows);
         Assert.Equal(Math.Min(TrainingPlots.RasterRows, conv.Fired), rows.Length);
         Assert.Equal(conv.Steps * rows.Length, raster.Length);
-        Assert.All(Enumerable.Range(0, rows.Length), r => Assert.Contains(Enumerable.Range(0, conv.Steps), t => raster[t * rows.Length + r] != 0));
+        Assert.All(Enumerable.Range(0, rows.Length),
+            r => Assert.Contains(Enumerable.Range(0, conv.Steps), t => raster[t * rows.Length + r] != 0));
         Assert.Equal(rows.OrderBy(r => r), rows);
         Assert.Equal(rows.Length, rows.Distinct().Count());
 
@@ -44,7 +46,8 @@ public class TrainingPlotsTests
         Assert.NotNull(conv.Membrane);
         Assert.Null(rec.Layers[1].Membrane);
         // Recording leaves the model as it was: layers no longer store spikes.
-        Assert.All(model.NamedModules().Select(m => m.Module).OfType<global::SpikeSharp.Nn.SpikingLayer>(), l => Assert.False(l.StoreSpikes));
+        var layers = model.NamedModules().Select(m => m.Module).OfType<global::SpikeSharp.Nn.SpikingLayer>();
+        Assert.All(layers, l => Assert.False(l.StoreSpikes));
     }
 
     [Fact]
