@@ -26,8 +26,12 @@ internal static class OptionChecks
     /// <summary>A finite real number above 0 (or at least 0 when <paramref name="ZeroAllowed"/>).</summary>
     private sealed record Real(bool ZeroAllowed, string Expected) : Rule;
 
-    /// <summary>One of <paramref name="Values"/> (case-insensitive).</summary>
-    private sealed record Choice(params string[] Values) : Rule;
+    /// <summary>One of <paramref name="Values"/> (case-insensitive), or an undocumented older spelling in
+    /// <see cref="Aliases"/>, which the command still understands.</summary>
+    private sealed record Choice(params string[] Values) : Rule
+    {
+        public string[] Aliases { get; init; } = Array.Empty<string>();
+    }
 
     private sealed record DeviceName : Rule;
 
@@ -60,7 +64,10 @@ internal static class OptionChecks
         ["--tokens"] = NonNegative,
         ["--lr"] = new Real(false, "a positive number such as 0.001"),
         ["--temperature"] = new Real(true, "a number >= 0 (0 = greedy)"),
-        ["--model"] = new Choice(Enum.GetValues<FashionModelKind>().Select(FashionModels.Name).ToArray()),
+        ["--model"] = new Choice(Enum.GetValues<FashionModelKind>().Select(FashionModels.Name).ToArray())
+        {
+            Aliases = new[] { "plifcsnn" },
+        },
         ["--encoding"] = new Choice("direct", "rate", "latency"),
         ["--device"] = new DeviceName(),
         ["--out"] = new OutputDirectory(),
@@ -173,7 +180,8 @@ internal static class OptionChecks
     private static string? ReadChoice(ArgumentResult r, string name, Choice rule)
     {
         if (Token(r) is not string text) return null;
-        var match = rule.Values.FirstOrDefault(v => string.Equals(v, text.Trim(), StringComparison.OrdinalIgnoreCase));
+        var match = rule.Values.Concat(rule.Aliases)
+            .FirstOrDefault(v => string.Equals(v, text.Trim(), StringComparison.OrdinalIgnoreCase));
         if (match is null) r.AddError(Expected(name, Words(rule.Values), text));
         return match;
     }

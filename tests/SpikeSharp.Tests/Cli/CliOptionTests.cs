@@ -64,6 +64,9 @@ public sealed class CliOptionTests : IDisposable
             "--batch-size: expected a positive whole number, got '-3'",
             "--encoding: expected direct, rate or latency, got 'morse'",
             "--device: expected cpu, cuda, cuda:N or ilgpu-cpu, got 'tpu'");
+        // Choices ignore case and keep the older spelling "plifcsnn": only --epochs is wrong here.
+        AssertRejected(Cli("train", "--model", "PlifCsnn", "--encoding", "RATE", "--epochs", "0", "--device", "cpu"),
+            "--epochs: expected a positive whole number, got '0'");
     }
 
     [Fact]
