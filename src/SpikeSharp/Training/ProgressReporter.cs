@@ -36,7 +36,7 @@ public sealed class ProgressReporter
     private readonly TimeSpan _minInterval, _maxInterval;
     private readonly Func<TimeSpan> _clock;
     private TimeSpan _start, _last;
-    private int _lastStep;
+    private int _lastStep, _firstStep;
 
     /// <summary>
     /// Reports every <paramref name="everySteps"/> steps or every <paramref name="everyFraction"/> of the loop
@@ -108,15 +108,22 @@ public sealed class ProgressReporter
     /// <summary>Time since <see cref="Start"/>.</summary>
     public TimeSpan Elapsed => _clock() - _start;
 
-    /// <summary>Begins a loop of <paramref name="totalSteps"/> steps (numbered from 1); restarts the clock.</summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalSteps"/> is not positive.</exception>
-    public void Start(int totalSteps)
+    /// <summary>
+    /// Begins a loop of <paramref name="totalSteps"/> steps (numbered from 1) of which <paramref name="doneSteps"/>
+    /// were done before (a resumed run: the time left is estimated from this run's pace); restarts the clock.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalSteps"/> is not positive, or
+    /// <paramref name="doneSteps"/> is outside [0, totalSteps].</exception>
+    public void Start(int totalSteps, int doneSteps = 0)
     {
         if (totalSteps <= 0)
             throw new ArgumentOutOfRangeException(nameof(totalSteps), $"progress: needs steps > 0, got {totalSteps}");
+        if (doneSteps < 0 || doneSteps > totalSteps)
+            throw new ArgumentOutOfRangeException(nameof(doneSteps),
+                $"progress: done steps must be in [0, {totalSteps}], got {doneSteps}");
         TotalSteps = totalSteps;
         _start = _last = _clock();
-        _lastStep = 0;
+        _lastStep = _firstStep = doneSteps;
     }
 
     /// <summary>Whether <paramref name="step"/> (just finished) should be reported; marks nothing.</summary>
@@ -157,9 +164,9 @@ public sealed class ProgressReporter
     {
         var elapsed = Elapsed;
         var text = $"{Duration(elapsed)} elapsed";
-        if (step > 0 && step < TotalSteps)
+        if (step > _firstStep && step < TotalSteps)
         {
-            var left = TimeSpan.FromTicks((long)(elapsed.Ticks / (double)step * (TotalSteps - step)));
+            var left = TimeSpan.FromTicks((long)(elapsed.Ticks / (double)(step - _firstStep) * (TotalSteps - step)));
             text += $", about {Duration(left)} left";
         }
         return text;

@@ -55,6 +55,14 @@ public class ProgressReporterTests
         now = TimeSpan.FromSeconds(4.25);
         Assert.Equal("4.3 s elapsed", p.Timing(10));
         Assert.Equal("2 h 05 min", ProgressReporter.Duration(TimeSpan.FromMinutes(125)));
+
+        // Resumed after 6 of 10 steps: the pace is this run's (2 steps in 20 s), the next line a tenth later.
+        now = TimeSpan.Zero;
+        p.Start(10, doneSteps: 6);
+        Assert.False(p.IsDue(6));
+        now = TimeSpan.FromSeconds(20);
+        Assert.Equal("20 s elapsed, about 20 s left", p.Timing(8));
+        Assert.Equal("doneSteps", Assert.Throws<ArgumentOutOfRangeException>(() => p.Start(10, 11)).ParamName);
         Assert.Throws<InvalidOperationException>(() => new ProgressReporter(everySteps: 1).IsDue(1));
         Assert.Equal("totalSteps", Assert.Throws<ArgumentOutOfRangeException>(() => p.Start(0)).ParamName);
     }
