@@ -134,6 +134,13 @@ public class ForwardValueTests
         Assert.Empty(acc.Shape);
         Assert.Equal(d, acc.Device);
         Assert.Equal(2f / 3f, acc.Item(), 6);
+        // The functional form is the same metric with the same return type; on (T, B, C) it sums over T.
+        Tensor facc = SpikeSharp.Nn.Functional.Accuracy(logits, labels);
+        Assert.Empty(facc.Shape);
+        Assert.Equal(d, facc.Device);
+        Assert.Equal(acc.Item(), facc.Item());
+        using var seq = F(d, new float[] { 0, 2, 0, 0, 0, 1, 1, 0, 0, /* t = 1 */ 3, 0, 0, 0, 0, 0, 0, 0, 2 }, 2, 3, 3);
+        Assert.Equal(1f, SpikeSharp.Nn.Functional.Accuracy(seq, labels).Item()); // sums (3, 2, 0), (0, 0, 1), (1, 0, 2)
     }
 
     [Theory, MemberData(nameof(Devices))]

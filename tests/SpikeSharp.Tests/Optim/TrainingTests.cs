@@ -44,7 +44,7 @@ public class TrainingTests
         Assert.True(last < 0.1f && last < first / 5, $"loss went from {first} to {last}");
         using (var scope = TensorScope.Begin())
         {
-            Assert.Equal(1f, Functional.Accuracy(net.Forward(x), y));
+            Assert.Equal(1f, Functional.Accuracy(net.Forward(x), y).Item());
             var seq = net.Forward(x).Unsqueeze(0).Mul(Tensor.Ones(new[] { 4, 1, 1 }, d));
             Assert.True(Functional.RateCrossEntropy(seq, y).Item() < 0.1f);
             Assert.True(Functional.RateMse(seq.Sigmoid(), y).Item() >= 0f);
@@ -62,7 +62,7 @@ public class TrainingTests
         var labels = Tensor.FromArray(new[] { 1, 0 }, null, d);
         double l0 = -(2 - Math.Log(Math.Exp(1) + Math.Exp(2) + 1)), l1 = -(0 - Math.Log(2 + Math.Exp(3)));
         Assert.Equal((l0 + l1) / 2, Functional.CrossEntropy(logits, labels).Item(), 5);
-        Assert.Equal(0.5f, Functional.Accuracy(logits, labels));
+        Assert.Equal(0.5f, Functional.Accuracy(logits, labels).Item());
         // Rates (T = 2): sample 0 fires [1, .5, 0], sample 1 [0, 0, 1]; targets one-hot(1), one-hot(0).
         var spikes = Tensor.FromArray(new[] { 1f, 1f, 0f, 0f, 0f, 1f, 1f, 0f, 0f, 0f, 0f, 1f }, new[] { 2, 2, 3 }, d);
         double mse = (1 + 0.25 + 0 + 1 + 0 + 1) / 6.0;
