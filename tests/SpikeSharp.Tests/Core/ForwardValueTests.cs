@@ -182,16 +182,16 @@ public class ForwardValueTests
         Assert.Equal(new float[] { 6, 15 }, x.Sum(-1).ToArray());
         Assert.Equal(new float[] { 21 }, x.Sum(new[] { 1, 0 }).ToArray()); // order does not matter
         Assert.Equal(new float[] { 2.5f, 3.5f, 4.5f }, x.Mean(0).ToArray());
-        Assert.Throws<ArgumentException>(() => x.Sum(new[] { 1, -1 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => x.Sum(2));
+        Assert.Equal("dims", Expect.Throws<ArgumentException>(() => x.Sum(new[] { 1, -1 }), "sum", "repeated dim in [1, -1]").ParamName);
+        Assert.Equal("dim", Expect.Throws<ArgumentOutOfRangeException>(() => x.Sum(2), "sum", "dim 2 is out of range", "rank 2").ParamName);
 
         using var empty = Tensor.Zeros(new[] { 0, 3 }, d);
         Assert.Equal(0f, empty.Sum().Item());
         Assert.Equal(new float[] { 0, 0, 0 }, empty.Sum(0).ToArray());
         Assert.Empty(empty.Sum(1).ToArray());
         Assert.True(float.IsNaN(empty.Mean().Item()));
-        Assert.Throws<ArgumentException>(() => empty.Max());
-        Assert.Throws<ArgumentException>(() => empty.Min());
+        Expect.Throws<ArgumentException>(() => empty.Max(), "max: the tensor (0, 3) is empty");
+        Expect.Throws<ArgumentException>(() => empty.Min(), "min: the tensor (0, 3) is empty");
         Assert.Equal(new[] { 0, 3 }, empty.Softmax().Shape);
     }
 }
