@@ -20,12 +20,14 @@ for (int i = 0; i < args.Length; i++)
             Console.Error.WriteLine($"--steps: expected a positive integer, got '{value}'");
             return 1;
         default:
-            Console.Error.WriteLine($"unknown argument '{args[i]}'; expected --device cpu|cuda|cuda:N|ilgpu-cpu or --steps N");
+            Console.Error.WriteLine(
+                $"unknown argument '{args[i]}'; expected --device cpu|cuda|cuda:N|ilgpu-cpu or --steps N");
             return 1;
     }
 }
 var data = FashionMnist.Load(log: Console.WriteLine);
-var trainSet = ArrayDataset.FromBytes(data.TrainImages, data.TrainLabels.Select(b => (int)b).ToArray(), new[] { 1, 28, 28 }).Take(12_800);
+var labels = data.TrainLabels.Select(b => (int)b).ToArray();
+var trainSet = ArrayDataset.FromBytes(data.TrainImages, labels, new[] { 1, 28, 28 }).Take(12_800);
 
 var net = new Sequential(
     new MultiStep(new Flatten(1), new Linear(784, 256)),   // (T, B, 1, 28, 28) → (T, B, 256)

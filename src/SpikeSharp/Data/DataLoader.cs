@@ -60,7 +60,7 @@ public sealed class DataLoader
 
     /// <summary>Creates a loader.</summary>
     /// <param name="dataset">The samples.</param>
-    /// <param name="batchSize">Samples per batch (the last one may be smaller unless <paramref name="dropLast"/>).</param>
+    /// <param name="batchSize">Samples per batch (the last may be smaller unless <paramref name="dropLast"/>).</param>
     /// <param name="shuffle">A new seeded order every epoch.</param>
     /// <param name="dropLast">Skip a last, incomplete batch.</param>
     /// <param name="seed">Seed of the shuffle.</param>

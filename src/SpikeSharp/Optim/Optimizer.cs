@@ -63,7 +63,8 @@ public abstract class Optimizer : IDisposable
             if (p.Grad.Numel != p.Numel)
                 throw new InvalidOperationException($"optimizer: gradient of '{name}' has shape {ShapeUtil.Format(p.Grad._shape)}, the parameter {ShapeUtil.Format(p._shape)}");
             if (p.Grad.Device != p.Device)
-                throw new InvalidOperationException($"optimizer: gradient of '{name}' is on {p.Grad.Device}, the parameter on {p.Device}; move the module with Module.To, which moves both");
+                throw new InvalidOperationException($"optimizer: gradient of '{name}' is on {p.Grad.Device}, "
+                    + $"the parameter on {p.Device}; move the module with Module.To, which moves both");
             _steps[i]++;
             Update(name, p, p.Grad, _steps[i]);
         }

@@ -44,7 +44,8 @@ public sealed class Generator
     internal (uint lo, uint hi, uint off) Take(long count)
     {
         if (count < 0 || (ulong)count > BlockSize)
-            throw new ArgumentOutOfRangeException(nameof(count), $"random draw: counters must be in [0, 2^32], got {count}");
+            throw new ArgumentOutOfRangeException(nameof(count),
+                $"random draw: counters must be in [0, 2^32], got {count}");
         lock (this)
         {
             ulong block = _offset / BlockSize, first = _offset % BlockSize;

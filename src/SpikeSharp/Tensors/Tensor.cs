@@ -59,8 +59,8 @@ public sealed partial class Tensor : IDisposable
     public bool IsDisposed => _storage == null || _storage.IsReleased;
 
     internal Storage Storage => _storage ?? throw new ObjectDisposedException(nameof(Tensor),
-        $"tensor{(Name != null ? " '" + Name + "'" : "")} {ShapeUtil.Format(_shape)} has been disposed and cannot be used"
-        + (DisposedHint != null ? ": " + DisposedHint : ""));
+        $"tensor{(Name != null ? " '" + Name + "'" : "")} {ShapeUtil.Format(_shape)} "
+        + "has been disposed and cannot be used" + (DisposedHint != null ? ": " + DisposedHint : ""));
 
     /// <summary>Why this tensor may be disposed by its owner, added to the message of a use after disposal.</summary>
     internal string? DisposedHint { get; set; }

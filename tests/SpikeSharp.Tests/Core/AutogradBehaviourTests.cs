@@ -120,7 +120,8 @@ public class AutogradBehaviourTests
         z.Backward();
         Close(det.ToArray(), x.Grad!.ToArray());
         Assert.Null(det.Grad);
-        Expect.Throws<InvalidOperationException>(() => (det * 2f).Sum().Backward(), "Backward", "does not require grad");
+        Expect.Throws<InvalidOperationException>(() => (det * 2f).Sum().Backward(),
+            "Backward", "does not require grad");
 
         using (Tape.NoGrad())
         {

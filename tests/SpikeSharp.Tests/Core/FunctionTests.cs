@@ -130,7 +130,9 @@ public class FunctionTests
         Assert.Contains("saved tensor 0", Assert.Throws<InvalidOperationException>(() => w.Sum().Backward()).Message);
         Assert.Null(x.Grad);
 
-        Assert.Equal("inputs", Expect.Throws<ArgumentNullException>(() => new Identity().Apply(x, null!), "Identity: input 1 is null").ParamName);
+        var nullInput = Expect.Throws<ArgumentNullException>(() => new Identity().Apply(x, null!),
+            "Identity: input 1 is null");
+        Assert.Equal("inputs", nullInput.ParamName);
         Expect.Throws<InvalidOperationException>(() => new AffineTanh().ApplyOne(x, Randn(d, 3, 3), Randn(d, 4, 3)),
             "affine_tanh: ApplyOne expects one output, Forward returned 3; use Apply");
     }

@@ -78,8 +78,10 @@ public class ValidationTests
         MessageHas(Assert.Throws<ArgumentException>(() => Tensor.CrossEntropy(a.T, labels)), "cross_entropy", "(2, 3)", "(3)");
         MessageHas(Assert.Throws<ArgumentException>(() => Tensor.CrossEntropy(b.T, labels)), "cross_entropy", "(4)");
         MessageHas(Assert.Throws<ArgumentException>(() => Tensor.Accuracy(a.T, labels)), "accuracy", "(2, 3)", "(3)");
-        Assert.Equal("labelSmoothing", Expect.Throws<ArgumentOutOfRangeException>(
-            () => Tensor.CrossEntropy(a.T, labels.Narrow(0, 0, 2), labelSmoothing: 1.5f), "cross_entropy", "[0, 1]", "got 1.5").ParamName);
+        var smoothing = Expect.Throws<ArgumentOutOfRangeException>(
+            () => Tensor.CrossEntropy(a.T, labels.Narrow(0, 0, 2), labelSmoothing: 1.5f),
+            "cross_entropy", "[0, 1]", "got 1.5");
+        Assert.Equal("labelSmoothing", smoothing.ParamName);
 
         using var ints = I(d, new[] { 1, 2, 3, 4, 5, 6 }, 2, 3);
         MessageHas(Assert.Throws<ArgumentException>(() => a.T + ints), "add", "int32");
@@ -132,7 +134,8 @@ public class ValidationTests
         w.Untouched();
 
         using var noGradInput = Randn(d, 2, 2, 3);
-        Expect.Throws<InvalidOperationException>(() => noGradInput.Sum().Backward(), "Backward", "does not require grad");
+        Expect.Throws<InvalidOperationException>(() => noGradInput.Sum().Backward(),
+            "Backward", "does not require grad");
 
         // Backward twice through a freed graph, alone and mixed with a fresh path to the same leaf.
         var h = w.T.Tanh();

@@ -32,7 +32,7 @@ public class ReadmeLoopTests
         return new ArrayDataset(data, labels, new[] { 1, 28, 28 });
     }
 
-    /// <summary>Runs the README loop for <paramref name="steps"/> steps (epochs repeat); calls back after each.</summary>
+    /// <summary>The README loop for <paramref name="steps"/> steps (epochs repeat), calling back after each.</summary>
     private static float RunReadmeLoop(int steps, int batchSize, Action<int> afterStep, bool learnableLif = true)
     {
         var d = Device.Cpu;
@@ -80,7 +80,7 @@ public class ReadmeLoopTests
         Assert.Equal(leaksBefore, CollectedLeaks()); // nothing was left for the finalizer backstop either
     }
 
-    /// <summary>Storages the finalizer has reclaimed, after a full collection (leaks the GC would otherwise hide).</summary>
+    /// <summary>Storages the finalizer reclaimed, after a full collection (leaks the GC would hide).</summary>
     private static long CollectedLeaks()
     {
         GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();

@@ -56,6 +56,7 @@ public sealed class CudaFactAttribute : FactAttribute
     /// <summary>Sets <see cref="FactAttribute.Skip"/> when no CUDA device is found.</summary>
     public CudaFactAttribute()
     {
-        if (DeviceCatalog.CudaDeviceCount == 0) Skip = "no CUDA device on this machine: the CUDA rows of the device tests do not run";
+        if (DeviceCatalog.CudaDeviceCount == 0)
+            Skip = "no CUDA device on this machine: the CUDA rows of the device tests do not run";
     }
 }

@@ -36,7 +36,8 @@ public class LanguageModelTests
         using var m = new SpikingLanguageModel(new SpikingLmConfig(5, Dim: 8, Layers: 1, Heads: 2), gen: new Generator(1));
         Assert.Equal("tokens", Expect.Throws<ArgumentException>(() => m.Forward(Tensor.Zeros(new[] { 3, 2 })),
             "tokens must be (T, B) int32, got float32 (3, 2)").ParamName);
-        Expect.Throws<InvalidOperationException>(() => m.Efficiency(), "no firing rates recorded", "TrackFiringRates(true)");
+        Expect.Throws<InvalidOperationException>(() => m.Efficiency(),
+            "no firing rates recorded", "TrackFiringRates(true)");
         m.TrackFiringRates(true);
         using (Autograd.Tape.NoGrad()) m.Forward(Tensor.FromArray(new[] { 1, 2, 3, 4, 0, 1 }, new[] { 3, 2 }));
         var r = m.Efficiency();

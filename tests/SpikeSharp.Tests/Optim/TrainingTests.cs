@@ -7,7 +7,7 @@ public class TrainingTests
 {
     public static IEnumerable<object[]> Devices => TestDevices.Names;
 
-    /// <summary>60 steps through a whole model: the CPU backend (and CUDA), not the emulation (see TestDevices).</summary>
+    /// <summary>60 steps through a whole model: the CPU backend and CUDA, not the emulation.</summary>
     public static IEnumerable<object[]> TrainingDevices => TestDevices.TrainingNames;
 
     [Theory, MemberData(nameof(TrainingDevices))]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -24,7 +25,7 @@ public sealed class IlgpuAllocator
     private readonly object _lock = new();
     private readonly Dictionary<long, Stack<MemoryBuffer1D<byte, Stride1D.Dense>>> _free = new();
     private readonly HashSet<MemoryBuffer1D<byte, Stride1D.Dense>> _rented = new(ReferenceEqualityComparer.Instance);
-    private readonly System.Collections.Concurrent.ConcurrentQueue<MemoryBuffer1D<byte, Stride1D.Dense>> _orphans = new();
+    private readonly ConcurrentQueue<MemoryBuffer1D<byte, Stride1D.Dense>> _orphans = new();
     private long _allocated, _cached, _peak, _reserved;
 
     internal IlgpuAllocator(Accelerator accelerator, Action bind)
@@ -99,7 +100,8 @@ public sealed class IlgpuAllocator
         lock (_lock)
         {
             if (!_rented.Remove(block))
-                throw new InvalidOperationException("IlgpuAllocator.Return: the block was not rented from this allocator or was returned twice");
+                throw new InvalidOperationException(
+                    "IlgpuAllocator.Return: the block was not rented from this allocator or was returned twice");
             if (!_free.TryGetValue(size, out var stack)) _free[size] = stack = new();
             stack.Push(block);
             _allocated -= size;
