@@ -1,11 +1,17 @@
+using System.Diagnostics;
+
 namespace SpikeSharp.Backends;
 
 /// <summary>
 /// One backend allocation. Reference-counted: a tensor and its views share one storage, which
-/// goes back to its backend when the last of them is disposed.
+/// goes back to its backend when the last of them is disposed. A storage that becomes unreachable
+/// while a tensor still holds a share (a tensor nobody disposed) is returned by its finalizer, counted
+/// in <see cref="ReclaimedLeaks"/> and reported with a trace warning: a backstop, not a way to manage memory,
+/// since GPU memory is invisible to the garbage collector and may run out long before a collection.
 /// </summary>
 public abstract class Storage
 {
+    private static long _reclaimed;
     private int _refs = 1;
 
     protected Storage(IBackend backend, DType dtype, int length)
@@ -47,6 +53,38 @@ public abstract class Storage
 
     /// <summary>Returns the memory to the backend (called once).</summary>
     protected abstract void Free();
+
+    /// <summary>
+    /// Returns the memory of a storage that was never released, from the finalizer thread: must not block or
+    /// touch the device. The default calls <see cref="Free"/>.
+    /// </summary>
+    protected virtual void FreeUnreachable() => Free();
+
+    /// <summary>
+    /// Storages the finalizer returned because a tensor on them was never disposed (each one is a leak in the
+    /// program: dispose tensors, or create them inside a <see cref="TensorScope"/>).
+    /// </summary>
+    public static long ReclaimedLeaks => Interlocked.Read(ref _reclaimed);
+
+    /// <summary>The leak backstop (see <see cref="ReclaimedLeaks"/>).</summary>
+    ~Storage()
+    {
+        if (Interlocked.Exchange(ref _refs, 0) <= 0) return;
+        long n = Interlocked.Increment(ref _reclaimed);
+        try
+        {
+            // 1st, 2nd, 4th, 8th... so a leak in a loop is reported without flooding the trace.
+            if ((n & (n - 1)) == 0)
+                Trace.TraceWarning($"SpikeSharp: a {DType.Name()} storage of {Length} elements on {Backend.Device} "
+                    + $"was never released (a tensor not disposed); the finalizer returned it ({n} so far). "
+                    + "Dispose tensors or create them inside a TensorScope.");
+            FreeUnreachable();
+        }
+        catch (Exception)
+        {
+            // A finalizer must not throw: the process would end. The memory is then lost, as before.
+        }
+    }
 }
 
 /// <summary>A window of a storage: elements [Offset, Offset + Length).</summary>

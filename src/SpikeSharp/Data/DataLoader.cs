@@ -45,14 +45,26 @@ public sealed class ArrayDataset
 /// <summary>
 /// Batches a dataset onto a device: seeded shuffle per epoch, drop-last option, and host-side batch
 /// assembly on a background thread one batch ahead (the upload happens on the consuming thread).
-/// Each yielded (x (B, ...), y int32 (B)) pair belongs to the caller's scope.
+/// The loader owns the batches it yields: each (x (B, ...), y int32 (B)) pair is disposed when the next one
+/// is taken and when the enumeration ends (at its end, at a <c>break</c> or on an exception), so the plain
+/// loop <c>foreach (var (x, y) in loader.Batches()) { using var scope = TensorScope.Begin(); ... }</c> holds
+/// one batch at a time. To keep a batch past its step, call <see cref="Tensor.Persist"/> on it inside the
+/// loop: the loader then leaves it alone and you dispose it.
 /// </summary>
 public sealed class DataLoader
 {
+    private const string FreedHint = "the DataLoader frees each batch when the next one is taken or the loop ends; "
+        + "call Persist() on a batch inside the loop to keep it (and dispose it yourself)";
     private readonly ArrayDataset _ds;
     private int _epoch;
 
     /// <summary>Creates a loader.</summary>
+    /// <param name="dataset">The samples.</param>
+    /// <param name="batchSize">Samples per batch (the last may be smaller unless <paramref name="dropLast"/>).</param>
+    /// <param name="shuffle">A new seeded order every epoch.</param>
+    /// <param name="dropLast">Skip a last, incomplete batch.</param>
+    /// <param name="seed">Seed of the shuffle.</param>
+    /// <param name="device">Where batches go (default <see cref="Device.Default"/>).</param>
     public DataLoader(ArrayDataset dataset, int batchSize, bool shuffle = true, bool dropLast = false, ulong seed = 0, Device? device = null)
     {
         _ds = dataset ?? throw new ArgumentNullException(nameof(dataset));
@@ -62,10 +74,15 @@ public sealed class DataLoader
         BatchSize = batchSize; Shuffle = shuffle; DropLast = dropLast; Seed = seed; Device = device ?? SpikeSharp.Device.Default;
     }
 
+    /// <summary>Samples per batch.</summary>
     public int BatchSize { get; }
+    /// <summary>Whether each epoch has its own seeded order.</summary>
     public bool Shuffle { get; }
+    /// <summary>Whether an incomplete last batch is skipped.</summary>
     public bool DropLast { get; }
+    /// <summary>Seed of the shuffle.</summary>
     public ulong Seed { get; }
+    /// <summary>Where batches are placed.</summary>
     public Device Device { get; }
 
     /// <summary>The epoch whose order the next enumeration uses (set it when resuming).</summary>
@@ -82,12 +99,16 @@ public sealed class DataLoader
         return idx;
     }
 
-    /// <summary>Enumerates one epoch and advances <see cref="Epoch"/>.</summary>
+    /// <summary>
+    /// Enumerates one epoch and advances <see cref="Epoch"/>. Each batch is disposed when the next is taken and
+    /// when the enumeration ends, unless it was made persistent (see the class remarks).
+    /// </summary>
     public IEnumerable<(Tensor x, Tensor y)> Batches()
     {
         var order = Order(_epoch++);
         int n = BatchCount;
-        using var queue = new BlockingCollection<(float[] x, int[] y, int b)>(2);
+        var queue = new BlockingCollection<(float[] x, int[] y, int b)>(2);
+        var stop = new CancellationTokenSource();
         var producer = Task.Run(() =>
         {
             try
@@ -103,17 +124,49 @@ public sealed class DataLoader
                         Array.Copy(_ds.Data, (long)s * _ds.SampleSize, xs, (long)i * _ds.SampleSize, _ds.SampleSize);
                         ys[i] = _ds.Labels[s];
                     }
-                    queue.Add((xs, ys, len));
+                    queue.Add((xs, ys, len), stop.Token);
                 }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // The consumer left early (break or exception): nothing more to produce.
             }
             finally { queue.CompleteAdding(); }
         });
-        foreach (var (xs, ys, len) in queue.GetConsumingEnumerable())
+        Tensor? x = null, y = null;
+        try
         {
-            var x = Tensor.FromArray(xs, new[] { len }.Concat(_ds.SampleShape).ToArray(), Device);
-            var y = Tensor.FromArray(ys, new[] { len }, Device);
-            yield return (x, y);
+            foreach (var (xs, ys, len) in queue.GetConsumingEnumerable())
+            {
+                Free(x); Free(y);
+                x = Own(Tensor.FromArray(xs, new[] { len }.Concat(_ds.SampleShape).ToArray(), Device));
+                y = Own(Tensor.FromArray(ys, new[] { len }, Device));
+                yield return (x, y);
+            }
+            producer.GetAwaiter().GetResult(); // surfaces an error of the producer
         }
-        producer.GetAwaiter().GetResult();
+        finally
+        {
+            Free(x); Free(y);
+            stop.Cancel();
+            // Waiting lets the producer leave before the queue is disposed. Its own failure was reported above
+            // when the epoch ran to the end; after a break or an exception of the loop it no longer matters.
+            try { producer.Wait(); } catch (AggregateException) { }
+            queue.Dispose();
+            stop.Dispose();
+        }
+    }
+
+    // A batch belongs to the loader, not to a scope that happens to be open around the loop.
+    private static Tensor Own(Tensor t)
+    {
+        TensorScope.Untrack(t);
+        t.DisposedHint = FreedHint;
+        return t;
+    }
+
+    private static void Free(Tensor? t)
+    {
+        if (t != null && !t.IsPersistent) t.Dispose();
     }
 }

@@ -27,13 +27,16 @@ public struct UniformOp : IIndexedOp
     public readonly float Apply(int i, float x) => Lo + (Hi - Lo) * Rng.Uniform(KeyLo, KeyHi, Offset + (uint)i);
 }
 
-/// <summary>y = standard normal · std + mean (Box–Muller on two counters per element).</summary>
+/// <summary>
+/// y = standard normal · std + mean (Box–Muller on two counters per element): element i reads counters
+/// Offset + 2i and Offset + 2i + 1, so a draw of n elements consumes [Offset, Offset + 2n).
+/// </summary>
 public struct NormalOp : IIndexedOp
 {
     public uint KeyLo, KeyHi, Offset; public float Mean, Std;
     public readonly float Apply(int i, float x)
     {
-        uint c = (Offset + (uint)i) * 2u;
+        uint c = Offset + 2u * (uint)i;
         float u1 = Rng.Uniform(KeyLo, KeyHi, c) + (1f / 33554432f);
         float u2 = Rng.Uniform(KeyLo, KeyHi, c + 1u);
         return Mean + Std * MathF.Sqrt(-2f * MathF.Log(u1)) * MathF.Cos(6.28318530718f * u2);

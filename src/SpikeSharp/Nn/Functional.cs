@@ -51,11 +51,17 @@ public static class Functional
         return pred.Eq(lab).Sum().MoveToOuterScope();
     }
 
-    /// <summary>Fraction of correct predictions (reads one number from the device).</summary>
-    public static float Accuracy(Tensor outputs, Tensor labels)
+    /// <summary>
+    /// Fraction of correct predictions as a float32 scalar tensor on the device, like <see cref="Tensor.Accuracy"/>
+    /// (read it with <see cref="Tensor.Item"/>): argmax over C of logits (B, C), or of the summed outputs of
+    /// (T, B, C), compared with int32 labels (B). Not differentiable.
+    /// </summary>
+    public static Tensor Accuracy(Tensor outputs, Tensor labels)
     {
-        using var c = Correct(outputs, labels);
-        return c.Item() / labels.Numel;
+        if (outputs.Rank != 3) return Tensor.Accuracy(outputs, labels);
+        using var _ = Tape.NoGrad();
+        using var summed = outputs.Sum(0);
+        return Tensor.Accuracy(summed, labels);
     }
 
     private static void CheckLabels(Tensor labels, int batch, string op)

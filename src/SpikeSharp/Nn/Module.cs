@@ -7,8 +7,8 @@ namespace SpikeSharp.Nn;
 /// <see cref="Tensor.RequiresGrad"/>), buffers (running statistics, persistent or not) and child
 /// modules, each under a name; the dotted path of a tensor in the tree ("features.0.weight") is its
 /// key in <see cref="StateDict"/>. Derived classes register in their constructor and read their
-/// tensors back by name (<see cref="Param"/>, <see cref="Buffer"/>) so that <see cref="To"/> can
-/// replace them.
+/// tensors back by name (<see cref="Param"/>, <see cref="Buffer"/>), so that replacing one (e.g. by
+/// <see cref="SetBuffer"/>) is seen by the layer.
 /// </summary>
 public abstract class Module : IDisposable
 {
@@ -244,8 +244,9 @@ public abstract class Module : IDisposable
     }
 
     /// <summary>
-    /// Moves every parameter and buffer to <paramref name="device"/>, replacing the tensors (gradients are
-    /// dropped). Create optimisers after moving. Returns this.
+    /// Moves every parameter, gradient and buffer to <paramref name="device"/> in place: the tensor objects stay
+    /// the same (only their memory moves), so an optimiser built before the move keeps updating the module's
+    /// parameters, and its state follows on its next step. Returns this.
     /// </summary>
     public Module To(Device device)
     {
@@ -259,18 +260,10 @@ public abstract class Module : IDisposable
         foreach (var n in _paramNames)
         {
             var p = _params[n];
-            if (p.Device == device) continue;
-            var q = p.To(device); // under NoGrad: a plain leaf copy
-            p.Grad?.Dispose();
-            p.Grad = null;
-            RegisterParameter(n, q);
+            p.MoveDataTo(device);
+            if (p.Grad is { IsDisposed: false } g) g.MoveDataTo(device);
         }
-        foreach (var n in _bufferNames)
-        {
-            var b = _buffers[n].Tensor;
-            if (b == null || b.Device == device) continue;
-            SetBuffer(n, b.To(device));
-        }
+        foreach (var n in _bufferNames) _buffers[n].Tensor?.MoveDataTo(device);
     }
 
     /// <summary>Frees parameters, gradients, buffers and children.</summary>

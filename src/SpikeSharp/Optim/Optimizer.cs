@@ -62,6 +62,9 @@ public abstract class Optimizer : IDisposable
             if (p.Grad == null || p.Grad.IsDisposed) continue;
             if (p.Grad.Numel != p.Numel)
                 throw new InvalidOperationException($"optimizer: gradient of '{name}' has shape {ShapeUtil.Format(p.Grad._shape)}, the parameter {ShapeUtil.Format(p._shape)}");
+            if (p.Grad.Device != p.Device)
+                throw new InvalidOperationException($"optimizer: gradient of '{name}' is on {p.Grad.Device}, "
+                    + $"the parameter on {p.Device}; move the module with Module.To, which moves both");
             _steps[i]++;
             Update(name, p, p.Grad, _steps[i]);
         }
@@ -82,7 +85,10 @@ public abstract class Optimizer : IDisposable
         }
     }
 
-    /// <summary>The state slot <paramref name="slot"/> of a parameter, created as zeros on first use.</summary>
+    /// <summary>
+    /// The state slot <paramref name="slot"/> of a parameter, created as zeros on first use and kept on the
+    /// parameter's device (moved along after <see cref="Nn.Module.To"/>).
+    /// </summary>
     protected Tensor State(string name, Tensor p, string slot)
     {
         var key = name + "." + slot;
@@ -92,6 +98,7 @@ public abstract class Optimizer : IDisposable
             t.Name = key;
             _state[key] = t;
         }
+        else if (t.Device != p.Device) t.MoveDataTo(p.Device);
         return t;
     }
 

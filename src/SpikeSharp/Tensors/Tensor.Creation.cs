@@ -81,7 +81,7 @@ public sealed partial class Tensor
     public static Tensor Randn(ReadOnlySpan<int> shape, Generator? gen = null, Device? device = null, float mean = 0f, float std = 1f)
     {
         var t = Empty(shape, DType.Float32, device);
-        var (kl, kh, off) = (gen ?? Generator.Default).Take(t.Numel);
+        var (kl, kh, off) = (gen ?? Generator.Default).Take(2L * t.Numel); // two counters per element
         t.Backend.MapIndexed(new NormalOp { KeyLo = kl, KeyHi = kh, Offset = off, Mean = mean, Std = std }, t.Buf, t.Buf);
         return t;
     }

@@ -14,7 +14,7 @@ public sealed partial class Tensor : IDisposable
 {
     private static long _live;
     private Storage? _storage;
-    private readonly int _offset;
+    private int _offset;
     internal readonly int[] _shape;
 
     internal Tensor(Storage storage, int offset, int[] shape, bool addRef)
@@ -59,7 +59,11 @@ public sealed partial class Tensor : IDisposable
     public bool IsDisposed => _storage == null || _storage.IsReleased;
 
     internal Storage Storage => _storage ?? throw new ObjectDisposedException(nameof(Tensor),
-        $"tensor{(Name != null ? " '" + Name + "'" : "")} {ShapeUtil.Format(_shape)} has been disposed and cannot be used");
+        $"tensor{(Name != null ? " '" + Name + "'" : "")} {ShapeUtil.Format(_shape)} "
+        + "has been disposed and cannot be used" + (DisposedHint != null ? ": " + DisposedHint : ""));
+
+    /// <summary>Why this tensor may be disposed by its owner, added to the message of a use after disposal.</summary>
+    internal string? DisposedHint { get; set; }
 
     internal Buf Buf => new(Storage, _offset, Numel);
 
@@ -116,6 +120,40 @@ public sealed partial class Tensor : IDisposable
         if (s == null) return;
         Interlocked.Decrement(ref _live);
         s.Release();
+    }
+
+    /// <summary>
+    /// Moves this tensor's data to <paramref name="device"/> in place: the same object afterwards holds a copy
+    /// on the new device and its share of the old storage is released, so every holder of the reference
+    /// (optimisers, modules, user code) sees the move. Views taken before keep the old data. Not recorded on
+    /// the tape.
+    /// </summary>
+    internal void MoveDataTo(Device device)
+    {
+        var old = Storage;
+        if (old.Backend.Device == device) return;
+        var backend = BackendRegistry.Get(device);
+        var fresh = backend.Allocate(DType, Numel);
+        var dst = new Buf(fresh, 0, Numel);
+        try
+        {
+            switch (DType)
+            {
+                case DType.Float32: backend.Upload<float>(ToArray<float>(), dst); break;
+                case DType.Int32: backend.Upload<int>(ToArray<int>(), dst); break;
+                case DType.UInt8: backend.Upload<byte>(ToArray<byte>(), dst); break;
+                case DType.Float16: backend.Upload<Half>(ToArray<Half>(), dst); break;
+                default: throw new NotSupportedException($"MoveDataTo: dtype {DType}");
+            }
+        }
+        catch
+        {
+            fresh.Release();
+            throw;
+        }
+        _storage = fresh;
+        _offset = 0;
+        old.Release();
     }
 
     /// <summary>A new tensor sharing this one's storage (offset and shape must fit).</summary>

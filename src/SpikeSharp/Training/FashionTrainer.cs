@@ -114,8 +114,8 @@ public sealed class FashionTrainer
             CheckCompatible(Checkpoint.ReadMetadata(_o.OutDir));
             var meta = Checkpoint.Load(_o.OutDir, model, opt);
             startEpoch = int.Parse(meta["epoch"], CultureInfo.InvariantCulture);
-            modelGen.Offset = uint.Parse(meta["model_rng_offset"], CultureInfo.InvariantCulture);
-            encGen.Offset = uint.Parse(meta["encoder_rng_offset"], CultureInfo.InvariantCulture);
+            modelGen.Offset = ulong.Parse(meta["model_rng_offset"], CultureInfo.InvariantCulture);
+            encGen.Offset = ulong.Parse(meta["encoder_rng_offset"], CultureInfo.InvariantCulture);
             sched.LastStep = startEpoch * loader.BatchCount;
             sched.Apply();
             loader.Epoch = startEpoch;

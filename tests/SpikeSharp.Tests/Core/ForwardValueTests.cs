@@ -134,6 +134,13 @@ public class ForwardValueTests
         Assert.Empty(acc.Shape);
         Assert.Equal(d, acc.Device);
         Assert.Equal(2f / 3f, acc.Item(), 6);
+        // The functional form is the same metric with the same return type; on (T, B, C) it sums over T.
+        Tensor facc = SpikeSharp.Nn.Functional.Accuracy(logits, labels);
+        Assert.Empty(facc.Shape);
+        Assert.Equal(d, facc.Device);
+        Assert.Equal(acc.Item(), facc.Item());
+        using var seq = F(d, new float[] { 0, 2, 0, 0, 0, 1, 1, 0, 0, /* t = 1 */ 3, 0, 0, 0, 0, 0, 0, 0, 2 }, 2, 3, 3);
+        Assert.Equal(1f, SpikeSharp.Nn.Functional.Accuracy(seq, labels).Item()); // sums (3, 2, 0), (0, 0, 1), (1, 0, 2)
     }
 
     [Theory, MemberData(nameof(Devices))]
@@ -175,16 +182,19 @@ public class ForwardValueTests
         Assert.Equal(new float[] { 6, 15 }, x.Sum(-1).ToArray());
         Assert.Equal(new float[] { 21 }, x.Sum(new[] { 1, 0 }).ToArray()); // order does not matter
         Assert.Equal(new float[] { 2.5f, 3.5f, 4.5f }, x.Mean(0).ToArray());
-        Assert.Throws<ArgumentException>(() => x.Sum(new[] { 1, -1 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => x.Sum(2));
+        var dup = Expect.Throws<ArgumentException>(() => x.Sum(new[] { 1, -1 }), "sum", "repeated dim in [1, -1]");
+        Assert.Equal("dims", dup.ParamName);
+        var range = Expect.Throws<ArgumentOutOfRangeException>(() => x.Sum(2),
+            "sum", "dim 2 is out of range", "rank 2");
+        Assert.Equal("dim", range.ParamName);
 
         using var empty = Tensor.Zeros(new[] { 0, 3 }, d);
         Assert.Equal(0f, empty.Sum().Item());
         Assert.Equal(new float[] { 0, 0, 0 }, empty.Sum(0).ToArray());
         Assert.Empty(empty.Sum(1).ToArray());
         Assert.True(float.IsNaN(empty.Mean().Item()));
-        Assert.Throws<ArgumentException>(() => empty.Max());
-        Assert.Throws<ArgumentException>(() => empty.Min());
+        Expect.Throws<ArgumentException>(() => empty.Max(), "max: the tensor (0, 3) is empty");
+        Expect.Throws<ArgumentException>(() => empty.Min(), "min: the tensor (0, 3) is empty");
         Assert.Equal(new[] { 0, 3 }, empty.Softmax().Shape);
     }
 }

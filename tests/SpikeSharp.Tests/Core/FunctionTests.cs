@@ -130,7 +130,10 @@ public class FunctionTests
         Assert.Contains("saved tensor 0", Assert.Throws<InvalidOperationException>(() => w.Sum().Backward()).Message);
         Assert.Null(x.Grad);
 
-        Assert.Throws<ArgumentNullException>(() => new Identity().Apply(x, null!));
-        Assert.Throws<InvalidOperationException>(() => new AffineTanh().ApplyOne(x, Randn(d, 3, 3), Randn(d, 4, 3)));
+        var nullInput = Expect.Throws<ArgumentNullException>(() => new Identity().Apply(x, null!),
+            "Identity: input 1 is null");
+        Assert.Equal("inputs", nullInput.ParamName);
+        Expect.Throws<InvalidOperationException>(() => new AffineTanh().ApplyOne(x, Randn(d, 3, 3), Randn(d, 4, 3)),
+            "affine_tanh: ApplyOne expects one output, Forward returned 3; use Apply");
     }
 }

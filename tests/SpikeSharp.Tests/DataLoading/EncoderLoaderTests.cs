@@ -37,7 +37,9 @@ public class EncoderLoaderTests
     {
         var x = Tensor.FromArray(new[] { 0.1f, 0.2f }, new[] { 1, 2 }, Device.Cpu);
         Assert.Equal(new[] { 0.1f, 0.2f, 0.1f, 0.2f, 0.1f, 0.2f }, Encoders.Direct(x, 3).ToArray());
-        Assert.Throws<ArgumentOutOfRangeException>(() => Encoders.Direct(x, 0));
+        var steps = Expect.Throws<ArgumentOutOfRangeException>(() => Encoders.Direct(x, 0),
+            "steps (T) must be positive, got 0");
+        Assert.Equal("steps", steps.ParamName);
     }
 
     [Fact]
@@ -52,7 +54,10 @@ public class EncoderLoaderTests
         Assert.Equal(labels, b2.Batches().SelectMany(b => b.y.ToArray<int>()).ToArray());
         var drop = new DataLoader(ds, 3, dropLast: true, device: Device.Cpu);
         Assert.Equal(3, drop.Batches().Count());
-        Assert.Throws<ArgumentException>(() => new DataLoader(ds, 11, dropLast: true));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new DataLoader(ds, 0));
+        Assert.Equal("batchSize", Expect.Throws<ArgumentException>(() => new DataLoader(ds, 11, dropLast: true),
+            "batch size 11 is larger than the dataset (10 samples)", "dropLast").ParamName);
+        var zero = Expect.Throws<ArgumentOutOfRangeException>(() => new DataLoader(ds, 0),
+            "batch size must be positive, got 0");
+        Assert.Equal("batchSize", zero.ParamName);
     }
 }

@@ -47,7 +47,7 @@ public sealed class LmCliTests : IDisposable
         Assert.Equal("the ".Length + 12, gen.Out.TrimEnd('\n', '\r').Length);
 
         var bad = Cli("generate", "--checkpoint", run, "--prompt", "the dog!", "--tokens", "3", "--device", "cpu");
-        Assert.NotEqual(0, bad.Code);
+        Assert.Equal(1, bad.Code);
         Assert.Contains("'!'", bad.Err);
         Assert.Contains("'d'", bad.Err);
     }
@@ -56,22 +56,22 @@ public sealed class LmCliTests : IDisposable
     public void BadInputsFailClearly()
     {
         var missing = Cli("train", "lm", "--text", Path.Combine(_dir, "nope.txt"), "--device", "cpu", "--out", _dir);
-        Assert.NotEqual(0, missing.Code);
+        Assert.Equal(1, missing.Code);
         Assert.Contains("does not exist", missing.Err);
 
         var empty = Cli("train", "lm", "--text", TextFile(""), "--device", "cpu", "--out", _dir);
-        Assert.NotEqual(0, empty.Code);
+        Assert.Equal(1, empty.Code);
         Assert.Contains("empty", empty.Err);
 
         var shortText = Cli("train", "lm", "--text", TextFile("abcdefghij"), "--seq-len", "64", "--device", "cpu", "--out", _dir);
-        Assert.NotEqual(0, shortText.Code);
+        Assert.Equal(1, shortText.Code);
         Assert.Contains("seq-len 64", shortText.Err);
 
         var other = Path.Combine(_dir, "other");
         Directory.CreateDirectory(other);
         File.WriteAllText(Path.Combine(other, "config.json"), "{\"kind\": \"mnist-snn\"}");
         var wrongKind = Cli("generate", "--checkpoint", other, "--prompt", "a", "--device", "cpu");
-        Assert.NotEqual(0, wrongKind.Code);
+        Assert.Equal(1, wrongKind.Code);
         Assert.Contains("mnist-snn", wrongKind.Err);
         Assert.Contains("spiking-lm", wrongKind.Err);
     }

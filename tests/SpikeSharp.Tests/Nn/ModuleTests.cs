@@ -1,4 +1,5 @@
 using SpikeSharp.Nn;
+using SpikeSharp.Optim;
 
 namespace SpikeSharp.Tests.Nn;
 
@@ -97,5 +98,69 @@ public class ModuleTests
         Assert.Equal(a.Weight.ToArray(), b.Weight.ToArray());
         Assert.All(a.Weight.ToArray(), v => Assert.InRange(v, -0.25f, 0.25f));
         Assert.Contains(a.Weight.ToArray(), v => Math.Abs(v) > 0.15f);
+    }
+
+    /// <summary>Two Adam steps on each device in turn, moving the module in between; the final parameters.</summary>
+    private static float[] TrainAcross(params Device[] devices)
+    {
+        using var lin = new Linear(3, 2, gen: new Generator(4), device: devices[0]);
+        using var opt = new Adam(lin.NamedParameters(), lr: 0.1f);
+        var data = new float[] { 1, -2, 0.5f, 0, 1, 2 };
+        foreach (var d in devices)
+        {
+            lin.To(d);
+            for (int i = 0; i < 2; i++)
+            {
+                using var scope = TensorScope.Begin();
+                opt.ZeroGrad();
+                lin.Forward(Tensor.FromArray(data, new[] { 2, 3 }, d)).Square().Sum().Backward();
+                opt.Step();
+            }
+        }
+        return lin.Weight.ToArray().Concat(lin.Bias!.ToArray()).ToArray();
+    }
+
+    [Fact]
+    public void ToMovesInPlaceSoAnOptimiserBuiltBeforeKeepsTraining()
+    {
+        var gpu = Device.IlgpuCpu;
+        using var net = Net(Device.Cpu, 3);
+        var before = net.StateDict().ToDictionary(kv => kv.Key, kv => (Tensor: kv.Value, Data: kv.Value.ToArray()));
+        using var opt = new Adam(net.NamedParameters());
+        net.To(gpu);
+        foreach (var (k, t) in net.StateDict())
+        {
+            Assert.Same(before[k].Tensor, t);           // the same tensor objects...
+            Assert.Equal(gpu, t.Device);                // ...now on the other device...
+            Assert.Equal(before[k].Data, t.ToArray());  // ...with the same values
+        }
+        Assert.All(opt.Parameters, p => Assert.Equal(gpu, p.Param.Device));
+
+        // Moving between steps gives what training on one device gives: parameters, gradients and
+        // Adam's moments all follow.
+        var stay = TrainAcross(Device.Cpu, Device.Cpu);
+        var moved = TrainAcross(Device.Cpu, gpu, Device.Cpu);
+        var cpuOnly = TrainAcross(Device.Cpu, Device.Cpu, Device.Cpu);
+        Assert.NotEqual(stay, cpuOnly); // the last two steps did change the weights
+        Assert.Equal(cpuOnly.Length, moved.Length);
+        for (int i = 0; i < moved.Length; i++) Assert.Equal(cpuOnly[i], moved[i], 4);
+    }
+
+    [Fact]
+    public void ToKeepsGradientsAndRefusesAStrayGradient()
+    {
+        using var lin = new Linear(3, 2, gen: new Generator(2), device: Device.Cpu);
+        using var opt = new Sgd(lin.NamedParameters(), lr: 0.1f);
+        using (TensorScope.Begin()) lin.Forward(Tensor.Ones(new[] { 4, 3 }, Device.Cpu)).Sum().Backward();
+        var grad = lin.Bias!.Grad!;
+        lin.To(Device.IlgpuCpu);
+        Assert.Same(grad, lin.Bias.Grad);
+        Assert.Equal(Device.IlgpuCpu, grad.Device);
+        Assert.Equal(new float[] { 4, 4 }, grad.ToArray());
+
+        lin.Bias.Grad = Tensor.Ones(new[] { 2 }, Device.Cpu).Persist(); // a user-made gradient on the wrong device
+        grad.Dispose();
+        Expect.Throws<InvalidOperationException>(() => opt.Step(), "'bias'", "cpu", "ilgpu-cpu", "Module.To");
+        lin.Bias.Grad.Dispose();
     }
 }

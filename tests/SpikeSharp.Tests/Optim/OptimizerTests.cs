@@ -108,7 +108,8 @@ public class OptimizerTests
         Assert.Contains("'w.exp_avg'", e.Message);
         var unknown = new OptimizerState();
         unknown.Tensors["v.exp_avg"] = Tensor.Zeros(new[] { 3 }, d);
-        Assert.Throws<ArgumentException>(() => opt2.LoadStateDict(unknown));
+        Expect.Throws<ArgumentException>(() => opt2.LoadStateDict(unknown),
+            "'v.exp_avg' names no parameter", "(has: w)");
         opt.Dispose(); opt2.Dispose(); p.Grad?.Dispose(); p.Dispose();
     }
 

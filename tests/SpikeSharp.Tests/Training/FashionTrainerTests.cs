@@ -61,7 +61,10 @@ public class FashionTrainerTests
         Assert.Contains("larger than the training set", big.Message);
         var missing = Path.Combine(dir, "nope");
         Directory.CreateDirectory(missing);
-        Assert.ThrowsAny<Exception>(() => new FashionTrainer(Small(dir) with { DataRoot = missing }).Run());
+        var noData = Assert.Throws<FileNotFoundException>(
+            () => new FashionTrainer(Small(dir) with { DataRoot = missing }).Run());
+        Assert.Contains($"data root '{missing}' is unusable", noData.Message);
+        Assert.Contains("train-images-idx3-ubyte", noData.Message);
     }
 
     [Fact]

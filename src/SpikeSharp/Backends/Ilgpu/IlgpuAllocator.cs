@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -7,9 +8,11 @@ namespace SpikeSharp.Backends.Ilgpu;
 /// Caching allocator over ILGPU device buffers: freed blocks go to size-bucketed free lists and are
 /// handed out again without touching the driver (cuMemAlloc/cuMemFree synchronise the device).
 /// Sizes round up to powers of two below 1 MiB and to 2 MiB granules above, so a block is reused
-/// by any request of its bucket. <see cref="Return"/> is thread-safe and never calls the driver, so
-/// finalizers may free tensors. Reuse is safe without events because every kernel runs on the one
-/// stream of the backend, in order.
+/// by any request of its bucket. <see cref="Return"/> is thread-safe and never calls the driver.
+/// Reuse is safe without events because every kernel runs on the one stream of the backend, in order.
+/// The allocator holds every block it has handed out, so a block never reaches ILGPU's own finalizer
+/// (which would free it on the finalizer thread); a storage that nobody disposed is handed back through
+/// <see cref="ReturnOrphan"/> by its finalizer and rejoins the free lists at the next allocation.
 /// </summary>
 public sealed class IlgpuAllocator
 {
@@ -21,6 +24,8 @@ public sealed class IlgpuAllocator
     private readonly Action _bind;
     private readonly object _lock = new();
     private readonly Dictionary<long, Stack<MemoryBuffer1D<byte, Stride1D.Dense>>> _free = new();
+    private readonly HashSet<MemoryBuffer1D<byte, Stride1D.Dense>> _rented = new(ReferenceEqualityComparer.Instance);
+    private readonly ConcurrentQueue<MemoryBuffer1D<byte, Stride1D.Dense>> _orphans = new();
     private long _allocated, _cached, _peak, _reserved;
 
     internal IlgpuAllocator(Accelerator accelerator, Action bind)
@@ -56,13 +61,16 @@ public sealed class IlgpuAllocator
     public MemoryBuffer1D<byte, Stride1D.Dense> Rent(long bytes)
     {
         long size = BucketSize(bytes);
+        ReclaimOrphans();
         lock (_lock)
         {
             if (_free.TryGetValue(size, out var stack) && stack.Count > 0)
             {
                 _cached -= size;
                 Account(size);
-                return stack.Pop();
+                var block = stack.Pop();
+                _rented.Add(block);
+                return block;
             }
         }
         MemoryBuffer1D<byte, Stride1D.Dense> buf;
@@ -78,7 +86,7 @@ public sealed class IlgpuAllocator
                     $"{_accelerator.Name}: cannot allocate {size} bytes (live {AllocatedBytes}, reserved {ReservedBytes})", e2);
             }
         }
-        lock (_lock) { _reserved += size; Account(size); }
+        lock (_lock) { _reserved += size; Account(size); _rented.Add(buf); }
         return buf;
     }
 
@@ -94,6 +102,9 @@ public sealed class IlgpuAllocator
         long size = block.LengthInBytes;
         lock (_lock)
         {
+            if (!_rented.Remove(block))
+                throw new InvalidOperationException(
+                    "IlgpuAllocator.Return: the block was not rented from this allocator or was returned twice");
             if (!_free.TryGetValue(size, out var stack)) _free[size] = stack = new();
             stack.Push(block);
             _allocated -= size;
@@ -101,9 +112,25 @@ public sealed class IlgpuAllocator
         }
     }
 
+    /// <summary>Blocks handed back by finalizers and not yet on the free lists.</summary>
+    public int PendingOrphans => _orphans.Count;
+
+    /// <summary>
+    /// Hands back a block from a finalizer: it is queued without locks or driver calls and rejoins the free
+    /// lists at the next <see cref="Rent"/> or <see cref="EmptyCache"/> on an ordinary thread.
+    /// </summary>
+    internal void ReturnOrphan(MemoryBuffer1D<byte, Stride1D.Dense> block) => _orphans.Enqueue(block);
+
+    /// <summary>Moves the blocks finalizers handed back onto the free lists.</summary>
+    public void ReclaimOrphans()
+    {
+        while (_orphans.TryDequeue(out var block)) Return(block);
+    }
+
     /// <summary>Frees all cached blocks to the driver. Call from a normal thread, not a finalizer.</summary>
     public void EmptyCache()
     {
+        ReclaimOrphans();
         List<MemoryBuffer1D<byte, Stride1D.Dense>> blocks;
         lock (_lock)
         {
@@ -134,4 +161,7 @@ public sealed class IlgpuStorage : Storage
 
     /// <inheritdoc/>
     protected override void Free() => _allocator.Return(Block);
+
+    /// <inheritdoc/>
+    protected override void FreeUnreachable() => _allocator.ReturnOrphan(Block);
 }
