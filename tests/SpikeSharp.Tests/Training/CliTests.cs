@@ -36,7 +36,7 @@ public class CliTests
         var (code, text) = Run("train", "--steps", "0", "--device", "cpu", "--out", Path.GetTempPath());
         Assert.Equal(1, code);
         Assert.Contains("--steps", text);
-        Assert.Contains("must be positive, got 0", text);
+        Assert.Contains("expected a positive whole number, got '0'", text);
         (code, text) = Run("train", "--model", "resnet", "--device", "cpu");
         Assert.Equal(1, code);
         Assert.Contains("mlp, csnn or plif-csnn", text);
