@@ -56,8 +56,6 @@ internal static class LmTrainCommand
         Positive(s.Dim, "dim"); Positive(s.Layers, "layers"); Positive(s.Heads, "heads"); Positive(s.SeqLen, "seq-len");
         Positive(s.BatchSize, "batch-size"); Positive(s.Steps, "steps"); Positive(s.EvalEvery, "eval-every");
         Positive(s.CheckpointEvery, "checkpoint-every");
-        if (s.Resume && s.Overwrite)
-            throw new ArgumentException("--resume continues the run in --out and --overwrite deletes it: give one of them", "overwrite");
         if (s.Dim % s.Heads != 0) throw new ArgumentException($"--heads {s.Heads} must divide --dim {s.Dim}", "heads");
         if (!(s.Lr > 0 && float.IsFinite(s.Lr))) throw new ArgumentException($"--lr must be a positive number, got {s.Lr}", "lr");
     }
@@ -65,14 +63,16 @@ internal static class LmTrainCommand
     /// <summary>Runs training; returns the exit code. Throws ArgumentException / IOException on bad input.</summary>
     public static int Run(Settings s, TextWriter o, bool interactive)
     {
-        CheckSettings(s);
+        if (s.Resume && s.Overwrite)
+            throw new ArgumentException("--resume continues the run in --out and --overwrite deletes it: give one of them", "overwrite");
         CheckpointInfo? saved = null;
         if (s.Resume)
         {
             saved = RunDirectory.FindResumable(s.Out, msg => o.WriteLine($"warning: {msg}"));
-            s = Restore(s, saved, o);
+            s = Restore(s, saved, o); // before the checks: the run's own settings replace the defaults
         }
-        else RunDirectory.PrepareNew(s.Out, s.Overwrite);
+        CheckSettings(s);
+        if (saved is null) RunDirectory.PrepareNew(s.Out, s.Overwrite);
         var corpus = s.Text != null ? TextCorpus.FromFile(s.Text) : TextCorpus.FromFortunes();
         TextCorpus.CheckWindow(corpus.Train, s.SeqLen, $"training split of {corpus.Source}");
         TextCorpus.CheckWindow(corpus.Validation, s.SeqLen, $"validation split (last 10%) of {corpus.Source}");
@@ -152,7 +152,7 @@ internal static class LmTrainCommand
             }, step, opt, new Dictionary<string, string>
             {
                 ["text"] = s.Text is null ? "" : Path.GetFullPath(s.Text), ["seq_len"] = Inv($"{s.SeqLen}"),
-                ["batch_size"] = Inv($"{s.BatchSize}"), ["steps"] = Inv($"{s.Steps}"), ["lr"] = R(s.Lr), ["seed"] = Inv($"{s.Seed}"),
+                ["batch_size"] = Inv($"{s.BatchSize}"), ["steps"] = Inv($"{s.Steps}"), ["lr"] = s.Lr.ToString("R", CultureInfo.InvariantCulture), ["seed"] = Inv($"{s.Seed}"),
                 ["eval_every"] = Inv($"{s.EvalEvery}"), ["checkpoint_every"] = Inv($"{s.CheckpointEvery}"), ["step"] = Inv($"{step}"),
                 ["train_loss"] = R(trainLoss), ["val_loss"] = R(lastVal), ["first_val_loss"] = R(firstVal),
                 ["elapsed_s"] = R(elapsedBefore + sw.Elapsed.TotalSeconds),
