@@ -32,21 +32,38 @@ internal static class LmTrainCommand
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3000, Description = "optimiser steps" };
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 1e-3f, Description = "peak learning rate (AdamW, cosine decay)" };
         var device = DeviceOption.Create();
-        var outDir = new Option<string>("--out") { DefaultValueFactory = _ => "runs/lm", Description = "output directory (model.safetensors, config.json, trainer.safetensors, metrics.csv, checkpoints/)" };
+        var outDir = new Option<string>("--out")
+        {
+            DefaultValueFactory = _ => "runs/lm",
+            Description = "output directory (model.safetensors, config.json, trainer.safetensors, metrics.csv, "
+                + "checkpoints/)",
+        };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "random seed" };
         var evalEvery = new Option<int>("--eval-every") { DefaultValueFactory = _ => 250, Description = "steps between validation evaluations" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 500, Description = "steps between checkpoints (and one at the end)" };
-        var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its newest complete checkpoint, with its saved settings" };
-        var overwrite = new Option<bool>("--overwrite") { Description = "delete the run already in --out and start again (without it, or --resume, an existing run is refused)" };
+        var checkpointEvery = new Option<int>("--checkpoint-every")
+        {
+            DefaultValueFactory = _ => 500, Description = "steps between checkpoints (and one at the end)",
+        };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "continue the run in --out from its newest complete checkpoint, with its saved settings",
+        };
+        var overwrite = new Option<bool>("--overwrite")
+        {
+            Description = "delete the run already in --out and start again (without it, or --resume, an existing "
+                + "run is refused)",
+        };
         var cmd = new Command("lm", "Train a character-level spiking language model (embedding → spiking transformer blocks → head).")
         {
-            text, dim, layers, heads, seqLen, batch, steps, lr, device, outDir, seed, evalEvery, checkpointEvery, resume, overwrite,
+            text, dim, layers, heads, seqLen, batch, steps, lr, device, outDir, seed, evalEvery, checkpointEvery,
+            resume, overwrite,
         };
         cmd.SetAction(p => Run(new Settings(p.GetValue(text), p.GetValue(dim), p.GetValue(layers), p.GetValue(heads), p.GetValue(seqLen),
             p.GetValue(batch), p.GetValue(steps), p.GetValue(lr), p.GetValue(device), p.GetValue(outDir)!, p.GetValue(seed),
             p.GetValue(evalEvery), CheckpointEvery: p.GetValue(checkpointEvery), Resume: p.GetValue(resume),
             Overwrite: p.GetValue(overwrite), Given: cmd.Options.Where(o => p.GetResult(o) is { Implicit: false })
-                .Select(o => o.Name.TrimStart('-')).ToHashSet()), Console.Out, interactive: !Console.IsOutputRedirected));
+                .Select(o => o.Name.TrimStart('-')).ToHashSet()),
+            Console.Out, interactive: !Console.IsOutputRedirected));
         return cmd;
     }
 
@@ -64,7 +81,8 @@ internal static class LmTrainCommand
     public static int Run(Settings s, TextWriter o, bool interactive)
     {
         if (s.Resume && s.Overwrite)
-            throw new ArgumentException("--resume continues the run in --out and --overwrite deletes it: give one of them", "overwrite");
+            throw new ArgumentException(
+                "--resume continues the run in --out and --overwrite deletes it: give one of them", "overwrite");
         CheckpointInfo? saved = null;
         if (s.Resume)
         {
@@ -79,8 +97,9 @@ internal static class LmTrainCommand
         var device = DeviceOption.Apply(s.Device);
         var vocab = corpus.Vocabulary;
         if (saved != null && SpikingLmCheckpoint.ReadConfig(saved.Directory).Vocab != vocab.Characters)
-            throw new InvalidDataException($"--resume: the vocabulary of {corpus.Source} differs from the one the run in {s.Out} " +
-                "was trained with (has the text changed?); resume with the same --text, or start a new run with --overwrite");
+            throw new InvalidDataException(
+                $"--resume: the vocabulary of {corpus.Source} differs from the one the run in {s.Out} was trained " +
+                "with (has the text changed?); resume with the same --text, or start a new run with --overwrite");
         o.WriteLine($"corpus {corpus.Source}: {corpus.Text.Length:N0} chars, vocabulary {vocab.Size}, train {corpus.Train.Length:N0}, val {corpus.Validation.Length:N0}");
         var bigram = new BigramBaseline(corpus.Train, vocab.Size);
         double bigramLoss = bigram.Loss(corpus.Validation);
@@ -103,21 +122,24 @@ internal static class LmTrainCommand
             var m = Checkpoint.Load(saved.Directory, model, opt, msg => o.WriteLine($"warning: {msg}")).Metadata;
             start = int.Parse(m["step"], CultureInfo.InvariantCulture);
             double D(string key) => double.Parse(m[key], CultureInfo.InvariantCulture);
-            (trainLoss, lastVal, firstVal, elapsedBefore) = (D("train_loss"), D("val_loss"), D("first_val_loss"), D("elapsed_s"));
+            (trainLoss, lastVal, firstVal, elapsedBefore) =
+                (D("train_loss"), D("val_loss"), D("first_val_loss"), D("elapsed_s"));
             sched.LastStep = start;
             sched.Apply();
             // Rows after the checkpoint belong to steps about to run again (a kill between a row and its save).
             int dropped = metrics.TruncateAfter("step", start);
             o.WriteLine($"resumed from {saved.Directory} after step {start}" +
                 (dropped > 0 ? $" (dropped {dropped} row(s) of metrics.csv written after that checkpoint)" : ""));
-            if (start >= s.Steps) o.WriteLine($"the run already completed {start} of {s.Steps} steps; pass a larger --steps to train further");
+            if (start >= s.Steps)
+                o.WriteLine($"the run already completed {start} of {s.Steps} steps; " +
+                    "pass a larger --steps to train further");
         }
 
         void Step(int step)
         {
             using var scope = TensorScope.Begin();
             model.Train(); model.ResetState();
-            // One generator per step, seeded by the step, so a resumed run draws the batches an uninterrupted one would.
+            // One generator per step, seeded by the step: a resumed run draws the batches an uninterrupted one would.
             var rng = new Random(unchecked(s.Seed * 1_000_003 + step));
             var (x, y) = TextCorpus.SampleBatch(corpus.Train, s.SeqLen, s.BatchSize, rng);
             var logits = model.Forward(Tensor.FromArray(x, new[] { s.SeqLen, s.BatchSize }, device));
@@ -137,9 +159,10 @@ internal static class LmTrainCommand
             double elapsed = elapsedBefore + sw.Elapsed.TotalSeconds;
             log(Inv($"step {step,5}  train {(double.IsNaN(trainLoss) ? "  -   " : trainLoss.ToString("F4", CultureInfo.InvariantCulture))}  val {val:F4} nats = {BigramBaseline.BitsPerChar(val):F3} bpc  (bigram {bigramLoss:F4})  lr {opt.Lr:G3}  {elapsed:F0}s"));
             log("  " + report.Summary());
-            metrics.Append(Inv($"{step}"), Inv($"{trainLoss:G6}"), Inv($"{val:G6}"), Inv($"{BigramBaseline.BitsPerChar(val):G6}"),
-                Inv($"{bigramLoss:G6}"), Inv($"{opt.Lr:G6}"), Inv($"{report.MeanRate:G6}"), Inv($"{report.DenseMacs:G6}"),
-                Inv($"{report.Macs:G6}"), Inv($"{report.Accumulates:G6}"), Inv($"{elapsed:F1}"));
+            metrics.Append(Inv($"{step}"), Inv($"{trainLoss:G6}"), Inv($"{val:G6}"),
+                Inv($"{BigramBaseline.BitsPerChar(val):G6}"), Inv($"{bigramLoss:G6}"), Inv($"{opt.Lr:G6}"),
+                Inv($"{report.MeanRate:G6}"), Inv($"{report.DenseMacs:G6}"), Inv($"{report.Macs:G6}"),
+                Inv($"{report.Accumulates:G6}"), Inv($"{elapsed:F1}"));
         }
 
         void Save(int step)
@@ -147,13 +170,16 @@ internal static class LmTrainCommand
             string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
             last = SpikingLmCheckpoint.Save(s.Out, model, vocab, new Dictionary<string, object>
             {
-                ["text"] = corpus.Source, ["seq_len"] = s.SeqLen, ["batch_size"] = s.BatchSize, ["steps"] = s.Steps, ["lr"] = s.Lr,
-                ["seed"] = s.Seed, ["step"] = step, ["val_loss"] = lastVal, ["bigram_val_loss"] = bigramLoss,
+                ["text"] = corpus.Source, ["seq_len"] = s.SeqLen, ["batch_size"] = s.BatchSize, ["steps"] = s.Steps,
+                ["lr"] = s.Lr, ["seed"] = s.Seed, ["step"] = step, ["val_loss"] = lastVal,
+                ["bigram_val_loss"] = bigramLoss,
             }, step, opt, new Dictionary<string, string>
             {
                 ["text"] = s.Text is null ? "" : Path.GetFullPath(s.Text), ["seq_len"] = Inv($"{s.SeqLen}"),
-                ["batch_size"] = Inv($"{s.BatchSize}"), ["steps"] = Inv($"{s.Steps}"), ["lr"] = s.Lr.ToString("R", CultureInfo.InvariantCulture), ["seed"] = Inv($"{s.Seed}"),
-                ["eval_every"] = Inv($"{s.EvalEvery}"), ["checkpoint_every"] = Inv($"{s.CheckpointEvery}"), ["step"] = Inv($"{step}"),
+                ["batch_size"] = Inv($"{s.BatchSize}"), ["steps"] = Inv($"{s.Steps}"),
+                ["lr"] = s.Lr.ToString("R", CultureInfo.InvariantCulture), ["seed"] = Inv($"{s.Seed}"),
+                ["eval_every"] = Inv($"{s.EvalEvery}"), ["checkpoint_every"] = Inv($"{s.CheckpointEvery}"),
+                ["step"] = Inv($"{step}"),
                 ["train_loss"] = R(trainLoss), ["val_loss"] = R(lastVal), ["first_val_loss"] = R(firstVal),
                 ["elapsed_s"] = R(elapsedBefore + sw.Elapsed.TotalSeconds),
             });
@@ -188,8 +214,11 @@ internal static class LmTrainCommand
         else TrainFrom(start + 1, o.WriteLine, null);
 
         if (MemoryReport.Line(device) is { } mem) o.WriteLine(mem);
-        string ckpt = last?.Name is { } name ? $" (checkpoint {Path.Combine(s.Out, Checkpoint.SavesDirectory, name)})" : "";
-        o.WriteLine(Inv($"validation loss {firstVal:F4} → {lastVal:F4} nats/char (bigram {bigramLoss:F4}); saved {Path.Combine(s.Out, SpikingLmCheckpoint.WeightsFile)}, config.json, trainer.safetensors{ckpt}, metrics.csv"));
+        string ckpt = last?.Name is { } name
+            ? $" (checkpoint {Path.Combine(s.Out, Checkpoint.SavesDirectory, name)})" : "";
+        o.WriteLine(Inv($"validation loss {firstVal:F4} → {lastVal:F4} nats/char (bigram {bigramLoss:F4}); saved ") +
+            $"{Path.Combine(s.Out, SpikingLmCheckpoint.WeightsFile)}, config.json, trainer.safetensors{ckpt}, " +
+            "metrics.csv");
         return 0;
     }
 
@@ -204,7 +233,9 @@ internal static class LmTrainCommand
     {
         var m = saved.Metadata;
         if (!m.TryGetValue("kind", out var kind) || kind != SpikingLanguageModel.Kind || !m.ContainsKey("step"))
-            throw new InvalidDataException($"--resume: the checkpoint in {saved.Directory} is not a resumable spiking language model (kind '{kind}')");
+            throw new InvalidDataException(
+                $"--resume: the checkpoint in {saved.Directory} is not a resumable spiking language model " +
+                $"(kind '{kind}')");
         var cfg = SpikingLmCheckpoint.ReadConfig(saved.Directory);
         bool Given(string name) => s.Given?.Contains(name) ?? true;
         T Pick<T>(string name, T given, T? was, Func<T, string> show) where T : struct
@@ -212,9 +243,10 @@ internal static class LmTrainCommand
             if (was is not T w) return given;
             if (!Given(name)) return w;
             if (!EqualityComparer<T>.Default.Equals(w, given))
-                throw new ArgumentException($"--resume: --{name} {show(given)} differs from the run in {s.Out}, which was trained " +
-                    $"with --{name} {show(w)} (checkpoint {saved.Directory}); leave --{name} out to continue with the saved " +
-                    "value, or start a new run with --overwrite or another --out", name);
+                throw new ArgumentException(
+                    $"--resume: --{name} {show(given)} differs from the run in {s.Out}, which was trained with " +
+                    $"--{name} {show(w)} (checkpoint {saved.Directory}); leave --{name} out to continue with the " +
+                    "saved value, or start a new run with --overwrite or another --out", name);
             return given;
         }
         int? Int(string key) => m.TryGetValue(key, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : null;
@@ -223,14 +255,15 @@ internal static class LmTrainCommand
         string? text = s.Text;
         if (!Given("text")) text = savedText.Length == 0 ? null : savedText;
         else if ((text is null ? "" : Path.GetFullPath(text)) != savedText)
-            throw new ArgumentException($"--resume: --text {text ?? "(the fortunes files)"} differs from the run in {s.Out}, which " +
-                $"was trained on {(savedText.Length == 0 ? "the fortunes files" : savedText)}; leave --text out to continue " +
-                "with the saved text, or start a new run with --overwrite or another --out", "text");
+            throw new ArgumentException(
+                $"--resume: --text {text ?? "(the fortunes files)"} differs from the run in {s.Out}, which was " +
+                $"trained on {(savedText.Length == 0 ? "the fortunes files" : savedText)}; leave --text out to " +
+                "continue with the saved text, or start a new run with --overwrite or another --out", "text");
         int steps = s.Steps;
         if (!Given("steps")) steps = Int("steps") ?? steps;
         else if (Int("steps") is int was && was != steps)
-            o.WriteLine($"warning: --steps {steps}: the run was started with {was} steps; its cosine learning-rate schedule " +
-                $"now spans {steps}, so the rate changes from step {Int("step") + 1} on");
+            o.WriteLine($"warning: --steps {steps}: the run was started with {was} steps; its cosine learning-rate " +
+                $"schedule now spans {steps}, so the rate changes from step {Int("step") + 1} on");
         return s with
         {
             Text = text,
@@ -239,12 +272,14 @@ internal static class LmTrainCommand
             Heads = Pick("heads", s.Heads, cfg.Heads, I),
             SeqLen = Pick("seq-len", s.SeqLen, Int("seq_len"), I),
             BatchSize = Pick("batch-size", s.BatchSize, Int("batch_size"), I),
-            Lr = Pick("lr", s.Lr, m.TryGetValue("lr", out var lr) ? float.Parse(lr, CultureInfo.InvariantCulture) : null,
+            Lr = Pick("lr", s.Lr,
+                m.TryGetValue("lr", out var lr) ? float.Parse(lr, CultureInfo.InvariantCulture) : null,
                 v => v.ToString("R", CultureInfo.InvariantCulture)),
             Seed = Pick("seed", s.Seed, Int("seed"), I),
             Steps = steps,
             EvalEvery = Given("eval-every") ? s.EvalEvery : Int("eval_every") ?? s.EvalEvery,
-            CheckpointEvery = Given("checkpoint-every") ? s.CheckpointEvery : Int("checkpoint_every") ?? s.CheckpointEvery,
+            CheckpointEvery = Given("checkpoint-every")
+                ? s.CheckpointEvery : Int("checkpoint_every") ?? s.CheckpointEvery,
         };
     }
 

@@ -64,7 +64,8 @@ public static partial class AtomicFile
         }
     }
 
-    /// <summary>Writes <paramref name="text"/> (UTF-8, no byte-order mark) atomically, as <see cref="Write"/> does.</summary>
+    /// <summary>Writes <paramref name="text"/> as UTF-8 without byte-order mark, atomically (<see cref="Write"/>).
+    /// </summary>
     public static void WriteAllText(string path, string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -73,11 +74,12 @@ public static partial class AtomicFile
 
     /// <summary>Replaces <paramref name="path"/> atomically with a copy of <paramref name="source"/>.</summary>
     /// <exception cref="FileNotFoundException"><paramref name="source"/> does not exist.</exception>
-    /// <exception cref="IOException">Writing failed; the previous file at <paramref name="path"/> is unchanged.</exception>
+    /// <exception cref="IOException">Writing failed; the file at <paramref name="path"/> is unchanged.</exception>
     public static void Copy(string source, string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(source);
-        if (!File.Exists(source)) throw new FileNotFoundException($"Could not copy '{source}': it does not exist.", source);
+        if (!File.Exists(source))
+            throw new FileNotFoundException($"Could not copy '{source}': it does not exist.", source);
         Write(path, dst =>
         {
             using var src = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);

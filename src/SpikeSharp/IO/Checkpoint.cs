@@ -111,7 +111,8 @@ public static partial class Checkpoint
     /// <param name="extraFiles">Further files of the save: file name → writer (e.g. a JSON config).</param>
     /// <param name="keep">Complete saves to keep, the newest included (at least 1).</param>
     /// <returns>The committed save.</returns>
-    /// <exception cref="ArgumentException">A bad name, a reserved extra file name or <paramref name="keep"/> &lt; 1.</exception>
+    /// <exception cref="ArgumentException">A bad name, a reserved extra file name or <paramref name="keep"/> &lt; 1.
+    /// </exception>
     /// <exception cref="IOException">Writing failed; the previous save is still the latest and complete.</exception>
     public static CheckpointInfo Save(string runDir, string name, Module model, Optimizer? optimizer,
         IDictionary<string, string> metadata, IReadOnlyDictionary<string, Action<Stream>>? extraFiles = null,
@@ -121,11 +122,15 @@ public static partial class Checkpoint
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metadata);
         if (name is null || !SaveName().IsMatch(name))
-            throw new ArgumentException($"checkpoint: a save's name is a word, a dash and a number (e.g. 'epoch-3'), got '{name}'", nameof(name));
-        if (keep < 1) throw new ArgumentOutOfRangeException(nameof(keep), $"checkpoint: keep must be at least 1, got {keep}");
+            throw new ArgumentException(
+                $"checkpoint: a save's name is a word, a dash and a number (e.g. 'epoch-3'), got '{name}'",
+                nameof(name));
+        if (keep < 1)
+            throw new ArgumentOutOfRangeException(nameof(keep), $"checkpoint: keep must be at least 1, got {keep}");
         foreach (var f in extraFiles?.Keys ?? Enumerable.Empty<string>())
             if (f is ModelFile or TrainerFile || f.IndexOfAny(new[] { '/', '\\' }) >= 0 || f.StartsWith('.'))
-                throw new ArgumentException($"checkpoint: extra file name '{f}' is reserved or not a plain file name", nameof(extraFiles));
+                throw new ArgumentException(
+                    $"checkpoint: extra file name '{f}' is reserved or not a plain file name", nameof(extraFiles));
 
         string root = Path.GetFullPath(runDir), saves = Path.Combine(root, SavesDirectory);
         Directory.CreateDirectory(saves);
@@ -139,7 +144,8 @@ public static partial class Checkpoint
         {
             var st = optimizer.StateDict();
             foreach (var kv in st.Tensors) entries.Add(ToEntry("optim." + kv.Key, kv.Value));
-            foreach (var kv in st.Scalars) meta["optim." + kv.Key] = kv.Value.ToString("R", CultureInfo.InvariantCulture);
+            foreach (var kv in st.Scalars)
+                meta["optim." + kv.Key] = kv.Value.ToString("R", CultureInfo.InvariantCulture);
         }
 
         string temp = Path.Combine(saves, TempPrefix + id[..12]), final = Path.Combine(saves, name);
@@ -232,7 +238,8 @@ public static partial class Checkpoint
         return null;
     }
 
-    /// <summary>The metadata of the newest complete save in <paramref name="dir"/> (see <see cref="FindLatest"/>).</summary>
+    /// <summary>The metadata of the newest complete save in <paramref name="dir"/>, see <see cref="FindLatest"/>.
+    /// </summary>
     /// <exception cref="FileNotFoundException">There is no save.</exception>
     public static IReadOnlyDictionary<string, string> ReadMetadata(string dir) =>
         (FindLatest(dir) ?? throw NoSave(dir)).Metadata;

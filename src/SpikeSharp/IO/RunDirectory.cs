@@ -9,7 +9,8 @@ public static class RunDirectory
         "metrics.csv", Checkpoint.ModelFile, Checkpoint.TrainerFile, "config.json", Checkpoint.SavesDirectory, "plots",
     };
 
-    /// <summary>The entries of <see cref="RunEntries"/> present in <paramref name="dir"/> (empty if it does not exist).</summary>
+    /// <summary>The entries of <see cref="RunEntries"/> in <paramref name="dir"/> (none if it does not exist).
+    /// </summary>
     public static IReadOnlyList<string> FindRunEntries(string dir) =>
         RunEntries.Where(e => File.Exists(Path.Combine(dir, e)) || Directory.Exists(Path.Combine(dir, e))).ToList();
 
@@ -45,17 +46,21 @@ public static class RunDirectory
     {
         ArgumentException.ThrowIfNullOrEmpty(dir);
         if (!Directory.Exists(dir))
-            throw new DirectoryNotFoundException($"--resume: {dir} does not exist; leave out --resume to start a new run there");
+            throw new DirectoryNotFoundException(
+                $"--resume: {dir} does not exist; leave out --resume to start a new run there");
         var info = Checkpoint.FindLatest(dir, warn);
         if (info != null) return info;
         var found = FindRunEntries(dir);
-        if (found.Contains(Checkpoint.ModelFile) && !found.Contains(Checkpoint.TrainerFile) && !found.Contains(Checkpoint.SavesDirectory))
-            throw new FileNotFoundException($"--resume: {dir} holds a model but no trainer state ({Checkpoint.TrainerFile}; " +
+        if (found.Contains(Checkpoint.ModelFile) && !found.Contains(Checkpoint.TrainerFile)
+            && !found.Contains(Checkpoint.SavesDirectory))
+            throw new FileNotFoundException(
+                $"--resume: {dir} holds a model but no trainer state ({Checkpoint.TrainerFile}; " +
                 "earlier versions saved none for 'train lm'), so its run cannot be continued; start a new run with " +
                 "--overwrite or another --out", Path.Combine(dir, Checkpoint.TrainerFile));
         throw new FileNotFoundException(found.Count == 0
             ? $"--resume: {dir} holds no training run; leave out --resume to start a new run there"
             : $"--resume: {dir} holds no complete checkpoint (it has {string.Join(", ", found)}: the run was stopped " +
-              "before its first save finished); start it again with --overwrite", Path.Combine(dir, Checkpoint.SavesDirectory));
+              "before its first save finished); start it again with --overwrite",
+            Path.Combine(dir, Checkpoint.SavesDirectory));
     }
 }

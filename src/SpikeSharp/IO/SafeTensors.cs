@@ -138,7 +138,7 @@ public static class SafeTensors
     /// holds exactly the tensor bytes the header describes (a truncated file fails); tensor data is not read.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is malformed or truncated; the message names the file.</exception>
+    /// <exception cref="InvalidDataException">The file is malformed or truncated (the message names it).</exception>
     public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

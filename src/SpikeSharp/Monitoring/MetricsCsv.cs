@@ -78,7 +78,9 @@ public sealed class MetricsCsv
     /// cut short by a killed process, is skipped.
     /// </summary>
     public IReadOnlyList<string[]> ReadRows() =>
-        File.Exists(Path) ? Parse(File.ReadAllText(Path)).Skip(1).Where(r => r.Length == _columns.Length).ToList() : new();
+        File.Exists(Path)
+            ? Parse(File.ReadAllText(Path)).Skip(1).Where(r => r.Length == _columns.Length).ToList()
+            : new();
 
     /// <summary>
     /// Keeps only the rows whose <paramref name="column"/> holds a number no larger than <paramref name="last"/>,
@@ -91,10 +93,12 @@ public sealed class MetricsCsv
     {
         int c = Array.IndexOf(_columns, column);
         if (c < 0)
-            throw new ArgumentException($"Unknown column '{column}'; expected one of {string.Join(", ", _columns)}.", nameof(column));
+            throw new ArgumentException(
+                $"Unknown column '{column}'; expected one of {string.Join(", ", _columns)}.", nameof(column));
         var all = File.Exists(Path) ? Parse(File.ReadAllText(Path)).Skip(1).ToList() : new List<string[]>();
         var keep = all.Where(r => r.Length == _columns.Length
-            && double.TryParse(r[c], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v <= last).ToList();
+            && double.TryParse(r[c], NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+            && v <= last).ToList();
         var text = new StringBuilder(string.Join(",", _columns.Select(Escape))).Append('\n');
         foreach (var r in keep) text.Append(string.Join(",", r.Select(Escape))).Append('\n');
         IO.AtomicFile.WriteAllText(Path, text.ToString());

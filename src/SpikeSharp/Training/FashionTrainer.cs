@@ -30,7 +30,9 @@ public sealed record FashionTrainOptions
     /// match the checkpoint's (<see cref="FashionRunConfig.Read"/> gives it); <see cref="Epochs"/> may differ.
     /// </summary>
     public bool Resume { get; init; }
-    /// <summary>Replace a run already in <see cref="OutDir"/>; without it (or <see cref="Resume"/>) a run there is refused.</summary>
+    /// <summary>
+    /// Replace a run already in <see cref="OutDir"/>; without it (or <see cref="Resume"/>) a run there is refused.
+    /// </summary>
     public bool Overwrite { get; init; }
     /// <summary>Complete checkpoints kept in OutDir/checkpoints, the newest included (at least 1).</summary>
     public int KeepCheckpoints { get; init; } = Checkpoint.DefaultKeep;
@@ -63,9 +65,11 @@ public sealed record FashionTrainOptions
         if (StopAfter is <= 0) throw new ArgumentOutOfRangeException(nameof(StopAfter), $"--stop-after must be positive, got {StopAfter}");
         if (string.IsNullOrWhiteSpace(OutDir)) throw new ArgumentException("--out must name a directory", nameof(OutDir));
         if (Resume && Overwrite)
-            throw new ArgumentException("--resume continues the run in --out and --overwrite deletes it: give one of them", nameof(Overwrite));
+            throw new ArgumentException(
+                "--resume continues the run in --out and --overwrite deletes it: give one of them", nameof(Overwrite));
         if (KeepCheckpoints < 1)
-            throw new ArgumentOutOfRangeException(nameof(KeepCheckpoints), $"checkpoints to keep must be at least 1, got {KeepCheckpoints}");
+            throw new ArgumentOutOfRangeException(
+                nameof(KeepCheckpoints), $"checkpoints to keep must be at least 1, got {KeepCheckpoints}");
     }
 }
 
@@ -90,7 +94,8 @@ public sealed record FashionRunConfig
     public int? BatchSize { get; init; }
     public float? Lr { get; init; }
     public ulong? Seed { get; init; }
-    /// <summary>True if the checkpoint records the training-set limit (<see cref="TrainLimit"/> null then means none).</summary>
+    /// <summary>True if the checkpoint records the training-set limit (then a null <see cref="TrainLimit"/> is none).
+    /// </summary>
     public bool TrainLimitKnown { get; init; }
     public int? TrainLimit { get; init; }
     /// <summary>Training samples the run used, if recorded.</summary>
@@ -99,27 +104,32 @@ public sealed record FashionRunConfig
     /// <summary>The configuration of the newest complete checkpoint of the run in <paramref name="outDir"/>.</summary>
     /// <param name="outDir">The run directory.</param>
     /// <param name="warn">Told about damaged saves passed over.</param>
-    /// <exception cref="IOException">No such directory or no complete checkpoint in it (the message says which).</exception>
-    /// <exception cref="InvalidDataException">The checkpoint is not a Fashion-MNIST classifier's or is malformed.</exception>
+    /// <exception cref="IOException">No such directory, or no complete checkpoint in it (the message says which).
+    /// </exception>
+    /// <exception cref="InvalidDataException">The checkpoint is not a Fashion-MNIST classifier's, or is malformed.
+    /// </exception>
     public static FashionRunConfig Read(string outDir, Action<string>? warn = null)
     {
         var info = RunDirectory.FindResumable(outDir, warn);
         var m = info.Metadata;
         if (!m.TryGetValue("kind", out var kind) || kind != Kind)
-            throw new InvalidDataException($"--resume: the checkpoint in {outDir} is not a Fashion-MNIST classifier (kind '{kind}')");
+            throw new InvalidDataException(
+                $"--resume: the checkpoint in {outDir} is not a Fashion-MNIST classifier (kind '{kind}')");
+        InvalidDataException Bad(string what) => new($"--resume: the checkpoint in {info.Directory} {what}");
         int? Int(string key) => m.TryGetValue(key, out var v) && v.Length > 0 ? ParseInt(key, v) : null;
-        int ParseInt(string key, string v) => int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i
-            : throw new InvalidDataException($"--resume: the checkpoint in {info.Directory} has {key} '{v}', expected an integer");
+        int ParseInt(string key, string v) =>
+            int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i
+                : throw Bad($"has {key} '{v}', expected an integer");
         EncodingKind? enc = m.TryGetValue("encoding", out var e)
             ? Enum.TryParse<EncodingKind>(e, ignoreCase: true, out var ek) ? ek
-                : throw new InvalidDataException($"--resume: the checkpoint in {info.Directory} has encoding '{e}'")
+                : throw Bad($"has encoding '{e}'")
             : null;
         return new FashionRunConfig
         {
             Checkpoint = info,
             Model = m.TryGetValue("model", out var model) ? FashionModels.Parse(model)
-                : throw new InvalidDataException($"--resume: the checkpoint in {info.Directory} does not record its model"),
-            CompletedEpochs = Int("epoch") ?? throw new InvalidDataException($"--resume: the checkpoint in {info.Directory} does not record its epoch"),
+                : throw Bad("does not record its model"),
+            CompletedEpochs = Int("epoch") ?? throw Bad("does not record its epoch"),
             Epochs = Int("epochs"),
             TimeSteps = Int("time_steps") ?? Int("steps"), // "steps" in checkpoints of earlier versions
             Encoding = enc,
@@ -156,7 +166,7 @@ public sealed class FashionTrainer
     /// <summary>Called after every reported step.</summary>
     public event Action<TrainProgress>? Progress;
 
-    /// <summary>Results of every epoch of the run, with the epochs before a resume read back from metrics.csv.</summary>
+    /// <summary>Results of every epoch of the run (epochs before a resume are read back from metrics.csv).</summary>
     public List<EpochResult> History { get; } = new();
 
     /// <summary>The last checkpoint this run saved (or resumed from, if it saved none); null before.</summary>
@@ -203,11 +213,12 @@ public sealed class FashionTrainer
         if (saved != null)
         {
             if (saved.TrainSamples is int n && n != train.Count)
-                throw new InvalidDataException($"--resume: the run in {_o.OutDir} trained on {n} samples, this one has " +
-                    $"{train.Count} (other data, or the bundled sample instead of the full set?); resume with the same --data");
+                throw new InvalidDataException(
+                    $"--resume: the run in {_o.OutDir} trained on {n} samples, this one has {train.Count} (other " +
+                    "data, or the bundled sample instead of the full set?); resume with the same --data");
             if (saved.Epochs is int e && e != _epochs)
-                _log($"--epochs {_epochs}: the run was started with {e} epochs; its cosine learning-rate schedule now " +
-                     $"spans {_epochs}, so the rate changes from epoch {saved.CompletedEpochs + 1} on");
+                _log($"--epochs {_epochs}: the run was started with {e} epochs; its cosine learning-rate schedule " +
+                     $"now spans {_epochs}, so the rate changes from epoch {saved.CompletedEpochs + 1} on");
             var meta = Checkpoint.Load(saved.Checkpoint.Directory, model, opt, _log).Metadata;
             LastCheckpoint = saved.Checkpoint;
             startEpoch = saved.CompletedEpochs;
@@ -223,7 +234,8 @@ public sealed class FashionTrainer
             _log($"resumed from {saved.Checkpoint.Directory} after epoch {startEpoch}" +
                  (dropped > 0 ? $" (dropped {dropped} row(s) of metrics.csv written after that checkpoint)" : ""));
             if (startEpoch >= _epochs)
-                _log($"the run already completed {startEpoch} of {_epochs} epochs; pass a larger --epochs to train further");
+                _log($"the run already completed {startEpoch} of {_epochs} epochs; " +
+                     "pass a larger --epochs to train further");
         }
         else csv = new MetricsCsv(metricsPath, MetricsColumns, overwrite: true);
 
@@ -260,7 +272,8 @@ public sealed class FashionTrainer
         return History.Count > 0 ? History[^1].TestAccuracy : double.NaN;
     }
 
-    private static string Inv(IFormattable v, string? format = null) => v.ToString(format, CultureInfo.InvariantCulture);
+    private static string Inv(IFormattable v, string? format = null) =>
+        v.ToString(format, CultureInfo.InvariantCulture);
 
     private static EpochResult ParseRow(string[] r)
     {
@@ -275,9 +288,10 @@ public sealed class FashionTrainer
         void Same<T>(string option, T? was, T now, Func<T, string> show) where T : struct
         {
             if (was is T w && !EqualityComparer<T>.Default.Equals(w, now))
-                throw new ArgumentException($"--resume: {option} {show(now)} differs from the run in {_o.OutDir}, which " +
-                    $"was trained with {option} {show(w)} (checkpoint {dir}); leave {option} out to continue with the " +
-                    $"saved value, or start a new run with --overwrite or another --out", option.TrimStart('-'));
+                throw new ArgumentException(
+                    $"--resume: {option} {show(now)} differs from the run in {_o.OutDir}, which was trained with " +
+                    $"{option} {show(w)} (checkpoint {dir}); leave {option} out to continue with the saved value, " +
+                    "or start a new run with --overwrite or another --out", option.TrimStart('-'));
         }
         Same("--model", saved.Model, _o.Model, FashionModels.Name);
         Same("--time-steps", saved.TimeSteps, _o.TimeSteps, v => Inv(v));

@@ -19,7 +19,8 @@ public class CheckpointTests
             foreach (var p in Model.Parameters())
             {
                 p.Grad?.Dispose();
-                p.Grad = Tensor.FromArray(Enumerable.Repeat((float)epoch, p.Numel).ToArray(), p.Shape, Device.Cpu).Persist();
+                var g = Enumerable.Repeat((float)epoch, p.Numel).ToArray();
+                p.Grad = Tensor.FromArray(g, p.Shape, Device.Cpu).Persist();
             }
             Opt.Step();
         }
@@ -27,7 +28,8 @@ public class CheckpointTests
         public float[] Weight => Model.StateDict()["weight"].ToArray<float>();
 
         public CheckpointInfo Save(string dir, int epoch, int keep = Checkpoint.DefaultKeep) =>
-            Checkpoint.Save(dir, $"epoch-{epoch}", Model, Opt, new Dictionary<string, string> { ["epoch"] = epoch.ToString() }, keep: keep);
+            Checkpoint.Save(dir, $"epoch-{epoch}", Model, Opt,
+                new Dictionary<string, string> { ["epoch"] = epoch.ToString() }, keep: keep);
 
         public void Dispose() { Opt.Dispose(); Model.Dispose(); }
     }
@@ -53,9 +55,13 @@ public class CheckpointTests
         {
             for (int e = 1; e <= 2; e++) { r.Step(e); weights[e] = r.Weight; r.Save(run, e); }
             r.Step(3); weights[3] = r.Weight;
-            // The disk as a SIGKILL before each file-system step of the third save (which also prunes epoch-1) leaves it.
+            // The disk as a SIGKILL before each file-system step of the third save (which prunes epoch-1) leaves it.
             var steps = new List<string>();
-            AtomicFile.StepHook = step => { CopyTree(run, tmp.Combine("snap", steps.Count.ToString())); steps.Add(step); };
+            AtomicFile.StepHook = step =>
+            {
+                CopyTree(run, tmp.Combine("snap", steps.Count.ToString()));
+                steps.Add(step);
+            };
             try { r.Save(run, 3); }
             finally { AtomicFile.StepHook = null; }
             Assert.True(steps.Count >= 12, "steps seen: " + string.Join(" | ", steps));
@@ -81,8 +87,8 @@ public class CheckpointTests
                 fresh.Save(snap, epoch + 1);
                 Assert.Empty(Temporaries(snap));
                 Assert.Equal($"epoch-{epoch + 1}", Checkpoint.FindLatest(snap)!.Name);
-                Assert.Equal(File.ReadAllBytes(Path.Combine(snap, Checkpoint.SavesDirectory, $"epoch-{epoch + 1}", Checkpoint.ModelFile)),
-                    File.ReadAllBytes(Path.Combine(snap, Checkpoint.ModelFile)));
+                var saved = Path.Combine(snap, Checkpoint.SavesDirectory, $"epoch-{epoch + 1}", Checkpoint.ModelFile);
+                Assert.Equal(File.ReadAllBytes(saved), File.ReadAllBytes(Path.Combine(snap, Checkpoint.ModelFile)));
             }
             Assert.Equal(new HashSet<int> { 2, 3 }, seen); // kills on both sides of the commit were tried
         }
@@ -95,15 +101,17 @@ public class CheckpointTests
         using var r = new Run();
         for (int e = 1; e <= 4; e++) { r.Step(e); r.Save(tmp.Path, e); }
         var saves = Path.Combine(tmp.Path, Checkpoint.SavesDirectory);
-        Assert.Equal(new[] { "epoch-3", "epoch-4" }, Directory.GetDirectories(saves).Select(Path.GetFileName).Order().ToArray());
+        string?[] Saves() => Directory.GetDirectories(saves).Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(new[] { "epoch-3", "epoch-4" }, Saves());
         Assert.Equal("epoch-4\n", File.ReadAllText(Path.Combine(saves, Checkpoint.LatestFile)));
         foreach (var f in new[] { Checkpoint.ModelFile, Checkpoint.TrainerFile })
-            Assert.Equal(File.ReadAllBytes(Path.Combine(saves, "epoch-4", f)), File.ReadAllBytes(Path.Combine(tmp.Path, f)));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(saves, "epoch-4", f)), File.ReadAllBytes(tmp.Combine(f)));
 
         r.Step(5);
         r.Save(tmp.Path, 5, keep: 1);
-        Assert.Equal(new[] { "epoch-5" }, Directory.GetDirectories(saves).Select(Path.GetFileName).ToArray());
-        var bad = Assert.Throws<ArgumentException>(() => Checkpoint.Save(tmp.Path, "final", r.Model, r.Opt, new Dictionary<string, string>()));
+        Assert.Equal(new[] { "epoch-5" }, Saves());
+        var bad = Assert.Throws<ArgumentException>(() =>
+            Checkpoint.Save(tmp.Path, "final", r.Model, r.Opt, new Dictionary<string, string>()));
         Assert.Contains("'final'", bad.Message);
         Assert.Contains("epoch-3", bad.Message);
     }
@@ -189,7 +197,8 @@ public class CheckpointTests
     {
         using var tmp = new TempDirectory();
         var path = tmp.Combine("m.safetensors");
-        SafeTensors.Save(path, new[] { SafeTensorEntry.FromFloat("w", new float[100]) }, new Dictionary<string, string> { ["k"] = "v" });
+        SafeTensors.Save(path, new[] { SafeTensorEntry.FromFloat("w", new float[100]) },
+            new Dictionary<string, string> { ["k"] = "v" });
         Assert.Equal("v", SafeTensors.ReadMetadata(path)["k"]);
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..^1]);

@@ -29,9 +29,12 @@ public class KillWhileSavingTests(ITestOutputHelper output)
                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             };
             psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SpikeSharp.Cli.dll"));
-            foreach (var a in new[] { "train", "fashion-mnist", "--device", "cpu", "--epochs", Epochs.ToString(), "--train-limit", "128",
-                         "--batch-size", "64", "-T", "1", "--no-plots", "--out", dir }.Concat(extra))
-                psi.ArgumentList.Add(a);
+            var args = new[]
+            {
+                "train", "fashion-mnist", "--device", "cpu", "--epochs", Epochs.ToString(), "--train-limit", "128",
+                "--batch-size", "64", "-T", "1", "--no-plots", "--out", dir,
+            };
+            foreach (var a in args.Concat(extra)) psi.ArgumentList.Add(a);
             psi.Environment["SPIKESHARP_OFFLINE"] = "1"; // never download the full set in a test
             psi.Environment["XDG_CACHE_HOME"] = cacheDir;
             psi.Environment.Remove("SPIKESHARP_DATA");
@@ -45,7 +48,9 @@ public class KillWhileSavingTests(ITestOutputHelper output)
 
         public string Output { get { lock (_all) return _all.ToString(); } }
 
-        /// <summary>The epoch of the next "epoch N/E:" line (printed just before epoch N is saved); null when the process ends.</summary>
+        /// <summary>
+        /// The epoch of the next "epoch N/E:" line (printed just before epoch N is saved); null when the process ends.
+        /// </summary>
         public int? NextEpochLine()
         {
             while (_lines.TryTake(out var line, TimeSpan.FromMinutes(2)))
@@ -72,6 +77,9 @@ public class KillWhileSavingTests(ITestOutputHelper output)
 
         public void Dispose() => _p.Dispose();
     }
+
+    private static IEnumerable<string> Temporaries(string dir) =>
+        Directory.EnumerateFileSystemEntries(dir, "*.tmp-*", SearchOption.AllDirectories);
 
     private static int? LatestEpoch(string dir)
     {
@@ -113,11 +121,13 @@ public class KillWhileSavingTests(ITestOutputHelper output)
             int? latest = LatestEpoch(dir);
             int n = printed.Value;
             Assert.True(latest is null ? n == 1 : latest >= n - 1 && latest <= n + 1,
-                $"killed after the line of epoch {n}: the newest complete save is epoch {latest?.ToString() ?? "(none)"}");
+                $"killed after the line of epoch {n}: the newest complete save is " +
+                $"epoch {latest?.ToString() ?? "(none)"}");
             if (latest == n - 1 || latest is null) beforeCommit++;
-            if (Directory.EnumerateFileSystemEntries(dir, "*.tmp-*", SearchOption.AllDirectories).Any()) leftTemporaries++;
+            if (Temporaries(dir).Any()) leftTemporaries++;
         }
-        output.WriteLine($"{attempts} runs, {kills} SIGKILLs: {beforeCommit} before the save's commit, {leftTemporaries} left temporaries");
+        output.WriteLine($"{attempts} runs, {kills} SIGKILLs: {beforeCommit} before the save's commit, " +
+                         $"{leftTemporaries} left temporaries");
         Assert.True(kills >= 8, $"only {kills} kills in {attempts} runs");
         Assert.True(beforeCommit >= 1, $"no kill of {kills} landed before a save's commit");
 
@@ -126,9 +136,10 @@ public class KillWhileSavingTests(ITestOutputHelper output)
             int code = last.Wait();
             Assert.True(code == 0, last.Output);
         }
-        var epochs = File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Skip(1).Select(l => int.Parse(l.Split(',')[0])).ToArray();
+        var epochs = File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Skip(1)
+            .Select(l => int.Parse(l.Split(',')[0])).ToArray();
         Assert.Equal(Enumerable.Range(1, Epochs).ToArray(), epochs);
         Assert.Equal(Epochs, LatestEpoch(dir));
-        Assert.Empty(Directory.EnumerateFileSystemEntries(dir, "*.tmp-*", SearchOption.AllDirectories));
+        Assert.Empty(Temporaries(dir));
     }
 }

@@ -44,7 +44,8 @@ public sealed class LmResumeCliTests : IDisposable
         var full = Train(a);
         Assert.True(full.Code == 0, full.Err + full.Out);
         var saves = Path.Combine(a, Checkpoint.SavesDirectory);
-        Assert.Equal(new[] { "step-4", "step-6" }, Directory.GetDirectories(saves).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(new[] { "step-4", "step-6" },
+            Directory.GetDirectories(saves).Select(Path.GetFileName).Order().ToArray());
         Assert.Equal("step-6\n", File.ReadAllText(Path.Combine(saves, Checkpoint.LatestFile)));
         foreach (var f in new[] { "model.safetensors", "trainer.safetensors", "config.json" })
             Assert.True(File.Exists(Path.Combine(saves, "step-6", f)) && File.Exists(Path.Combine(a, f)), f);
@@ -57,9 +58,11 @@ public sealed class LmResumeCliTests : IDisposable
         Directory.Delete(Path.Combine(bSaves, "step-6"), recursive: true);
         File.WriteAllText(Path.Combine(bSaves, Checkpoint.LatestFile), "step-4\n");
 
-        var resumed = Cli("train", "lm", "--resume", "--device", "cpu", "--out", b); // every setting from the checkpoint
+        // Every setting comes from the checkpoint.
+        var resumed = Cli("train", "lm", "--resume", "--device", "cpu", "--out", b);
         Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
-        Assert.Contains($"resumed from {Path.Combine(bSaves, "step-4")} after step 4 (dropped 1 row(s) of metrics.csv", resumed.Out);
+        Assert.Contains($"resumed from {Path.Combine(bSaves, "step-4")} after step 4 " +
+                        "(dropped 1 row(s) of metrics.csv", resumed.Out);
         Assert.DoesNotContain("step     0", resumed.Out); // no second evaluation of the start
         Assert.Equal(new[] { "0", "2", "4", "6" }, Metrics(b).Select(r => r[0]).ToArray());
         for (int i = 0; i < 4; i++)
@@ -73,7 +76,8 @@ public sealed class LmResumeCliTests : IDisposable
         foreach (var e in wa.Tensors)
         {
             var (x, y) = (e.ToFloatArray(), wb[e.Name].ToFloatArray());
-            for (int i = 0; i < x.Length; i++) Assert.True(Math.Abs(x[i] - y[i]) < 1e-4, $"{e.Name}[{i}]: {x[i]} vs {y[i]}");
+            for (int i = 0; i < x.Length; i++)
+                Assert.True(Math.Abs(x[i] - y[i]) < 1e-4, $"{e.Name}[{i}]: {x[i]} vs {y[i]}");
         }
 
         var gen = Cli("generate", "--checkpoint", b, "--prompt", "the ", "--tokens", "5", "--device", "cpu");
@@ -90,7 +94,8 @@ public sealed class LmResumeCliTests : IDisposable
 
         var dim = Cli("train", "lm", "--resume", "--dim", "32", "--device", "cpu", "--out", run);
         Assert.Equal(1, dim.Code);
-        Assert.Contains($"error: --resume: --dim 32 differs from the run in {run}, which was trained with --dim 16", dim.Err);
+        Assert.Contains($"error: --resume: --dim 32 differs from the run in {run}, which was trained with --dim 16",
+            dim.Err);
         var seq = Cli("train", "lm", "--resume", "--seq-len", "8", "--device", "cpu", "--out", run);
         Assert.Contains("--seq-len 8 differs from the run in", seq.Err);
         Assert.Contains("which was trained with --seq-len 16", seq.Err);
@@ -117,8 +122,9 @@ public sealed class LmResumeCliTests : IDisposable
         var metrics = File.ReadAllText(Path.Combine(run, "metrics.csv"));
         var again = Train(run);
         Assert.Equal(1, again.Code);
-        Assert.Contains($"error: --out {run} already holds a training run (metrics.csv, model.safetensors, trainer.safetensors, " +
-                        "config.json, checkpoints); pass --resume to continue it, or --overwrite to delete it", again.Err);
+        Assert.Contains($"error: --out {run} already holds a training run (metrics.csv, model.safetensors, " +
+                        "trainer.safetensors, config.json, checkpoints); pass --resume to continue it, or --overwrite " +
+                        "to delete it", again.Err);
         Assert.Equal(metrics, File.ReadAllText(Path.Combine(run, "metrics.csv")));
 
         var over = Train(run, "--overwrite", "--lr", "0.002");

@@ -68,21 +68,23 @@ public class FashionTrainerTests
     {
         var dir = TempDir();
         new FashionTrainer(Small(dir, 2) with { StopAfter = 1 }).Run();
-        var cases = new (FashionTrainOptions Options, string Message)[]
+        var o = Small(dir, 2) with { Resume = true };
+        var cases = new (FashionTrainOptions Options, string Option, string Given, string Saved)[]
         {
-            (Small(dir, 2) with { Model = FashionModelKind.Csnn }, "--model csnn differs from the run in " + dir + ", which was trained with --model mlp"),
-            (Small(dir, 2) with { TimeSteps = 4 }, "--time-steps 4 differs from the run in " + dir + ", which was trained with --time-steps 2"),
-            (Small(dir, 2) with { Encoding = EncodingKind.Rate }, "--encoding rate differs from the run in " + dir + ", which was trained with --encoding direct"),
-            (Small(dir, 2) with { BatchSize = 32 }, "--batch-size 32 differs from the run in " + dir + ", which was trained with --batch-size 64"),
-            (Small(dir, 2) with { Lr = 0.01f }, "--lr 0.01 differs from the run in " + dir + ", which was trained with --lr 0.002"),
-            (Small(dir, 2) with { Seed = 4 }, "--seed 4 differs from the run in " + dir + ", which was trained with --seed 3"),
-            (Small(dir, 2) with { TrainLimit = 320 }, "--train-limit 320 differs from the run in " + dir + ", which was trained with --train-limit 640"),
+            (o with { Model = FashionModelKind.Csnn }, "--model", "csnn", "mlp"),
+            (o with { TimeSteps = 4 }, "--time-steps", "4", "2"),
+            (o with { Encoding = EncodingKind.Rate }, "--encoding", "rate", "direct"),
+            (o with { BatchSize = 32 }, "--batch-size", "32", "64"),
+            (o with { Lr = 0.01f }, "--lr", "0.01", "0.002"),
+            (o with { Seed = 4 }, "--seed", "4", "3"),
+            (o with { TrainLimit = 320 }, "--train-limit", "320", "640"),
         };
-        foreach (var (options, message) in cases)
+        foreach (var (options, option, given, saved) in cases)
         {
-            var e = Assert.Throws<ArgumentException>(() => new FashionTrainer(options with { Resume = true }).Run());
-            Assert.Contains(message, e.Message);
-            Assert.Contains("leave --", e.Message);
+            var e = Assert.Throws<ArgumentException>(() => new FashionTrainer(options).Run());
+            Assert.Contains($"{option} {given} differs from the run in {dir}, which was trained with {option} {saved}",
+                e.Message);
+            Assert.Contains($"leave {option} out to continue with the saved value", e.Message);
         }
         Assert.Equal(2, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length); // nothing ran
     }
@@ -111,7 +113,8 @@ public class FashionTrainerTests
         new FashionTrainer(Small(dir, 1)).Run();
         var before = File.ReadAllText(Path.Combine(dir, "metrics.csv"));
         var e = Assert.Throws<IOException>(() => new FashionTrainer(Small(dir, 1)).Run());
-        Assert.Contains($"--out {dir} already holds a training run (metrics.csv, model.safetensors, trainer.safetensors, checkpoints)", e.Message);
+        Assert.Contains($"--out {dir} already holds a training run " +
+                        "(metrics.csv, model.safetensors, trainer.safetensors, checkpoints)", e.Message);
         Assert.Contains("--resume", e.Message);
         Assert.Contains("--overwrite", e.Message);
         Assert.Equal(before, File.ReadAllText(Path.Combine(dir, "metrics.csv")));
@@ -122,7 +125,8 @@ public class FashionTrainerTests
         Assert.Equal("8", Checkpoint.FindLatest(dir)!.Metadata["seed"]);
         Assert.True(File.Exists(Path.Combine(dir, "mine.txt")));
 
-        var both = Assert.Throws<ArgumentException>(() => new FashionTrainer(Small(dir) with { Resume = true, Overwrite = true }));
+        var both = Assert.Throws<ArgumentException>(() =>
+            new FashionTrainer(Small(dir) with { Resume = true, Overwrite = true }));
         Assert.Contains("--resume", both.Message);
         Assert.Contains("--overwrite", both.Message);
     }
@@ -131,13 +135,15 @@ public class FashionTrainerTests
     public void ResumeWithoutACheckpoint_FailsClearly()
     {
         var dir = TempDir();
-        var none = Assert.Throws<FileNotFoundException>(() => new FashionTrainer(Small(dir) with { Resume = true }).Run());
+        FashionTrainOptions Resume(string d) => Small(d) with { Resume = true };
+        var none = Assert.Throws<FileNotFoundException>(() => new FashionTrainer(Resume(dir)).Run());
         Assert.Contains("holds no training run", none.Message);
         Assert.Contains("leave out --resume", none.Message);
-        var missing = Assert.Throws<DirectoryNotFoundException>(() => new FashionTrainer(Small(Path.Combine(dir, "nope")) with { Resume = true }).Run());
+        var missing = Assert.Throws<DirectoryNotFoundException>(() =>
+            new FashionTrainer(Resume(Path.Combine(dir, "nope"))).Run());
         Assert.Contains("does not exist", missing.Message);
         File.WriteAllText(Path.Combine(dir, "metrics.csv"), "epoch\n1\n"); // killed during its first save
-        var partial = Assert.Throws<FileNotFoundException>(() => new FashionTrainer(Small(dir) with { Resume = true }).Run());
+        var partial = Assert.Throws<FileNotFoundException>(() => new FashionTrainer(Resume(dir)).Run());
         Assert.Contains("no complete checkpoint", partial.Message);
         Assert.Contains("--overwrite", partial.Message);
     }
@@ -146,7 +152,8 @@ public class FashionTrainerTests
     public void BadOptionsFailClearly()
     {
         var dir = TempDir();
-        Assert.Contains("--time-steps (T) must be positive, got 0", Assert.Throws<ArgumentOutOfRangeException>(() => new FashionTrainer(Small(dir) with { TimeSteps = 0 })).Message);
+        Assert.Contains("--time-steps (T) must be positive, got 0", Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new FashionTrainer(Small(dir) with { TimeSteps = 0 })).Message);
         Assert.Contains("--epochs", Assert.Throws<ArgumentOutOfRangeException>(() => new FashionTrainer(Small(dir) with { Epochs = 0 })).Message);
         var big = Assert.Throws<ArgumentException>(() => new FashionTrainer(Small(dir) with { BatchSize = 100000 }).Run());
         Assert.Contains("larger than the training set", big.Message);

@@ -41,11 +41,13 @@ public static class SpikingLmCheckpoint
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    /// <summary>Writes the weights (float32, state-dict names), the config and the optimiser state as save <c>step-N</c>.</summary>
+    /// <summary>
+    /// Writes the weights (float32, state-dict names), the config and the optimiser state as the save <c>step-N</c>.
+    /// </summary>
     /// <param name="dir">The run directory.</param>
     /// <param name="model">The model.</param>
     /// <param name="vocab">Its vocabulary (stored in config.json).</param>
-    /// <param name="training">Training hyperparameters and results recorded in config.json (not needed to load).</param>
+    /// <param name="training">Hyperparameters and results recorded in config.json (not needed to load).</param>
     /// <param name="step">Optimiser steps taken: names the save <c>step-N</c>.</param>
     /// <param name="optimizer">Optimiser whose state is saved for resuming; null saves none.</param>
     /// <param name="metadata">Strings stored in the safetensors files (e.g. the training position).</param>
@@ -61,11 +63,18 @@ public static class SpikingLmCheckpoint
         var c = model.Config;
         var cfg = new SpikingLmCheckpointConfig
         {
-            Vocab = vocab.Characters, Dim = c.Dim, Layers = c.Layers, Heads = c.Heads, MlpRatio = c.MlpRatio, Training = training,
+            Vocab = vocab.Characters, Dim = c.Dim, Layers = c.Layers, Heads = c.Heads, MlpRatio = c.MlpRatio,
+            Training = training,
         };
-        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["kind"] = SpikingLanguageModel.Kind };
-        return Checkpoint.Save(dir, $"step-{step}", model, optimizer, meta,
-            new Dictionary<string, Action<Stream>> { [ConfigFile] = stream => JsonSerializer.Serialize(stream, cfg, Json) }, keep);
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        {
+            ["kind"] = SpikingLanguageModel.Kind,
+        };
+        var files = new Dictionary<string, Action<Stream>>
+        {
+            [ConfigFile] = stream => JsonSerializer.Serialize(stream, cfg, Json),
+        };
+        return Checkpoint.Save(dir, $"step-{step}", model, optimizer, meta, files, keep);
     }
 
     /// <summary>
@@ -95,7 +104,8 @@ public static class SpikingLmCheckpoint
         return cfg;
     }
 
-    /// <summary>Loads the newest save written by <see cref="Save"/> (or the root files of an earlier version's run).</summary>
+    /// <summary>Loads the newest save written by <see cref="Save"/> (or the root files of an earlier version).
+    /// </summary>
     /// <exception cref="FileNotFoundException">The directory lacks config.json or model.safetensors.</exception>
     /// <exception cref="InvalidDataException">The checkpoint is of another model kind, or malformed.</exception>
     public static (SpikingLanguageModel Model, CharVocabulary Vocab) Load(string dir, Device? device = null)
