@@ -74,9 +74,8 @@ internal static class TrainCommand
                     "steps");
             // On --resume the run's saved configuration fills every option not given; a given one must match it.
             bool resume = r.GetValue(_resume);
-            var saved = resume && !r.GetValue(_overwrite)
-                ? FashionRunConfig.Read(r.GetValue(_out)!, msg => Console.Error.WriteLine($"warning: {msg}"))
-                : null;
+            // (Damaged saves passed over are reported by the trainer, which reads the checkpoint again.)
+            var saved = resume && !r.GetValue(_overwrite) ? FashionRunConfig.Read(r.GetValue(_out)!) : null;
             bool Given(Option option) => r.GetResult(option) is { Implicit: false };
             var kind = Given(_model) || saved is null ? FashionModels.Parse(r.GetValue(_model)!) : saved.Model;
             var device = DeviceOption.Apply(r.GetValue(_device));

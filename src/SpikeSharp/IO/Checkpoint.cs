@@ -149,6 +149,7 @@ public static partial class Checkpoint
         }
 
         string temp = Path.Combine(saves, TempPrefix + id[..12]), final = Path.Combine(saves, name);
+        bool renamed = false;
         try
         {
             AtomicFile.Step($"create {temp}");
@@ -166,13 +167,19 @@ public static partial class Checkpoint
             }
             AtomicFile.Step($"rename {temp} to {final}");
             Directory.Move(temp, final);
+            renamed = true;
             AtomicFile.FlushDirectory(saves);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            TryDeleteDirectory(temp);
-            throw new IOException($"checkpoint: could not save '{name}' in {saves}: {e.Message} " +
-                (current is null ? "No earlier save exists." : $"The latest save is still '{current}'."), e);
+            throw new IOException($"checkpoint: could not save '{name}' in {saves}: {e.Message} " + (
+                current is null ? "No earlier save exists." :
+                current == name ? "The save before it is the newest complete one." :
+                $"The latest save is still '{current}'."), e);
+        }
+        finally
+        {
+            if (!renamed) TryDeleteDirectory(temp);
         }
 
         AtomicFile.WriteAllText(Path.Combine(saves, LatestFile), name + "\n"); // the commit

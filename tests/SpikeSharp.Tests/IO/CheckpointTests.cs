@@ -117,6 +117,32 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void AFailedSave_KeepsThePreviousOneLatest_AndLeavesNoTemporaries()
+    {
+        using var tmp = new TempDirectory();
+        using var r = new Run();
+        r.Step(1);
+        r.Save(tmp.Path, 1);
+        r.Step(2);
+        var files = new Dictionary<string, Action<Stream>>
+        {
+            ["config.json"] = s => throw new IOException("No space left on device (simulated)."),
+        };
+        var e = Assert.Throws<IOException>(() => Checkpoint.Save(tmp.Path, "epoch-2", r.Model, r.Opt,
+            new Dictionary<string, string> { ["epoch"] = "2" }, files));
+        Assert.Contains("could not save 'epoch-2'", e.Message);
+        Assert.Contains("No space left on device", e.Message);
+        Assert.Contains("The latest save is still 'epoch-1'", e.Message);
+        Assert.Empty(Temporaries(tmp.Path));
+        Assert.Equal("epoch-1", Checkpoint.FindLatest(tmp.Path)!.Name);
+
+        var bad = new Dictionary<string, Action<Stream>> { ["x.json"] = s => throw new InvalidOperationException("bug") };
+        Assert.Throws<InvalidOperationException>(() =>
+            Checkpoint.Save(tmp.Path, "epoch-2", r.Model, r.Opt, new Dictionary<string, string>(), bad));
+        Assert.Empty(Temporaries(tmp.Path));
+    }
+
+    [Fact]
     public void StaleTemporariesOfAKilledSave_AreDeletedByTheNextSave()
     {
         using var tmp = new TempDirectory();
