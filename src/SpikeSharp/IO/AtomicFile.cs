@@ -88,6 +88,59 @@ public static partial class AtomicFile
     }
 
     /// <summary>
+    /// Places the content of <paramref name="source"/> at <paramref name="path"/> atomically, as a hard link where the
+    /// file system allows it (Linux and macOS: no data is copied, and both names then share one file, which must not
+    /// be modified in place), else as a copy (<see cref="Copy"/>).
+    /// </summary>
+    /// <exception cref="FileNotFoundException"><paramref name="source"/> does not exist.</exception>
+    /// <exception cref="IOException">Writing failed; the file at <paramref name="path"/> is unchanged.</exception>
+    public static void LinkOrCopy(string source, string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(source);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(source))
+            throw new FileNotFoundException($"Could not copy '{source}': it does not exist.", source);
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        var temp = Path.Combine(dir, "." + Path.GetFileName(full) + ".tmp-" + Guid.NewGuid().ToString("N")[..12]);
+        Step($"link {temp}");
+        if (!TryLink(Path.GetFullPath(source), temp))
+        {
+            Copy(source, path); // another file system, or one without hard links
+            return;
+        }
+        bool moved = false;
+        try
+        {
+            Step($"rename {temp} to {full}");
+            File.Move(temp, full, overwrite: true);
+            moved = true;
+            FlushDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Could not write '{full}': {e.Message} The previous file, if any, is unchanged.", e);
+        }
+        finally
+        {
+            if (!moved) TryDelete(temp);
+        }
+    }
+
+    private static bool TryLink(string source, string link)
+    {
+        if (!(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())) return false;
+        try
+        {
+            return Native.link(source, link) == 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Deletes the temporary files that <see cref="Write"/> leaves in <paramref name="dir"/> when its process is
     /// killed mid-write. Returns how many were deleted. Call it only when no other writer works in that directory.
     /// </summary>
@@ -147,5 +200,8 @@ public static partial class AtomicFile
 
         [LibraryImport("libc")]
         internal static partial int close(int fd);
+
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int link(string oldPath, string newPath);
     }
 }

@@ -22,9 +22,10 @@ public sealed record CheckpointInfo(string Directory, string? Name, IReadOnlyDic
 /// <item>that directory is renamed to its name (<c>RUN/checkpoints/epoch-3/</c>): from then on it is complete;</item>
 /// <item>the pointer <c>RUN/checkpoints/latest</c> (one line: the save's name) is replaced atomically: this is the
 /// commit. Until then the previous save is the latest, and it stays on disk;</item>
-/// <item>copies of the committed files are placed at the run's root (<c>RUN/model.safetensors</c>,
+/// <item>the committed files are placed at the run's root too (<c>RUN/model.safetensors</c>,
 /// <c>RUN/trainer.safetensors</c>, …), each replaced atomically, for tools that read the layout of earlier
-/// versions; the pointer, not these copies, decides what a resume loads;</item>
+/// versions: hard links where the file system has them (no data copied), else copies. The pointer, not these
+/// files, decides what a resume loads;</item>
 /// <item>older saves beyond the newest <c>keep</c> are deleted.</item>
 /// </list>
 /// A process killed at any point therefore leaves the previous or the new save complete and named by the pointer.
@@ -184,7 +185,7 @@ public static partial class Checkpoint
 
         AtomicFile.WriteAllText(Path.Combine(saves, LatestFile), name + "\n"); // the commit
         foreach (var file in new[] { ModelFile, TrainerFile }.Concat(extraFiles?.Keys ?? Enumerable.Empty<string>()))
-            AtomicFile.Copy(Path.Combine(final, file), Path.Combine(root, file));
+            AtomicFile.LinkOrCopy(Path.Combine(final, file), Path.Combine(root, file));
         Prune(saves, name, keep);
         return new CheckpointInfo(final, name, meta);
     }
