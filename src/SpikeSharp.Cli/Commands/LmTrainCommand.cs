@@ -27,7 +27,11 @@ internal static class LmTrainCommand
         var dim = new Option<int>("--dim") { DefaultValueFactory = _ => 384, Description = "model width" };
         var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 6, Description = "transformer blocks" };
         var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 6, Description = "attention heads (divides dim)" };
-        var seqLen = new Option<int>("--seq-len") { DefaultValueFactory = _ => 64, Description = "characters per training window" };
+        // One character per time step: the window's length is the spiking layers' T (-T, as in 'train').
+        var seqLen = new Option<int>("--seq-len", "--time-steps", "-T")
+        {
+            DefaultValueFactory = _ => 64, Description = "characters per training window = time steps T",
+        };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32, Description = "windows per step" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3000, Description = "optimiser steps" };
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 1e-3f, Description = "peak learning rate (AdamW, cosine decay)" };

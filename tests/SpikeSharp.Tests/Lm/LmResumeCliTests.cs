@@ -96,7 +96,8 @@ public sealed class LmResumeCliTests : IDisposable
         Assert.Equal(1, dim.Code);
         Assert.Contains($"error: --resume: --dim 32 differs from the run in {run}, which was trained with --dim 16",
             dim.Err);
-        var seq = Cli("train", "lm", "--resume", "--seq-len", "8", "--device", "cpu", "--out", run);
+        // -T is --seq-len in train lm: one character per time step.
+        var seq = Cli("train", "lm", "--resume", "-T", "8", "--device", "cpu", "--out", run);
         Assert.Contains("--seq-len 8 differs from the run in", seq.Err);
         Assert.Contains("which was trained with --seq-len 16", seq.Err);
         var lr = Cli("train", "lm", "--resume", "--lr", "0.01", "--device", "cpu", "--out", run);
