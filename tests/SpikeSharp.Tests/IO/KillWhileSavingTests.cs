@@ -99,7 +99,7 @@ public class KillWhileSavingTests(ITestOutputHelper output)
         using var tmp = new TempDirectory();
         string dir = tmp.Combine("run"), cache = tmp.Combine("cache");
         var rng = new Random(20240615);
-        int kills = 0, beforeCommit = 0, leftTemporaries = 0, attempts = 0;
+        int kills = 0, beforeCommit = 0, leftTemporaries = 0, attempts = 0, maxDelay = 40;
         bool finished = false;
         while (!finished && attempts < 30 && (kills < 8 || beforeCommit < 3))
         {
@@ -114,8 +114,8 @@ public class KillWhileSavingTests(ITestOutputHelper output)
                 finished = true;
                 break;
             }
-            // The line comes right before the save of that epoch: a delay of 0-40 ms lands in the save or just after.
-            Thread.Sleep(rng.Next(0, 40));
+            // The line comes right before the save of that epoch: a short delay lands in the save or just after.
+            Thread.Sleep(rng.Next(0, maxDelay));
             child.Kill();
             kills++;
             int? latest = LatestEpoch(dir);
@@ -124,6 +124,7 @@ public class KillWhileSavingTests(ITestOutputHelper output)
                 $"killed after the line of epoch {n}: the newest complete save is " +
                 $"epoch {latest?.ToString() ?? "(none)"}");
             if (latest == n - 1 || latest is null) beforeCommit++;
+            else maxDelay = Math.Max(2, maxDelay / 2); // a fast disk: aim earlier
             if (Temporaries(dir).Any()) leftTemporaries++;
         }
         output.WriteLine($"{attempts} runs, {kills} SIGKILLs: {beforeCommit} before the save's commit, " +
