@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using SpikeSharp.Data;
+using SpikeSharp.IO;
 using SpikeSharp.Training;
 
 namespace SpikeSharp.Cli.Commands;
@@ -28,13 +29,28 @@ internal static class TrainCommand
         private readonly Option<string> _model = new("--model") { Description = "mlp | csnn | plif-csnn", DefaultValueFactory = _ => "mlp" };
         private readonly Option<int?> _epochs = new("--epochs") { Description = "epochs (default: 2 for mlp (10 on the bundled sample), 4 for csnn, 24 for plif-csnn: 93.6 % in 6.8 min on an H200)" };
         private readonly Option<int> _batch = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
-        private readonly Option<int?> _steps = new("--steps") { Description = "time steps T per sample (default: 4, plif-csnn 8)" };
+        private readonly Option<int?> _timeSteps = new("--time-steps", "-T")
+        {
+            Description = "time steps T per sample (default: 4, plif-csnn 8)",
+        };
+        // The former spelling of --time-steps: an error now, so that it never silently means what it means in
+        // 'train lm' (optimiser steps).
+        private readonly Option<string?> _oldSteps = new("--steps") { Hidden = true };
         private readonly Option<float> _lr = new("--lr") { Description = "Adam learning rate (cosine schedule)", DefaultValueFactory = _ => 1e-3f };
         private readonly Option<string> _encoding = new("--encoding") { Description = "direct | rate | latency", DefaultValueFactory = _ => "direct" };
         private readonly Option<string?> _device = DeviceOption.Create();
         private readonly Option<string?> _data = new("--data") { Description = "Fashion-MNIST directory (default: SPIKESHARP_DATA, /usr/share/datasets/fashion-mnist, cache, download, bundled sample)" };
         private readonly Option<string> _out = new("--out") { Description = "output directory", DefaultValueFactory = _ => "runs/fashion-mnist" };
-        private readonly Option<bool> _resume = new("--resume") { Description = "continue from the checkpoint in --out" };
+        private readonly Option<bool> _resume = new("--resume")
+        {
+            Description = "continue the run in --out from its newest complete checkpoint, with its saved model and "
+                + "settings",
+        };
+        private readonly Option<bool> _overwrite = new("--overwrite")
+        {
+            Description = "delete the run already in --out and start again (without it, or --resume, an existing "
+                + "run is refused)",
+        };
         private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0UL };
         private readonly Option<bool> _noPlots = new("--no-plots") { Description = "skip the PNG plots (e.g. on machines without the plotting native libraries)" };
         private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "stop after N epochs of this invocation (continue later with --resume)" };
@@ -42,14 +58,30 @@ internal static class TrainCommand
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { _model, _epochs, _batch, _steps, _lr, _encoding, _device, _data, _out, _resume, _seed, _limit, _stopAfter, _noPlots }) c.Options.Add(o);
+            foreach (var o in new Option[]
+                     {
+                         _model, _epochs, _batch, _timeSteps, _oldSteps, _lr, _encoding, _device, _data, _out, _resume,
+                         _overwrite, _seed, _limit, _stopAfter, _noPlots,
+                     })
+                c.Options.Add(o);
         }
 
         public int Run(ParseResult r)
         {
-            var kind = FashionModels.Parse(r.GetValue(_model)!);
+            if (r.GetResult(_oldSteps) is not null)
+                throw new ArgumentException("--steps is not an option of 'train': the time steps T per sample are " +
+                    "--time-steps (or -T), e.g. --time-steps 8 (--steps counts optimiser steps in 'train lm')",
+                    "steps");
+            // On --resume the run's saved configuration fills every option not given; a given one must match it.
+            bool resume = r.GetValue(_resume);
+            // (Damaged saves passed over are reported by the trainer, which reads the checkpoint again.)
+            var saved = resume && !r.GetValue(_overwrite) ? FashionRunConfig.Read(r.GetValue(_out)!) : null;
+            bool Given(Option option) => r.GetResult(option) is { Implicit: false };
+            var kind = Given(_model) || saved is null ? FashionModels.Parse(r.GetValue(_model)!) : saved.Model;
             var device = DeviceOption.Apply(r.GetValue(_device));
-            var enc = r.GetValue(_encoding)!.ToLowerInvariant() switch
+            var enc = !Given(_encoding) && saved?.Encoding is EncodingKind savedEnc
+                ? savedEnc
+                : r.GetValue(_encoding)!.ToLowerInvariant() switch
             {
                 "direct" => EncodingKind.Direct,
                 "rate" => EncodingKind.Rate,
@@ -59,23 +91,26 @@ internal static class TrainCommand
             var o = new FashionTrainOptions
             {
                 Model = kind,
-                Epochs = r.GetValue(_epochs) ?? kind switch { FashionModelKind.Mlp => 2, FashionModelKind.Csnn => 4, _ => 24 },
-                BatchSize = r.GetValue(_batch),
-                Steps = r.GetValue(_steps) ?? (kind == FashionModelKind.PlifCsnn ? 8 : 4),
-                Lr = r.GetValue(_lr),
+                Epochs = r.GetValue(_epochs) ?? saved?.Epochs
+                    ?? kind switch { FashionModelKind.Mlp => 2, FashionModelKind.Csnn => 4, _ => 24 },
+                BatchSize = !Given(_batch) && saved?.BatchSize is int b ? b : r.GetValue(_batch),
+                TimeSteps = r.GetValue(_timeSteps) ?? saved?.TimeSteps ?? (kind == FashionModelKind.PlifCsnn ? 8 : 4),
+                Lr = !Given(_lr) && saved?.Lr is float lr ? lr : r.GetValue(_lr),
                 Encoding = enc,
                 Device = device,
                 DataRoot = r.GetValue(_data),
                 OutDir = r.GetValue(_out)!,
-                Resume = r.GetValue(_resume),
-                Seed = r.GetValue(_seed),
-                TrainLimit = r.GetValue(_limit),
+                Resume = resume,
+                Overwrite = r.GetValue(_overwrite),
+                Seed = !Given(_seed) && saved?.Seed is ulong seed ? seed : r.GetValue(_seed),
+                TrainLimit = r.GetValue(_limit) ?? (saved is { TrainLimitKnown: true } ? saved.TrainLimit : null),
                 StopAfter = r.GetValue(_stopAfter),
-                SampleEpochs = r.GetValue(_epochs) is null && kind == FashionModelKind.Mlp ? 10 : null,
+                SampleEpochs = r.GetValue(_epochs) is null && saved?.Epochs is null && kind == FashionModelKind.Mlp
+                    ? 10 : null,
                 Plots = !r.GetValue(_noPlots),
             };
             var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg)); // validates the options first
-            AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.Steps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
+            AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.TimeSteps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
             double acc = double.NaN;
             bool interactive = !Console.IsOutputRedirected;
             if (interactive)
@@ -102,7 +137,12 @@ internal static class TrainCommand
                     $"acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s, {log.Timing(p.Step)}");
                 acc = trainer.Run();
             }
-            Console.WriteLine($"wrote {Path.Combine(o.OutDir, "metrics.csv")}, {Path.Combine(o.OutDir, "model.safetensors")}, {Path.Combine(o.OutDir, "plots")}/");
+            var wrote = new[] { "metrics.csv", Checkpoint.ModelFile, Checkpoint.TrainerFile }
+                .Select(f => Path.Combine(o.OutDir, f)).ToList();
+            if (trainer.LastCheckpoint?.Name is { } save)
+                wrote[^1] += $" (checkpoint {Path.Combine(o.OutDir, Checkpoint.SavesDirectory, save)})";
+            if (o.Plots) wrote.Add(Path.Combine(o.OutDir, "plots") + "/");
+            Console.WriteLine($"wrote {string.Join(", ", wrote)}");
             if (MemoryReport.Line(device) is { } mem) Console.WriteLine(mem);
             Console.WriteLine($"test accuracy: {acc.ToString("F4", CultureInfo.InvariantCulture)}");
             return 0;

@@ -133,7 +133,36 @@ public static class SafeTensors
 
     private sealed record HeaderEntry(string Name, SafeTensorDType DType, int[] Shape, long Begin, long End);
 
+    /// <summary>
+    /// Reads only the metadata of a safetensors file, after checking that its header is valid and that the file
+    /// holds exactly the tensor bytes the header describes (a truncated file fails); tensor data is not read.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is malformed or truncated (the message names it).</exception>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"safetensors file '{path}' does not exist.", path);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return ReadHeader(file, path).Metadata;
+    }
+
     private static SafeTensorFile Read(Stream s, string source)
+    {
+        var (entries, metadata) = ReadHeader(s, source);
+        var tensors = new List<SafeTensorEntry>(entries.Count);
+        foreach (var e in entries)
+        {
+            var data = new byte[e.End - e.Begin];
+            s.ReadExactly(data);
+            tensors.Add(new SafeTensorEntry(e.Name, e.DType, e.Shape, data));
+        }
+        return new SafeTensorFile(tensors, metadata);
+    }
+
+    // Reads and validates the header; leaves the stream at the first data byte, entries sorted by offset.
+    private static (List<HeaderEntry> Entries, Dictionary<string, string> Metadata) ReadHeader(Stream s, string source)
     {
         long fileLength = s.Length;
         InvalidDataException Bad(string what) => new($"safetensors file '{source}': {what}");
@@ -167,15 +196,7 @@ public static class SafeTensors
         }
         if (expectedBegin != dataLength)
             throw Bad($"tensors cover {expectedBegin} data bytes but the file holds {dataLength} after the header.");
-
-        var tensors = new List<SafeTensorEntry>(entries.Count);
-        foreach (var e in entries)
-        {
-            var data = new byte[e.End - e.Begin];
-            s.ReadExactly(data);
-            tensors.Add(new SafeTensorEntry(e.Name, e.DType, e.Shape, data));
-        }
-        return new SafeTensorFile(tensors, metadata);
+        return (entries, metadata);
     }
 
     private static (List<HeaderEntry>, Dictionary<string, string>) ParseHeader(byte[] headerBytes, Func<string, InvalidDataException> bad)

@@ -39,6 +39,7 @@ public sealed class MetricsCsv
             if (existing != header)
                 throw new InvalidOperationException(
                     $"Metrics file '{Path}' has header '{existing}', expected '{header}'. Use another path or overwrite: true.");
+            EndWithNewline();
             return;
         }
         File.WriteAllText(Path, header + "\n", new UTF8Encoding(false));
@@ -70,6 +71,78 @@ public sealed class MetricsCsv
             if (Array.IndexOf(_columns, key) < 0)
                 throw new ArgumentException($"Unknown column '{key}'; expected one of {string.Join(", ", _columns)}.", nameof(row));
         Append(_columns.Select(c => row.TryGetValue(c, out var v) ? v : null).ToArray());
+    }
+
+    /// <summary>
+    /// The data rows (header excluded), one cell array per row. A row with the wrong number of cells, such as a line
+    /// cut short by a killed process, is skipped.
+    /// </summary>
+    public IReadOnlyList<string[]> ReadRows() =>
+        File.Exists(Path)
+            ? Parse(File.ReadAllText(Path)).Skip(1).Where(r => r.Length == _columns.Length).ToList()
+            : new();
+
+    /// <summary>
+    /// Keeps only the rows whose <paramref name="column"/> holds a number no larger than <paramref name="last"/>,
+    /// e.g. the epochs up to a checkpoint when a run resumes from it, so that epochs run again after the checkpoint
+    /// are not listed twice. Malformed rows go too. The file is replaced atomically.
+    /// </summary>
+    /// <returns>The number of rows removed.</returns>
+    /// <exception cref="ArgumentException"><paramref name="column"/> is not one of the columns.</exception>
+    public int TruncateAfter(string column, double last)
+    {
+        int c = Array.IndexOf(_columns, column);
+        if (c < 0)
+            throw new ArgumentException(
+                $"Unknown column '{column}'; expected one of {string.Join(", ", _columns)}.", nameof(column));
+        var all = File.Exists(Path) ? Parse(File.ReadAllText(Path)).Skip(1).ToList() : new List<string[]>();
+        var keep = all.Where(r => r.Length == _columns.Length
+            && double.TryParse(r[c], NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+            && v <= last).ToList();
+        var text = new StringBuilder(string.Join(",", _columns.Select(Escape))).Append('\n');
+        foreach (var r in keep) text.Append(string.Join(",", r.Select(Escape))).Append('\n');
+        IO.AtomicFile.WriteAllText(Path, text.ToString());
+        return all.Count - keep.Count;
+    }
+
+    // A killed process can leave a last line without its newline; the next row must not be glued to it.
+    private void EndWithNewline()
+    {
+        using var f = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite);
+        f.Seek(-1, SeekOrigin.End);
+        if (f.ReadByte() != '\n') f.WriteByte((byte)'\n');
+    }
+
+    // RFC 4180 records: quoted cells may hold commas, quotes (doubled) and newlines.
+    private static IEnumerable<string[]> Parse(string text)
+    {
+        var cells = new List<string>();
+        var cell = new StringBuilder();
+        bool quoted = false, any = false;
+        for (int i = 0; i < text.Length; i++)
+        {
+            char ch = text[i];
+            if (quoted)
+            {
+                if (ch != '"') cell.Append(ch);
+                else if (i + 1 < text.Length && text[i + 1] == '"') { cell.Append('"'); i++; }
+                else quoted = false;
+                continue;
+            }
+            switch (ch)
+            {
+                case '"': quoted = true; any = true; break;
+                case ',': cells.Add(cell.ToString()); cell.Clear(); any = true; break;
+                case '\r': break;
+                case '\n':
+                    cells.Add(cell.ToString()); cell.Clear();
+                    yield return cells.ToArray();
+                    cells.Clear(); any = false;
+                    break;
+                default: cell.Append(ch); any = true; break;
+            }
+        }
+        if (any) { cells.Add(cell.ToString()); yield return cells.ToArray(); }
     }
 
     private static string Format(object? value) => value switch

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using SpikeSharp.Autograd;
@@ -15,13 +16,26 @@ public sealed record FashionTrainOptions
     public FashionModelKind Model { get; init; } = FashionModelKind.Mlp;
     public int Epochs { get; init; } = 2;
     public int BatchSize { get; init; } = 128;
-    /// <summary>Time steps T per sample.</summary>
-    public int Steps { get; init; } = 4;
+    /// <summary>Time steps T per sample (the command line's <c>--time-steps</c>, <c>-T</c>).</summary>
+    public int TimeSteps { get; init; } = 4;
+    /// <summary>The former name of <see cref="TimeSteps"/>, kept so that existing code compiles.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public int Steps { get => TimeSteps; init => TimeSteps = value; }
     public float Lr { get; init; } = 1e-3f;
     public EncodingKind Encoding { get; init; } = EncodingKind.Direct;
     public string? DataRoot { get; init; }
     public string OutDir { get; init; } = "runs/fashion-mnist";
+    /// <summary>
+    /// Continue the run in <see cref="OutDir"/> from its newest complete checkpoint. The run's configuration must
+    /// match the checkpoint's (<see cref="FashionRunConfig.Read"/> gives it); <see cref="Epochs"/> may differ.
+    /// </summary>
     public bool Resume { get; init; }
+    /// <summary>
+    /// Replace a run already in <see cref="OutDir"/>; without it (or <see cref="Resume"/>) a run there is refused.
+    /// </summary>
+    public bool Overwrite { get; init; }
+    /// <summary>Complete checkpoints kept in OutDir/checkpoints, the newest included (at least 1).</summary>
+    public int KeepCheckpoints { get; init; } = Checkpoint.DefaultKeep;
     public ulong Seed { get; init; }
     public Device Device { get; init; } = Device.Default;
     /// <summary>Use only the first N training samples (tests, smoke runs).</summary>
@@ -45,11 +59,87 @@ public sealed record FashionTrainOptions
     {
         if (Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(Epochs), $"--epochs must be positive, got {Epochs}");
         if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), $"--batch-size must be positive, got {BatchSize}");
-        if (Steps <= 0) throw new ArgumentOutOfRangeException(nameof(Steps), $"--steps (T) must be positive, got {Steps}");
+        if (TimeSteps <= 0) throw new ArgumentOutOfRangeException(nameof(TimeSteps), $"--time-steps (T) must be positive, got {TimeSteps}");
         if (!(Lr > 0) || float.IsInfinity(Lr)) throw new ArgumentOutOfRangeException(nameof(Lr), $"--lr must be a positive number, got {Lr}");
         if (SampleEpochs is <= 0) throw new ArgumentOutOfRangeException(nameof(SampleEpochs), $"sample epochs must be positive, got {SampleEpochs}");
         if (StopAfter is <= 0) throw new ArgumentOutOfRangeException(nameof(StopAfter), $"--stop-after must be positive, got {StopAfter}");
         if (string.IsNullOrWhiteSpace(OutDir)) throw new ArgumentException("--out must name a directory", nameof(OutDir));
+        if (Resume && Overwrite)
+            throw new ArgumentException(
+                "--resume continues the run in --out and --overwrite deletes it: give one of them", nameof(Overwrite));
+        if (KeepCheckpoints < 1)
+            throw new ArgumentOutOfRangeException(
+                nameof(KeepCheckpoints), $"checkpoints to keep must be at least 1, got {KeepCheckpoints}");
+    }
+}
+
+/// <summary>
+/// The configuration a Fashion-MNIST run stores with its checkpoints, which <c>--resume</c> restores. Fields the
+/// checkpoint does not record (checkpoints of earlier versions hold only the model, T, encoding and seed) are null.
+/// </summary>
+public sealed record FashionRunConfig
+{
+    /// <summary>Checkpoint kind of a Fashion-MNIST classifier.</summary>
+    public const string Kind = "fashion-mnist-classifier";
+
+    /// <summary>The save this configuration comes from.</summary>
+    public required CheckpointInfo Checkpoint { get; init; }
+    public FashionModelKind Model { get; init; }
+    /// <summary>Epochs finished when the checkpoint was saved.</summary>
+    public int CompletedEpochs { get; init; }
+    /// <summary>Epochs the run was set to (the span of its learning-rate schedule).</summary>
+    public int? Epochs { get; init; }
+    public int? TimeSteps { get; init; }
+    public EncodingKind? Encoding { get; init; }
+    public int? BatchSize { get; init; }
+    public float? Lr { get; init; }
+    public ulong? Seed { get; init; }
+    /// <summary>True if the checkpoint records the training-set limit (then a null <see cref="TrainLimit"/> is none).
+    /// </summary>
+    public bool TrainLimitKnown { get; init; }
+    public int? TrainLimit { get; init; }
+    /// <summary>Training samples the run used, if recorded.</summary>
+    public int? TrainSamples { get; init; }
+
+    /// <summary>The configuration of the newest complete checkpoint of the run in <paramref name="outDir"/>.</summary>
+    /// <param name="outDir">The run directory.</param>
+    /// <param name="warn">Told about damaged saves passed over.</param>
+    /// <exception cref="IOException">No such directory, or no complete checkpoint in it (the message says which).
+    /// </exception>
+    /// <exception cref="InvalidDataException">The checkpoint is not a Fashion-MNIST classifier's, or is malformed.
+    /// </exception>
+    public static FashionRunConfig Read(string outDir, Action<string>? warn = null)
+    {
+        var info = RunDirectory.FindResumable(outDir, warn);
+        var m = info.Metadata;
+        if (!m.TryGetValue("kind", out var kind) || kind != Kind)
+            throw new InvalidDataException(
+                $"--resume: the checkpoint in {outDir} is not a Fashion-MNIST classifier (kind '{kind}')");
+        InvalidDataException Bad(string what) => new($"--resume: the checkpoint in {info.Directory} {what}");
+        int? Int(string key) => m.TryGetValue(key, out var v) && v.Length > 0 ? ParseInt(key, v) : null;
+        int ParseInt(string key, string v) =>
+            int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i
+                : throw Bad($"has {key} '{v}', expected an integer");
+        EncodingKind? enc = m.TryGetValue("encoding", out var e)
+            ? Enum.TryParse<EncodingKind>(e, ignoreCase: true, out var ek) ? ek
+                : throw Bad($"has encoding '{e}'")
+            : null;
+        return new FashionRunConfig
+        {
+            Checkpoint = info,
+            Model = m.TryGetValue("model", out var model) ? FashionModels.Parse(model)
+                : throw Bad("does not record its model"),
+            CompletedEpochs = Int("epoch") ?? throw Bad("does not record its epoch"),
+            Epochs = Int("epochs"),
+            TimeSteps = Int("time_steps") ?? Int("steps"), // "steps" in checkpoints of earlier versions
+            Encoding = enc,
+            BatchSize = Int("batch_size"),
+            Lr = m.TryGetValue("lr", out var lr) ? float.Parse(lr, CultureInfo.InvariantCulture) : null,
+            Seed = m.TryGetValue("seed", out var seed) ? ulong.Parse(seed, CultureInfo.InvariantCulture) : null,
+            TrainLimitKnown = m.ContainsKey("train_limit"),
+            TrainLimit = Int("train_limit"),
+            TrainSamples = Int("train_samples"),
+        };
     }
 }
 
@@ -82,12 +172,30 @@ public sealed class FashionTrainer
     /// </summary>
     public ProgressReporter? ProgressSchedule { get; set; }
 
-    /// <summary>Results of every epoch run (including resumed ones loaded from metrics).</summary>
+        /// <summary>Results of every epoch of the run (epochs before a resume are read back from metrics.csv).</summary>
     public List<EpochResult> History { get; } = new();
 
+    /// <summary>The last checkpoint this run saved (or resumed from, if it saved none); null before.</summary>
+    public CheckpointInfo? LastCheckpoint { get; private set; }
+
+    private static readonly string[] MetricsColumns =
+        { "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_s", "lr" };
+
     /// <summary>Runs the whole training; returns the final test accuracy.</summary>
+    /// <exception cref="IOException">--out holds a run and neither Resume nor Overwrite is set, or Resume finds no
+    /// complete checkpoint.</exception>
+    /// <exception cref="ArgumentException">Resume with a configuration other than the checkpoint's (the message names
+    /// the option, the saved value and the given one).</exception>
     public double Run()
     {
+        FashionRunConfig? saved = null;
+        if (_o.Resume)
+        {
+            saved = FashionRunConfig.Read(_o.OutDir, _log);
+            CheckCompatible(saved);
+        }
+        else RunDirectory.PrepareNew(_o.OutDir, _o.Overwrite);
+
         var data = FashionMnist.Load(_o.DataRoot, _log);
         _epochs = data.IsBundledSample && _o.SampleEpochs is int se ? se : _o.Epochs;
         if (data.IsBundledSample) _log($"using the bundled Fashion-MNIST sample (4000 train / 1000 test images), {_epochs} epochs: install dataset-fashion-mnist or pass --data for the full set");
@@ -106,24 +214,37 @@ public sealed class FashionTrainer
         using var opt = new Adam(model.NamedParameters(), _o.Lr);
         var sched = new CosineLr(opt, _epochs * loader.BatchCount);
         int startEpoch = 0;
-        Directory.CreateDirectory(_o.OutDir);
         string metricsPath = Path.Combine(_o.OutDir, "metrics.csv");
-
-        if (_o.Resume && File.Exists(Path.Combine(_o.OutDir, Checkpoint.ModelFile)))
+        MetricsCsv csv;
+        if (saved != null)
         {
-            CheckCompatible(Checkpoint.ReadMetadata(_o.OutDir));
-            var meta = Checkpoint.Load(_o.OutDir, model, opt);
-            startEpoch = int.Parse(meta["epoch"], CultureInfo.InvariantCulture);
+            if (saved.TrainSamples is int n && n != train.Count)
+                throw new InvalidDataException(
+                    $"--resume: the run in {_o.OutDir} trained on {n} samples, this one has {train.Count} (other " +
+                    "data, or the bundled sample instead of the full set?); resume with the same --data");
+            if (saved.Epochs is int e && e != _epochs)
+                _log($"--epochs {_epochs}: the run was started with {e} epochs; its cosine learning-rate schedule " +
+                     $"now spans {_epochs}, so the rate changes from epoch {saved.CompletedEpochs + 1} on");
+            var meta = Checkpoint.Load(saved.Checkpoint.Directory, model, opt, _log).Metadata;
+            LastCheckpoint = saved.Checkpoint;
+            startEpoch = saved.CompletedEpochs;
             modelGen.Offset = ulong.Parse(meta["model_rng_offset"], CultureInfo.InvariantCulture);
             encGen.Offset = ulong.Parse(meta["encoder_rng_offset"], CultureInfo.InvariantCulture);
             sched.LastStep = startEpoch * loader.BatchCount;
             sched.Apply();
             loader.Epoch = startEpoch;
-            _log($"resumed from {_o.OutDir} after epoch {startEpoch}");
+            // Rows after the checkpoint belong to epochs about to run again (a kill between a row and its save).
+            csv = new MetricsCsv(metricsPath, MetricsColumns);
+            int dropped = csv.TruncateAfter("epoch", startEpoch);
+            History.AddRange(csv.ReadRows().Select(ParseRow));
+            _log($"resumed from {saved.Checkpoint.Directory} after epoch {startEpoch}" +
+                 (dropped > 0 ? $" (dropped {dropped} row(s) of metrics.csv written after that checkpoint)" : ""));
+            if (startEpoch >= _epochs)
+                _log($"the run already completed {startEpoch} of {_epochs} epochs; " +
+                     "pass a larger --epochs to train further");
         }
-        else if (File.Exists(metricsPath)) File.Delete(metricsPath);
+        else csv = new MetricsCsv(metricsPath, MetricsColumns, overwrite: true);
 
-        var csv = new MetricsCsv(metricsPath, new[] { "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_s", "lr" });
         int endEpoch = _o.StopAfter is int stop ? Math.Min(_epochs, startEpoch + stop) : _epochs;
         for (int epoch = startEpoch; epoch < endEpoch; epoch++)
         {
@@ -135,29 +256,57 @@ public sealed class FashionTrainer
             History.Add(r);
             csv.Append(r.Epoch, r.TrainLoss, r.TrainAccuracy, r.TestLoss, r.TestAccuracy, r.Seconds, r.SamplesPerSecond, opt.Lr);
             _log($"epoch {r.Epoch}/{_epochs}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:F4} | test loss {r.TestLoss:F4} acc {r.TestAccuracy:F4} | {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");
-            Checkpoint.Save(_o.OutDir, model, opt, new Dictionary<string, string>
+            LastCheckpoint = Checkpoint.Save(_o.OutDir, $"epoch-{epoch + 1}", model, opt, new Dictionary<string, string>
             {
-                ["kind"] = "fashion-mnist-classifier",
+                ["kind"] = FashionRunConfig.Kind,
                 ["model"] = FashionModels.Name(_o.Model),
-                ["epoch"] = (epoch + 1).ToString(CultureInfo.InvariantCulture),
-                ["steps"] = _o.Steps.ToString(CultureInfo.InvariantCulture),
+                ["epoch"] = Inv(epoch + 1),
+                ["epochs"] = Inv(_epochs),
+                ["time_steps"] = Inv(_o.TimeSteps),
                 ["encoding"] = _o.Encoding.ToString(),
-                ["seed"] = _o.Seed.ToString(CultureInfo.InvariantCulture),
-                ["model_rng_offset"] = modelGen.Offset.ToString(CultureInfo.InvariantCulture),
-                ["encoder_rng_offset"] = encGen.Offset.ToString(CultureInfo.InvariantCulture),
-                ["test_accuracy"] = teAcc.ToString("R", CultureInfo.InvariantCulture),
-            });
+                ["batch_size"] = Inv(_o.BatchSize),
+                ["lr"] = Inv(_o.Lr, "R"),
+                ["seed"] = Inv(_o.Seed),
+                ["train_limit"] = _o.TrainLimit is int tlim ? Inv(tlim) : "",
+                ["train_samples"] = Inv(train.Count),
+                ["model_rng_offset"] = Inv(modelGen.Offset),
+                ["encoder_rng_offset"] = Inv(encGen.Offset),
+                ["test_accuracy"] = Inv(teAcc, "R"),
+            }, keep: _o.KeepCheckpoints);
         }
         if (_o.Plots) TrainingPlots.Write(Path.Combine(_o.OutDir, "plots"), History, model, test, _o, encGen);
         return History.Count > 0 ? History[^1].TestAccuracy : double.NaN;
     }
 
-    private void CheckCompatible(IReadOnlyDictionary<string, string> meta)
+    private static string Inv(IFormattable v, string? format = null) =>
+        v.ToString(format, CultureInfo.InvariantCulture);
+
+    private static EpochResult ParseRow(string[] r)
     {
-        if (!meta.TryGetValue("kind", out var kind) || kind != "fashion-mnist-classifier")
-            throw new InvalidDataException($"--resume: the checkpoint in {_o.OutDir} is not a Fashion-MNIST classifier (kind '{kind}')");
-        if (meta.TryGetValue("model", out var m) && m != FashionModels.Name(_o.Model))
-            throw new InvalidDataException($"--resume: the checkpoint in {_o.OutDir} is a '{m}' model, this run asks for '{FashionModels.Name(_o.Model)}'");
+        double D(int i) => double.Parse(r[i], CultureInfo.InvariantCulture);
+        return new EpochResult((int)D(0), D(1), D(2), D(3), D(4), D(5), D(6));
+    }
+
+    // Everything that shapes the trajectory must match the checkpoint; only the epoch count may change (a warning).
+    private void CheckCompatible(FashionRunConfig saved)
+    {
+        string dir = saved.Checkpoint.Directory;
+        void Same<T>(string option, T? was, T now, Func<T, string> show) where T : struct
+        {
+            if (was is T w && !EqualityComparer<T>.Default.Equals(w, now))
+                throw new ArgumentException(
+                    $"--resume: {option} {show(now)} differs from the run in {_o.OutDir}, which was trained with " +
+                    $"{option} {show(w)} (checkpoint {dir}); leave {option} out to continue with the saved value, " +
+                    "or start a new run with --overwrite or another --out", option.TrimStart('-'));
+        }
+        Same("--model", saved.Model, _o.Model, FashionModels.Name);
+        Same("--time-steps", saved.TimeSteps, _o.TimeSteps, v => Inv(v));
+        Same("--encoding", saved.Encoding, _o.Encoding, v => v.ToString().ToLowerInvariant());
+        Same("--batch-size", saved.BatchSize, _o.BatchSize, v => Inv(v));
+        Same("--lr", saved.Lr, _o.Lr, v => v.ToString("R", CultureInfo.InvariantCulture));
+        Same("--seed", saved.Seed, _o.Seed, v => Inv(v));
+        if (saved.TrainLimitKnown)
+            Same("--train-limit", saved.TrainLimit ?? -1, _o.TrainLimit ?? -1, v => v < 0 ? "(none)" : Inv(v));
     }
 
     private Tensor Loss(Tensor outT, Tensor y)
@@ -185,7 +334,7 @@ public sealed class FashionTrainer
         {
             using var scope = TensorScope.Begin();
             model.ResetState();
-            var xt = Encoders.Encode(x, _o.Steps, _o.Encoding, encGen);
+            var xt = Encoders.Encode(x, _o.TimeSteps, _o.Encoding, encGen);
             var outT = model.Forward(xt);
             var loss = Loss(outT, y);
             opt.ZeroGrad();
@@ -219,7 +368,7 @@ public sealed class FashionTrainer
         {
             using var scope = TensorScope.Begin();
             model.ResetState();
-            var outT = model.Forward(Encoders.Encode(x, _o.Steps, _o.Encoding, encGen));
+            var outT = model.Forward(Encoders.Encode(x, _o.TimeSteps, _o.Encoding, encGen));
             AccumulateInto(lossSum, Loss(outT, y).Reshape(1));
             AccumulateInto(correct, Functional.Correct(outT, y));
             batches++; seen += y.Size(0);

@@ -24,7 +24,7 @@ public static class TrainingPlots
         var pixels = test.Data.AsSpan(0, test.SampleSize).ToArray();
         var x = Tensor.FromArray(pixels, new[] { 1 }.Concat(test.SampleShape).ToArray(), o.Device);
         NeuronRecording? rec;
-        using (x) rec = Record(model, () => Encoders.Encode(x, o.Steps, o.Encoding, encGen));
+        using (x) rec = Record(model, () => Encoders.Encode(x, o.TimeSteps, o.Encoding, encGen));
         if (rec is null) return;
 
         var first = rec.Layers[0];

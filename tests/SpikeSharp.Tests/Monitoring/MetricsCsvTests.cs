@@ -54,4 +54,38 @@ public class MetricsCsvTests
         Assert.Throws<ArgumentException>(() => csv.Append(new Dictionary<string, object?> { ["lr"] = 0.1 }));
         Assert.Throws<ArgumentException>(() => new MetricsCsv(tmp.Combine("n.csv"), new[] { "a", "a" }));
     }
+
+    [Fact]
+    public void TruncateAfter_DropsRowsPastTheCheckpoint_AndACutOffLastLine()
+    {
+        using var tmp = new TempDirectory();
+        var path = tmp.Combine("m.csv");
+        var csv = new MetricsCsv(path, new[] { "epoch", "loss", "note" });
+        csv.Append(1, 1.0, "a, b");
+        csv.Append(2, 0.5, "c");
+        csv.Append(3, 0.25, "d");
+        File.AppendAllText(path, "4,0.1"); // a kill while appending: no newline, a cell missing
+
+        Assert.Equal(new[] { "1", "2", "3" }, csv.ReadRows().Select(r => r[0]).ToArray());
+        Assert.Equal("a, b", csv.ReadRows()[0][2]);
+        Assert.Equal(2, csv.TruncateAfter("epoch", 2));
+        Assert.Equal("epoch,loss,note\n1,1,\"a, b\"\n2,0.5,c\n", File.ReadAllText(path));
+        csv.Append(3, 0.3, "again");
+        Assert.Equal(new[] { "1", "2", "3" }, csv.ReadRows().Select(r => r[0]).ToArray());
+        Assert.Equal("0.3", csv.ReadRows()[2][1]);
+        var e = Assert.Throws<ArgumentException>(() => csv.TruncateAfter("step", 1));
+        Assert.Contains("'step'", e.Message);
+    }
+
+    [Fact]
+    public void Reopening_AFileCutOffMidLine_StartsTheNextRowOnItsOwnLine()
+    {
+        using var tmp = new TempDirectory();
+        var path = tmp.Combine("m.csv");
+        new MetricsCsv(path, new[] { "epoch", "loss" }).Append(1, 1.0);
+        File.AppendAllText(path, "2,0.");
+        var csv = new MetricsCsv(path, new[] { "epoch", "loss" });
+        csv.Append(3, 0.25);
+        Assert.Equal(new[] { "epoch,loss", "1,1", "2,0.", "3,0.25" }, File.ReadAllLines(path));
+    }
 }

@@ -24,7 +24,7 @@ public class CliTests
     public void TrainPrintsTestAccuracy()
     {
         var dir = Directory.CreateTempSubdirectory("spikesharp-cli-").FullName;
-        var (code, text) = Run("train", "fashion-mnist", "--epochs", "1", "--train-limit", "256", "--batch-size", "64", "--steps", "2", "--device", "cpu", "--out", dir);
+        var (code, text) = Run("train", "fashion-mnist", "--epochs", "1", "--train-limit", "256", "--batch-size", "64", "-T", "2", "--device", "cpu", "--out", dir);
         Assert.Equal(0, code);
         Assert.Matches(@"test accuracy: 0\.\d{4}", text);
         Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
