@@ -95,10 +95,11 @@ internal static class LmTrainCommand
             s = Restore(s, saved, o); // before the checks: the run's own settings replace the defaults
         }
         CheckSettings(s);
-        if (saved is null) RunDirectory.PrepareNew(s.Out, s.Overwrite);
+        // The text is read and checked before --out is touched: a refused text leaves no run directory behind.
         var corpus = s.Text != null ? TextCorpus.FromFile(s.Text) : TextCorpus.FromFortunes();
         TextCorpus.CheckWindow(corpus.Train, s.SeqLen, $"training split of {corpus.Source}");
         TextCorpus.CheckWindow(corpus.Validation, s.SeqLen, $"validation split (last 10%) of {corpus.Source}");
+        if (saved is null) RunDirectory.PrepareNew(s.Out, s.Overwrite);
         var device = DeviceOption.Apply(s.Device);
         var vocab = corpus.Vocabulary;
         if (saved != null && SpikingLmCheckpoint.ReadConfig(saved.Directory).Vocab != vocab.Characters)

@@ -33,9 +33,9 @@ public class CliTests
     [Fact]
     public void BadArgumentsExitNonZeroWithAMessage()
     {
-        var (code, text) = Run("train", "--steps", "0", "--device", "cpu", "--out", Path.GetTempPath());
+        var (code, text) = Run("train", "--time-steps", "0", "--device", "cpu", "--out", Path.GetTempPath());
         Assert.Equal(1, code);
-        Assert.Contains("--steps", text);
+        Assert.Contains("--time-steps", text);
         Assert.Contains("expected a positive whole number, got '0'", text);
         (code, text) = Run("train", "--model", "resnet", "--device", "cpu");
         Assert.Equal(1, code);
