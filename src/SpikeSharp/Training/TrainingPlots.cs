@@ -19,7 +19,7 @@ public static class TrainingPlots
 
         var neurons = model.NamedModules().Where(m => m.Module is SpikingLayer).Select(m => (m.Name, Layer: (SpikingLayer)m.Module)).ToList();
         if (neurons.Count == 0) return;
-        foreach (var (_, n) in neurons) { n.StoreSpikes = true; n.StoreTraces = true; }
+        foreach (var (_, n) in neurons) { n.StoreSpikes = true; n.StoreTraces = true; n.TrackFiringRate = true; }
         try
         {
             model.Eval();
@@ -43,11 +43,12 @@ public static class TrainingPlots
                 Plots.SaveMembraneTraces(Path.Combine(dir, "membrane.png"), h, steps, feats, idx, th, title: $"membrane of layer {name0}");
             }
             Plots.SaveFiringRates(Path.Combine(dir, "firing-rates.png"), neurons.Select(n => n.Name).ToArray(),
-                neurons.Select(n => (double)n.Layer.FiringRate).ToArray(), title: "firing rate per layer (one test sample)");
+                neurons.Select(n => (double)n.Layer.FiringRate!.Item()).ToArray(),
+                title: "firing rate per layer (one test sample)");
         }
         finally
         {
-            foreach (var (_, n) in neurons) { n.StoreSpikes = false; n.StoreTraces = false; }
+            foreach (var (_, n) in neurons) { n.StoreSpikes = false; n.StoreTraces = false; n.TrackFiringRate = false; }
             model.ResetState();
         }
     }
