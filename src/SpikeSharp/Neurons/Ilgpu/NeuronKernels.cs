@@ -90,17 +90,16 @@ internal struct KeepH16 : IHKeep { public readonly int Bytes => 2; }
 /// <summary>How a forward kernel rounds the float16 h it keeps (compile-time, as <see cref="IHKeep"/>).</summary>
 internal interface IHalfRound
 {
-    /// <summary>True: <see cref="HalfBits.FromFloat"/> on the raw bits; false: the
-    /// accelerator's cast.</summary>
+    /// <summary>True: <see cref="HalfBits.FromFloat"/> on the raw bits; false: the accelerator's cast.</summary>
     bool Explicit { get; }
 }
 
-/// <summary>The accelerator's float → half cast: on CUDA one cvt.rn.f16.f32, round to nearest even, the same bits as
-/// System.Half (tests/.../NeuronKernelTests check them on every GPU in the run).</summary>
+/// <summary>The accelerator's float → half cast: on CUDA one cvt.rn.f16.f32, round to nearest even, the same bits
+/// as System.Half (NeuronBehaviourTests.Float16SavedStateIsRoundedToNearestEven checks them on every device).</summary>
 internal struct HalfNative : IHalfRound { public readonly bool Explicit => false; }
 
-/// <summary>Round to nearest even on the raw bits (<see cref="HalfBits"/>): for accelerators
-/// whose own cast does not, such as ILGPU's CPU accelerator, which truncates.</summary>
+/// <summary>Round to nearest even on the raw bits (<see cref="HalfBits"/>): for accelerators whose own cast does
+/// not, such as ILGPU's CPU accelerator, which truncates.</summary>
 internal struct HalfNearest : IHalfRound { public readonly bool Explicit => true; }
 
 /// <summary>How many time steps of loads a backward batch keeps in flight (compile-time, as <see cref="IHRead"/>): 4, 8 or 16.</summary>
