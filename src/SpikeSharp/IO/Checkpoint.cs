@@ -269,11 +269,15 @@ public static partial class Checkpoint
         {
             var st = new OptimizerState();
             var device = model.Parameters().FirstOrDefault()?.Device ?? Device.Default;
+            // State of a parameter saved in an older layout (a decay saved as its value, now learnt as a logit) does
+            // not apply to the new parameter: that parameter starts with fresh optimiser statistics.
+            var legacy = model.LegacyStateKeys().Select(k => "optim." + k.From + ".").ToArray();
+            bool Current(string key) => key.StartsWith("optim.") && !legacy.Any(key.StartsWith);
             try
             {
-                foreach (var e in trainer.Tensors.Where(e => e.Name.StartsWith("optim.")))
+                foreach (var e in trainer.Tensors.Where(e => Current(e.Name)))
                     st.Tensors[e.Name["optim.".Length..]] = FromEntry(e, device);
-                foreach (var kv in trainer.Metadata.Where(kv => kv.Key.StartsWith("optim.")))
+                foreach (var kv in trainer.Metadata.Where(kv => Current(kv.Key)))
                     st.Scalars[kv.Key["optim.".Length..]] = double.Parse(kv.Value, CultureInfo.InvariantCulture);
                 optimizer.LoadStateDict(st);
             }

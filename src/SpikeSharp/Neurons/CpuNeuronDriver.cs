@@ -82,6 +82,39 @@ internal sealed class CpuNeuronDriver : INeuronDriver
 
     public void NeuronBackward<TN, TS>(NeuronBackwardArgs a) where TN : struct, INeuron where TS : struct, ISurrogate
     {
+        int N = a.N, chunk = ChunkSize(N), chunks = (N + chunk - 1) / chunk;
+        // One worker per core walks a fixed, contiguous range of chunks with one set of scratch arrays and one set
+        // of parameter-gradient sums (per-feature sums are F long: 100,352 for the first PLIF layer of plif-csnn,
+        // so sums per chunk would take chunks × F floats). The ranges do not depend on scheduling, so the sums are
+        // deterministic.
+        int workers = Math.Min(chunks, Environment.ProcessorCount);
+        var sums = new ParamSums[workers];
+        Parallel.For(0, workers, w =>
+        {
+            var s = new ParamSums(a);
+            var scratch = new BackwardScratch(chunk, a.T, default(TN).Adaptive, a.H == null);
+            int c0 = (int)((long)chunks * w / workers), c1 = (int)((long)chunks * (w + 1) / workers);
+            for (int c = c0; c < c1; c++)
+                BackwardChunk<TN, TS>(a, c * chunk, Math.Min(chunk, N - c * chunk), scratch, s);
+            sums[w] = s;
+        });
+        ParamSums.Write(sums, a);
+    }
+
+    /// <summary>Per-worker arrays of the backward pass, reused for every chunk the worker takes.</summary>
+    private sealed class BackwardScratch(int chunk, int T, bool adaptive, bool recompute)
+    {
+        public readonly NeuronParams[] P = new NeuronParams[chunk];
+        public readonly float[] GU = new float[chunk], GA = new float[chunk], GhNext = new float[chunk];
+        public readonly ParamGrads[] Acc = new ParamGrads[chunk];
+        public readonly int[] Word = new int[chunk];
+        public readonly float[]? ALoc = adaptive ? new float[32 * chunk] : null;
+        public readonly float[]? HRe = recompute ? new float[T * chunk] : null;
+    }
+
+    private static void BackwardChunk<TN, TS>(NeuronBackwardArgs a, int n0, int len, BackwardScratch sc, ParamSums sums)
+        where TN : struct, INeuron where TS : struct, ISurrogate
+    {
         int T = a.T, N = a.N, W = (T + 31) >> 5;
         float[]? gs = a.GSpikes?.Array<float>(); int gso = a.GSpikes?.Offset ?? 0;
         float[]? hf = a.H is { DType: DType.Float32 } h32 ? h32.Array<float>() : null;
@@ -90,116 +123,119 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         var bits = a.Bits.Array<int>(); int bo = a.Bits.Offset;
         var gx = a.GX.Array<float>(); int gxo = a.GX.Offset;
         float[]? chk = a.AChk?.Array<float>(); int co = a.AChk?.Offset ?? 0;
-        bool adaptive = default(TN).Adaptive, leaky = default(TN).Leaky;
-        int chunk = ChunkSize(N), chunks = (N + chunk - 1) / chunk;
-        var partial = new ParamPartials[chunks];
-        Parallel.For(0, chunks, c =>
+        bool leaky = default(TN).Leaky;
+        var p = sc.P; var gU = sc.GU; var gA = sc.GA; var ghNext = sc.GhNext; var acc = sc.Acc; var word = sc.Word;
+        var aLoc = sc.ALoc; var hRe = sc.HRe;
+        Array.Clear(ghNext, 0, len);
+        Array.Clear(acc, 0, len);
+        for (int i = 0; i < len; i++)
         {
-            int n0 = c * chunk, len = Math.Min(chunk, N - n0);
-            var p = new NeuronParams[len]; var gU = new float[len]; var gA = new float[len]; var ghNext = new float[len];
-            var acc = new ParamGrads[len]; var word = new int[len];
-            var aLoc = adaptive ? new float[32 * len] : null;
+            int n = n0 + i;
+            float alpha = a.Alpha is { } al ? al.Array<float>()[al.Offset + n % al.Length] : a.AlphaValue;
+            p[i] = Gather(a.Decay.Array<float>(), a.Decay.Offset, a.Decay.Length,
+                a.Threshold.Array<float>(), a.Threshold.Offset, a.Threshold.Length,
+                a.Beta.Array<float>(), a.Beta.Offset, a.Beta.Length,
+                a.DecayA.Array<float>(), a.DecayA.Offset, a.DecayA.Length,
+                alpha, n, a.Soft, a.VReset, a.DetachReset);
+            gU[i] = a.GVT is { } g ? g.Array<float>()[g.Offset + n] : 0f;
+            gA[i] = a.GAT is { } ga ? ga.Array<float>()[ga.Offset + n] : 0f;
+        }
+        if (hRe != null)
+        {
+            // Recompute mode: h from x, v0 and the saved spikes (the reset uses the saved spike, so h matches the
+            // forward pass).
+            var xb = a.X!.Value; var x = xb.Array<float>(); int xo = xb.Offset;
             for (int i = 0; i < len; i++)
             {
-                int n = n0 + i;
-                p[i] = Gather(a.Decay.Array<float>(), a.Decay.Offset, a.Decay.Length, a.Threshold.Array<float>(), a.Threshold.Offset, a.Threshold.Length,
-                    a.Beta.Array<float>(), a.Beta.Offset, a.Beta.Length, a.DecayA.Array<float>(), a.DecayA.Offset, a.DecayA.Length,
-                    a.Alpha is { } al ? al.Array<float>()[al.Offset + n % al.Length] : a.AlphaValue, n, a.Soft, a.VReset, a.DetachReset);
-                gU[i] = a.GVT is { } g ? g.Array<float>()[g.Offset + n] : 0f;
-                gA[i] = a.GAT is { } ga ? ga.Array<float>()[ga.Offset + n] : 0f;
+                int n = n0 + i, wd = bits[bo + SpikeBits.Word(T, N, 0, n)] >> SpikeBits.Shift(T, n);
+                float u = a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f;
+                for (int t = 0; t < T; t++)
+                    hRe[t * len + i] = NeuronMath.Replay<TN>(p[i], x[xo + t * N + n], (wd >> t) & 1, ref u);
             }
-            float[]? hRe = null;
-            if (hf == null && hh == null)
-            {
-                // Recompute mode: h from x, v0 and the saved spikes (the reset uses the saved spike, so h matches the forward pass).
-                var xb = a.X!.Value; var x = xb.Array<float>(); int xo = xb.Offset;
-                hRe = new float[T * len];
+        }
+        for (int w = W - 1; w >= 0; w--)
+        {
+            int t0 = w << 5, t1 = Math.Min(T, t0 + 32);
+            for (int i = 0; i < len; i++)
+                word[i] = bits[bo + SpikeBits.Word(T, N, w, n0 + i)] >> SpikeBits.Shift(T, n0 + i);
+            if (aLoc != null)
                 for (int i = 0; i < len; i++)
                 {
-                    int n = n0 + i, wd = bits[bo + SpikeBits.Word(T, N, 0, n)] >> SpikeBits.Shift(T, n);
-                    float u = a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f;
-                    for (int t = 0; t < T; t++) hRe[t * len + i] = NeuronMath.Replay<TN>(p[i], x[xo + t * N + n], (wd >> t) & 1, ref u);
+                    // Recompute a over the word from its checkpoint and the bits: 4 B per 32 steps saved.
+                    float av = chk![co + w * N + n0 + i];
+                    for (int k = 0; k < t1 - t0; k++)
+                    {
+                        aLoc[k * len + i] = av;
+                        av = p[i].DecayA * av + ((word[i] >> k) & 1);
+                    }
                 }
-            }
-            for (int w = W - 1; w >= 0; w--)
+            for (int t = t1 - 1; t >= t0; t--)
             {
-                int t0 = w << 5, t1 = Math.Min(T, t0 + 32);
-                for (int i = 0; i < len; i++) word[i] = bits[bo + SpikeBits.Word(T, N, w, n0 + i)] >> SpikeBits.Shift(T, n0 + i);
-                if (aLoc != null)
-                    for (int i = 0; i < len; i++)
-                    {
-                        // Recompute a over the word from its checkpoint and the bits: 4 B per 32 steps saved.
-                        float av = chk![co + w * N + n0 + i];
-                        for (int k = 0; k < t1 - t0; k++) { aLoc[k * len + i] = av; av = p[i].DecayA * av + ((word[i] >> k) & 1); }
-                    }
-                for (int t = t1 - 1; t >= t0; t--)
+                int row = t * N + n0, k = t - t0;
+                for (int i = 0; i < len; i++)
                 {
-                    int row = t * N + n0, k = t - t0;
-                    for (int i = 0; i < len; i++)
-                    {
-                        float s = (word[i] >> k) & 1;
-                        float h = hf != null ? hf[ho + row + i] : hh != null ? (float)hh[ho + HalfPairs.Index(t, n0 + i, N)] : hRe![t * len + i];
-                        float aPrev = aLoc != null ? aLoc[k * len + i] : 0f;
-                        if (leaky) acc[i].Decay += ghNext[i] * NeuronMath.Reset(p[i], h, s, NeuronMath.Threshold<TN>(p[i], aPrev));
-                        float g = gs != null ? gs[gso + row + i] : 0f;
-                        float gh = NeuronMath.Backward<TN, TS>(p[i], g, h, s, aPrev, ref gU[i], ref gA[i], ref acc[i]);
-                        gx[gxo + row + i] = gh;
-                        ghNext[i] = gh;
-                    }
+                    float s = (word[i] >> k) & 1;
+                    float h = hf != null ? hf[ho + row + i]
+                        : hh != null ? (float)hh[ho + HalfPairs.Index(t, n0 + i, N)] : hRe![t * len + i];
+                    float aPrev = aLoc != null ? aLoc[k * len + i] : 0f;
+                    if (leaky)
+                        acc[i].Decay += ghNext[i] * NeuronMath.Reset(p[i], h, s, NeuronMath.Threshold<TN>(p[i], aPrev));
+                    float g = gs != null ? gs[gso + row + i] : 0f;
+                    float gh = NeuronMath.Backward<TN, TS>(p[i], g, h, s, aPrev, ref gU[i], ref gA[i], ref acc[i]);
+                    gx[gxo + row + i] = gh;
+                    ghNext[i] = gh;
                 }
             }
+        }
+        for (int i = 0; i < len; i++)
+        {
+            int n = n0 + i;
+            if (leaky) acc[i].Decay += ghNext[i] * (a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f);
+            if (a.GV0 is { } gv) gv.Array<float>()[gv.Offset + n] = gU[i];
+            if (a.GA0 is { } ga0) ga0.Array<float>()[ga0.Offset + n] = gA[i];
+        }
+        sums.Add(acc, n0, len);
+    }
+
+    /// <summary>One worker's parameter-gradient sums (double) per parameter element, for the gradients asked for.
+    /// </summary>
+    private sealed class ParamSums(NeuronBackwardArgs a)
+    {
+        private readonly double[]? _d = a.GDecay is { } d ? new double[d.Length] : null;
+        private readonly double[]? _th = a.GThreshold is { } th ? new double[th.Length] : null;
+        private readonly double[]? _b = a.GBeta is { } b ? new double[b.Length] : null;
+        private readonly double[]? _da = a.GDecayA is { } da ? new double[da.Length] : null;
+        private readonly double[]? _al = a.GAlpha is { } al ? new double[al.Length] : null;
+
+        public void Add(ParamGrads[] acc, int n0, int len)
+        {
             for (int i = 0; i < len; i++)
             {
                 int n = n0 + i;
-                if (leaky) acc[i].Decay += ghNext[i] * (a.V0 is { } v0 ? v0.Array<float>()[v0.Offset + n] : 0f);
-                if (a.GV0 is { } gv) gv.Array<float>()[gv.Offset + n] = gU[i];
-                if (a.GA0 is { } ga0) ga0.Array<float>()[ga0.Offset + n] = gA[i];
+                if (_d != null) _d[n % _d.Length] += acc[i].Decay;
+                if (_th != null) _th[n % _th.Length] += acc[i].Threshold;
+                if (_b != null) _b[n % _b.Length] += acc[i].Beta;
+                if (_da != null) _da[n % _da.Length] += acc[i].DecayA;
+                if (_al != null) _al[n % _al.Length] += acc[i].Alpha;
             }
-            partial[c] = ParamPartials.Reduce(acc, n0, a);
-        });
-        ParamPartials.Combine(partial, a);
-    }
-
-    /// <summary>One chunk's parameter-gradient sums, per parameter element.</summary>
-    private sealed class ParamPartials
-    {
-        public float[] D = null!, Th = null!, B = null!, Da = null!, Al = null!;
-
-        public static ParamPartials Reduce(ParamGrads[] acc, int n0, NeuronBackwardArgs a)
-        {
-            var r = new ParamPartials
-            {
-                D = new float[a.Decay.Length], Th = new float[a.Threshold.Length], B = new float[a.Beta.Length],
-                Da = new float[a.DecayA.Length], Al = new float[a.Alpha?.Length ?? 1],
-            };
-            for (int i = 0; i < acc.Length; i++)
-            {
-                int n = n0 + i;
-                r.D[n % r.D.Length] += acc[i].Decay;
-                r.Th[n % r.Th.Length] += acc[i].Threshold;
-                r.B[n % r.B.Length] += acc[i].Beta;
-                r.Da[n % r.Da.Length] += acc[i].DecayA;
-                r.Al[n % r.Al.Length] += acc[i].Alpha;
-            }
-            return r;
         }
 
-        // Chunk order is fixed, so the sums are deterministic.
-        public static void Combine(ParamPartials[] parts, NeuronBackwardArgs a)
+        // Workers are combined in their fixed order, so the result does not depend on scheduling.
+        public static void Write(ParamSums[] parts, NeuronBackwardArgs a)
         {
-            static void Sum(Buf? dst, Func<ParamPartials, float[]> f, ParamPartials[] parts)
+            static void One(Buf? dst, ParamSums[] parts, Func<ParamSums, double[]?> f)
             {
                 if (dst is not { } d) return;
                 var o = d.Array<float>();
                 for (int j = 0; j < d.Length; j++)
                 {
                     double s = 0;
-                    foreach (var p in parts) s += f(p)[j];
+                    foreach (var p in parts) s += f(p)![j];
                     o[d.Offset + j] = (float)s;
                 }
             }
-            Sum(a.GDecay, p => p.D, parts); Sum(a.GThreshold, p => p.Th, parts); Sum(a.GBeta, p => p.B, parts);
-            Sum(a.GDecayA, p => p.Da, parts); Sum(a.GAlpha, p => p.Al, parts);
+            One(a.GDecay, parts, p => p._d); One(a.GThreshold, parts, p => p._th); One(a.GBeta, parts, p => p._b);
+            One(a.GDecayA, parts, p => p._da); One(a.GAlpha, parts, p => p._al);
         }
     }
 }

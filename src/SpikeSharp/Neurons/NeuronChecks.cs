@@ -2,9 +2,42 @@ using SpikeSharp.Backends.Cpu;
 
 namespace SpikeSharp.Neurons;
 
-/// <summary>Argument checks of the fused spiking functions: everything is checked before anything is written.</summary>
+/// <summary>
+/// Bits a GPU neuron kernel raises in the backend's flag word for a bad input, one byte per op
+/// (<see cref="NeuronChecks.Ops"/>: bits 8·op + k). Kernel code: constants only.
+/// </summary>
+internal static class NeuronFlag
+{
+    public const int X = 1, Decay = 2, Threshold = 4, Beta = 8, DecayA = 16, Alpha = 32;
+
+    /// <summary>The argument each bit names, in bit order.</summary>
+    public static readonly string[] Names = { "x", "decay", "threshold", "beta", "decayA", "alpha" };
+}
+
+/// <summary>
+/// Argument checks of the fused spiking functions: everything is checked before anything is written. A bad value
+/// is an <see cref="ArgumentException"/> naming the op and the argument on every backend: at the call on the CPU,
+/// at the next host read on a GPU (whose kernels raise a <see cref="NeuronFlag"/> instead of synchronising);
+/// both messages start with <see cref="Problem"/>.
+/// </summary>
 internal static class NeuronChecks
 {
+    /// <summary>The ops, by their index in the GPU flag word.</summary>
+    public static readonly string[] Ops = { "lif", "plif", "if", "alif" };
+
+    /// <summary>The index of <paramref name="op"/> in <see cref="Ops"/>.</summary>
+    public static int OpIndex(string op) => Array.IndexOf(Ops, op) is >= 0 and var i ? i
+        : throw new ArgumentOutOfRangeException(nameof(op), op, "not a fused neuron op");
+
+    /// <summary>What is wrong with a value of <paramref name="arg"/>: the start of the CPU and GPU messages.</summary>
+    public static string Problem(string op, string arg) => arg switch
+    {
+        "x" => $"{op}: x holds NaN or Inf values",
+        "decay" or "decayA" => $"{op}: {arg} must be in [0, 1]",
+        "alpha" => $"{op}: alpha must be a finite number > 0",
+        _ => $"{op}: {arg} must be finite",
+    };
+
     /// <summary>Checks shapes, dtypes, devices and (on the CPU, where it costs no synchronisation) parameter ranges.
     /// Returns T and sets N.</summary>
     public static int Validate(string op, Tensor x, Tensor? v0, Tensor? a0, Tensor? decay, Tensor threshold,
@@ -25,10 +58,11 @@ internal static class NeuronChecks
         State(op, "a0", a0, x, N);
         if (v0 != null && a0 != null && !v0._shape.AsSpan().SequenceEqual(a0._shape))
             throw new ArgumentException($"{op}: v0 {ShapeUtil.Format(v0._shape)} and a0 {ShapeUtil.Format(a0._shape)} must have the same shape", nameof(a0));
-        Param(op, "decay", decay, x, N, lo: 0f, loOpen: true, hi: 1f);
+        // [0, 1] for the decays: what sigmoid(logit) of a learnable decay can round to in float32.
+        Param(op, "decay", decay, x, N, lo: 0f, loOpen: false, hi: 1f);
         Param(op, "threshold", threshold, x, N, float.NegativeInfinity, false, float.PositiveInfinity);
         Param(op, "beta", beta, x, N, float.NegativeInfinity, false, float.PositiveInfinity);
-        Param(op, "decayA", decayA, x, N, lo: 0f, loOpen: true, hi: 1f);
+        Param(op, "decayA", decayA, x, N, lo: 0f, loOpen: false, hi: 1f);
         Param(op, "alpha", alpha, x, N, lo: 0f, loOpen: true, hi: float.PositiveInfinity);
         return T;
     }
@@ -55,8 +89,7 @@ internal static class NeuronChecks
         {
             float v = d[i];
             bool ok = float.IsFinite(v) && (loOpen ? v > lo : v >= lo) && v <= hi;
-            if (!ok)
-                throw new ArgumentException($"{op}: {name}[{i}] = {v} is outside {(loOpen ? "(" : "[")}{lo}, {hi}]", name);
+            if (!ok) throw new ArgumentException($"{Problem(op, name)}, got {name}[{i}] = {v}", name);
         }
     }
 }

@@ -58,6 +58,7 @@ internal static class HalfPairs
 /// </summary>
 internal sealed class NeuronForwardArgs
 {
+    public int Op;                // index in NeuronChecks.Ops (names the op in deferred GPU errors)
     public int T, N;
     public Buf X;                 // (T, N) float32
     public Buf? V0, A0;           // (N) float32; null = zeros
@@ -75,6 +76,7 @@ internal sealed class NeuronForwardArgs
 /// <summary>Buffers of one fused backward pass (see <see cref="NeuronForwardArgs"/> for layouts).</summary>
 internal sealed class NeuronBackwardArgs
 {
+    public int Op;                // index in NeuronChecks.Ops
     public int T, N;
     public Buf? GSpikes;          // (T, N); null = zeros
     public Buf? GVT, GAT;         // (N); null = zeros

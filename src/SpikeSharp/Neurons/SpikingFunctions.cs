@@ -99,7 +99,7 @@ public static class SpikingFunctions
         var th = threshold.Buf;
         var fa = new NeuronForwardArgs
         {
-            T = T, N = N, X = x.Buf, V0 = v0?.Buf, A0 = a0?.Buf,
+            Op = NeuronChecks.OpIndex(op), T = T, N = N, X = x.Buf, V0 = v0?.Buf, A0 = a0?.Buf,
             Decay = decay?.Buf ?? th, Threshold = th, Beta = beta?.Buf ?? th, DecayA = decayA?.Buf ?? th,
             Soft = o.Reset == ResetMode.Soft ? 1 : 0, VReset = o.VReset,
             Spikes = spikes.Buf, VT = vT.Buf, AT = aT?.Buf, H = hSaved?.Buf,
@@ -109,7 +109,7 @@ public static class SpikingFunctions
         if (!driver.NeuronForward<TN>(fa))
         {
             foreach (var t in new[] { spikes, vT, aT, hSaved, hOut, bits, chk, xKeep }) t?.Dispose();
-            throw new ArgumentException($"{op}: x holds NaN or Inf values; nothing was computed", nameof(x));
+            throw new ArgumentException($"{NeuronChecks.Problem(op, "x")}; nothing was computed", nameof(x));
         }
 
         long saved = 0;
@@ -123,7 +123,7 @@ public static class SpikingFunctions
             {
                 var ba = new NeuronBackwardArgs
                 {
-                    T = T, N = N, GSpikes = g[0]?.Buf, GVT = g[1]?.Buf, GAT = adaptive ? g[2]?.Buf : null,
+                    Op = fa.Op, T = T, N = N, GSpikes = g[0]?.Buf, GVT = g[1]?.Buf, GAT = adaptive ? g[2]?.Buf : null,
                     H = hSaved?.Buf, X = xKeep?.Buf, Bits = bits.Buf, AChk = chk?.Buf, V0 = v0Keep?.Buf,
                     Decay = fa.Decay, Threshold = th, Beta = fa.Beta, DecayA = fa.DecayA, Alpha = alpha?.Buf, AlphaValue = o.Alpha,
                     Soft = fa.Soft, VReset = o.VReset, DetachReset = o.DetachReset ? 1 : 0,
@@ -139,14 +139,14 @@ public static class SpikingFunctions
                 return new[] { x.RequiresGrad ? gx : null, gv0, ga0, gd, gth, gb, gda, gal };
             });
         }
-        return new SpikingResult(spikes, vT, aT, hOut) { SavedBytes = saved, SavedBits = bits };
+        return new SpikingResult(spikes, vT, aT, hOut) { SavedBytes = saved, SavedBits = bits, SavedH = hSaved };
     }
 
     private static void RunBackward<TN>(INeuronDriver d, SurrogateKind kind, NeuronBackwardArgs a) where TN : struct, INeuron
     {
         switch (kind)
         {
-            case SurrogateKind.Arctan: d.NeuronBackward<TN, ArctanSurrogate>(a); break;
+            case SurrogateKind.ArctanTether: d.NeuronBackward<TN, ArctanTetherSurrogate>(a); break;
             case SurrogateKind.Sigmoid: d.NeuronBackward<TN, SigmoidSurrogate>(a); break;
             case SurrogateKind.FastSigmoid: d.NeuronBackward<TN, FastSigmoidSurrogate>(a); break;
             case SurrogateKind.Atan: d.NeuronBackward<TN, AtanSurrogate>(a); break;

@@ -3,11 +3,13 @@ namespace SpikeSharp.Neurons;
 /// <summary>Options of the fused spiking functions (immutable; use <c>with</c> to change one).</summary>
 public sealed record SpikingOptions
 {
-    /// <summary>The defaults: arctan surrogate, α = 2, hard reset to 0, reset detached, h saved in float32.</summary>
+    /// <summary>The defaults: the <see cref="SurrogateKind.ArctanTether"/> surrogate (peak α), α = 2, hard reset
+    /// to 0, reset detached, h saved in float32.</summary>
     public static SpikingOptions Default { get; } = new();
 
-    /// <summary>The surrogate derivative used in backward.</summary>
-    public SurrogateKind Surrogate { get; init; } = SurrogateKind.Arctan;
+    /// <summary>The surrogate derivative used in backward; default <see cref="SurrogateKind.ArctanTether"/>, peak α
+    /// (not the textbook <see cref="SurrogateKind.Atan"/>, peak α/2: see <see cref="SurrogateKind"/>).</summary>
+    public SurrogateKind Surrogate { get; init; } = SurrogateKind.ArctanTether;
 
     /// <summary>Surrogate sharpness α used when no alpha tensor is passed (must be &gt; 0).</summary>
     public float Alpha { get; init; } = 2f;
@@ -45,4 +47,8 @@ public sealed record SpikingResult(Tensor Spikes, Tensor V, Tensor? A, Tensor? H
 
     /// <summary>The packed spikes kept for backward ((ceil(T/32), N) int32), for inspection; null when none were kept.</summary>
     internal Tensor? SavedBits { get; init; }
+
+    /// <summary>The h kept for backward (float32 (T, N), or float16 in step pairs, <see cref="HalfPairs"/>), for
+    /// inspection; null when none was kept (no gradient, or recompute mode).</summary>
+    internal Tensor? SavedH { get; init; }
 }

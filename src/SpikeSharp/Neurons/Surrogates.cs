@@ -13,10 +13,12 @@ public interface ISurrogate
     float Grad(float x, float alpha);
 }
 
-/// <summary>The seed's arctan surrogate.</summary>
-/// <remarks>σ'(x) = α / (1 + (απx)²). This is what tether calls ATan; it peaks at α and is not the textbook
-/// ATan (see <see cref="AtanSurrogate"/>).</remarks>
-public struct ArctanSurrogate : ISurrogate
+/// <summary>The arctan surrogate of the seed and of tether (the reference library the benchmarks compare with),
+/// peaking at α: the default.</summary>
+/// <remarks>σ'(x) = α / (1 + (απx)²), the derivative of arctan(απx)/π + 1/2. tether calls it ATan, but it is
+/// not the textbook ATan (<see cref="AtanSurrogate"/>, peak α/2): for the same α it is twice as tall and half as
+/// wide.</remarks>
+public struct ArctanTetherSurrogate : ISurrogate
 {
     /// <inheritdoc/>
     public readonly float Grad(float x, float alpha)
@@ -26,8 +28,9 @@ public struct ArctanSurrogate : ISurrogate
     }
 }
 
-/// <summary>The textbook (SpikingJelly) ATan surrogate.</summary>
-/// <remarks>σ'(x) = (α/2) / (1 + (πα x / 2)²), the derivative of arctan(πα x / 2)/π + 1/2.</remarks>
+/// <summary>The textbook (SpikingJelly) ATan surrogate, peaking at α/2.</summary>
+/// <remarks>σ'(x) = (α/2) / (1 + (πα x / 2)²), the derivative of arctan(πα x / 2)/π + 1/2. Not the default
+/// <see cref="ArctanTetherSurrogate"/> (peak α): this one at 2α is that one at α.</remarks>
 public struct AtanSurrogate : ISurrogate
 {
     /// <inheritdoc/>
@@ -83,18 +86,28 @@ public struct RectangleSurrogate : ISurrogate
 }
 
 /// <summary>Which surrogate derivative a spiking function uses (each maps to one <see cref="ISurrogate"/> struct).</summary>
+/// <remarks>
+/// Two arctan surrogates exist and differ by a factor of two in height and width: <see cref="ArctanTether"/>
+/// α / (1 + (απx)²), peak α (the seed's and tether's, called ATan there), and <see cref="Atan"/>
+/// (α/2) / (1 + (παx/2)²), peak α/2 (the textbook and SpikingJelly's ATan). The default is
+/// <see cref="ArctanTether"/>: the seed used it, and the recorded results and the default α = 2 were obtained with it.
+/// ArctanTether was called Arctan, two letters from Atan; the old name has no alias, since an enum alias would appear
+/// twice in <see cref="Enum.GetValues{TEnum}()"/> and make the value's ToString ambiguous.
+/// </remarks>
 public enum SurrogateKind
 {
-    /// <summary><see cref="ArctanSurrogate"/>: α / (1 + (απx)²), the seed's default.</summary>
-    Arctan,
+    /// <summary><see cref="ArctanTetherSurrogate"/>: α / (1 + (απx)²), peak α; the default (the seed's and
+    /// tether's).</summary>
+    ArctanTether = 0,
     /// <summary><see cref="SigmoidSurrogate"/>.</summary>
-    Sigmoid,
+    Sigmoid = 1,
     /// <summary><see cref="FastSigmoidSurrogate"/>.</summary>
-    FastSigmoid,
-    /// <summary><see cref="AtanSurrogate"/>: the textbook (α/2) / (1 + (πα x/2)²).</summary>
-    Atan,
+    FastSigmoid = 2,
+    /// <summary><see cref="AtanSurrogate"/>: the textbook (SpikingJelly) (α/2) / (1 + (παx/2)²), peak α/2.
+    /// </summary>
+    Atan = 3,
     /// <summary><see cref="TriangleSurrogate"/>.</summary>
-    Triangle,
+    Triangle = 4,
     /// <summary><see cref="RectangleSurrogate"/>.</summary>
-    Rectangle,
+    Rectangle = 5,
 }

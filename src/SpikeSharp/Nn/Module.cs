@@ -206,12 +206,73 @@ public abstract class Module : IDisposable
     /// Copies <paramref name="state"/> into this module's parameters and buffers, in place (optimisers keep
     /// their references). Everything is validated before anything is written: shapes must match exactly;
     /// with <paramref name="strict"/> the key sets must match too. Values on another device or in float16
-    /// are converted.
+    /// are converted. Entries of an older layout of a layer (<see cref="StateUpgrades"/>, e.g. a decay saved as its
+    /// value where the layer now learns its logit) are converted first.
     /// </summary>
     /// <exception cref="ArgumentException">Missing or unexpected keys (strict), or a shape mismatch.</exception>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(state);
+        var created = new List<Tensor>();
+        try { LoadUpgraded(Upgrade(state, created), strict); }
+        finally { foreach (var t in created) t.Dispose(); }
+    }
+
+    /// <summary>
+    /// One entry of an older layout of a module's own state: a state that has <paramref name="From"/> and lacks
+    /// <paramref name="To"/> is loaded into <paramref name="To"/> with its values mapped by <paramref name="Convert"/>
+    /// (same shape). Names are the module's own (no dotted prefix).
+    /// </summary>
+    protected sealed record StateUpgrade(string From, string To, Func<float[], float[]> Convert);
+
+    /// <summary>The older layouts of this module's own entries that <see cref="LoadStateDict"/> still accepts (none by
+    /// default; layers override it when they rename or re-parametrise a parameter).</summary>
+    protected virtual IEnumerable<StateUpgrade> StateUpgrades() => Array.Empty<StateUpgrade>();
+
+    /// <summary>
+    /// The dotted keys of older layouts that <see cref="LoadStateDict"/> accepts in this tree, each with the key it is
+    /// loaded into. An optimiser's state saved under a From key belongs to the old parametrisation: drop it (the
+    /// parameter then starts with fresh optimiser statistics).
+    /// </summary>
+    public IReadOnlyList<(string From, string To)> LegacyStateKeys() => NamedModules()
+        .SelectMany(m => m.Module.StateUpgrades().Select(u => (Join(m.Name, u.From), Join(m.Name, u.To)))).ToList();
+
+    private IReadOnlyDictionary<string, Tensor> Upgrade(IReadOnlyDictionary<string, Tensor> state, List<Tensor> created)
+    {
+        Dictionary<string, Tensor>? copy = null;
+        foreach (var (prefix, m) in NamedModules())
+            foreach (var u in m.StateUpgrades())
+            {
+                string from = Join(prefix, u.From), to = Join(prefix, u.To);
+                if (!state.TryGetValue(from, out var src) || state.ContainsKey(to)) continue;
+                if (src == null || src.IsDisposed)
+                    throw new ArgumentException($"LoadStateDict: value for '{from}' is null or disposed",
+                        nameof(state));
+                float[] values = src.DType switch
+                {
+                    DType.Float32 => src.ToArray<float>(),
+                    DType.Float16 => src.ToArray<Half>().Select(h => (float)h).ToArray(),
+                    _ => throw new ArgumentException($"LoadStateDict: '{from}' (an older layout of '{to}') must be "
+                        + $"float32 or float16, got {src.DType.Name()}", nameof(state)),
+                };
+                float[] mapped;
+                try { mapped = u.Convert(values); }
+                catch (ArgumentException e)
+                {
+                    throw new ArgumentException($"LoadStateDict: '{from}' cannot be loaded into '{to}': {e.Message}",
+                        nameof(state), e);
+                }
+                var t = Tensor.FromArray(mapped, src.Shape, Device.Cpu);
+                created.Add(t);
+                copy ??= new Dictionary<string, Tensor>(state);
+                copy.Remove(from);
+                copy[to] = t;
+            }
+        return copy ?? state;
+    }
+
+    private void LoadUpgraded(IReadOnlyDictionary<string, Tensor> state, bool strict)
+    {
         var own = StateDict();
         if (strict)
         {

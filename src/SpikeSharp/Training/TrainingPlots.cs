@@ -83,7 +83,7 @@ public static class TrainingPlots
         }
         finally
         {
-            foreach (var (_, n) in neurons) { n.StoreSpikes = false; n.StoreTraces = false; }
+            foreach (var (_, n) in neurons) { n.StoreSpikes = false; n.StoreTraces = false; n.TrackFiringRate = false; }
             model.ResetState();
         }
     }

@@ -105,6 +105,51 @@ public class NeuronBehaviourTests
         using (Autograd.Tape.NoGrad()) Assert.Equal(0, SpikingFunctions.Lif(x, null, p, p).SavedBytes);
     }
 
+    [Theory, MemberData(nameof(Devices))]
+    public void Float16SavedStateIsRoundedToNearestEven(string dev)
+    {
+        // Every backend keeps the bits System.Half gives the float32 h: round to nearest even. ILGPU's CPU
+        // emulation cast truncates, which the kernels must not use. N % 4 == 0 takes the four-neuron forward kernel,
+        // N = 39 the one-neuron one; odd T leaves the last step pair half used.
+        var d = Device.Parse(dev);
+        foreach (var (T, N) in new[] { (37, 40), (37, 39), (20, 12) })
+        {
+            using var scope = TensorScope.Begin();
+            var x = Tensor.Randn(new[] { T, N }, new Generator((ulong)(T * N)), d, 0.3f, 0.7f); x.RequiresGrad = true;
+            var one = Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, d);
+            var r = SpikingFunctions.Lif(x, null, one, Tensor.Ones(new[] { 1 }, d),
+                new SpikingOptions { SavedDType = DType.Float16, ReturnMembrane = true });
+            var h = r.H!.ToArray();
+            var kept = r.SavedH!.ToArray<Half>();
+            int roundedUp = 0;
+            for (int t = 0; t < T; t++)
+                for (int n = 0; n < N; n++)
+                {
+                    float v = h[t * N + n];
+                    ushort expected = BitConverter.HalfToUInt16Bits((Half)v);
+                    ushort got = BitConverter.HalfToUInt16Bits(kept[HalfPairs.Index(t, n, N)]);
+                    Assert.True(expected == got, $"T={T} N={N} h[{t}, {n}] = {v:R}: kept 0x{got:x4}, nearest 0x{expected:x4}");
+                    if (Math.Abs((float)(Half)v) > Math.Abs(v)) roundedUp++;
+                }
+            Assert.True(roundedUp > T * N / 10,
+                $"only {roundedUp} values round away from zero: the check would not see truncation");
+        }
+    }
+
+    [Fact]
+    public void TheTwoArctanSurrogatesAreNamedApart()
+    {
+        // The default is the seed's and tether's arctan, peak α; the textbook ATan peaks at α/2 (same curve at 2α).
+        Assert.Equal(SurrogateKind.ArctanTether, SpikingOptions.Default.Surrogate);
+        Assert.Equal(2f, default(ArctanTetherSurrogate).Grad(0f, 2f));
+        Assert.Equal(1f, default(AtanSurrogate).Grad(0f, 2f));
+        foreach (float z in new[] { -0.7f, -0.1f, 0.05f, 0.3f })
+            Assert.Equal(default(ArctanTetherSurrogate).Grad(z, 1.5f), default(AtanSurrogate).Grad(z, 3f), 1e-6f);
+        Assert.Equal(new[] { "ArctanTether", "Sigmoid", "FastSigmoid", "Atan", "Triangle", "Rectangle" },
+            Enum.GetNames<SurrogateKind>());
+        Assert.Equal("ArctanTether", SpikingOptions.Default.Surrogate.ToString());
+    }
+
     [Fact]
     public void BadInputsThrowClearly()
     {
@@ -114,8 +159,15 @@ public class NeuronBehaviourTests
         var one = Tensor.Full(new[] { 1 }, 0.9f, DType.Float32, d);
         Assert.Contains("v0", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, Tensor.Zeros(new[] { 5 }, d), one, one)).Message);
         Assert.Contains("T = 0", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(Tensor.Zeros(new[] { 0, 6 }, d), null, one, one)).Message);
-        Assert.Contains("decay", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, Tensor.Full(new[] { 1 }, 1.5f, DType.Float32, d), one)).Message);
-        Assert.Contains("decay", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, Tensor.Zeros(new[] { 1 }, d), one)).Message);
+        Tensor Decay(float v) => Tensor.Full(new[] { 1 }, v, DType.Float32, d);
+        var big = Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, Decay(1.5f), one));
+        Assert.Equal("decay", big.ParamName);
+        Assert.StartsWith("lif: decay must be in [0, 1], got decay[0] = 1.5", big.Message);
+        var neg = Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, Decay(-0.1f), one));
+        Assert.StartsWith("lif: decay must be in [0, 1], got decay[0] = -0.1", neg.Message);
+        // λ = 0 (what sigmoid of a very negative logit rounds to) is a neuron without memory: s_t = H(x_t − θ).
+        var memoryless = SpikingFunctions.Lif(x, null, Tensor.Zeros(new[] { 1 }, d), one).Spikes.ToArray();
+        Assert.Equal(x.ToArray().Select(v => v >= 0.9f ? 1f : 0f), memoryless);
         Assert.Contains("threshold", Assert.Throws<ArgumentException>(() => SpikingFunctions.Plif(x, null, Tensor.Full(new[] { 3 }, 0.9f, DType.Float32, d), Tensor.Ones(new[] { 4 }, d))).Message);
         Assert.Contains("alpha", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, one, one, null, Tensor.Full(new[] { 1 }, -1f, DType.Float32, d))).Message);
         Assert.Contains("Alpha", Assert.Throws<ArgumentException>(() => SpikingFunctions.Lif(x, null, one, one, new SpikingOptions { Alpha = 0f })).Message);
@@ -177,5 +229,36 @@ public class NeuronKernelChoiceTests
             }
         }
         finally { SpikeBits.RecomputeEnabled = true; }
+    }
+}
+
+/// <summary>What the CPU driver allocates, counted over the whole process: no other test may run meanwhile.</summary>
+[Collection(SpikeSharp.Tests.Backends.SerialBackendTests.Name)]
+public class CpuNeuronDriverMemoryTests
+{
+    [Fact]
+    public void PerFeatureGradientsAreSummedPerWorkerNotPerChunk()
+    {
+        // plif-csnn's first PLIF layer has F = 100,352 features: sums per chunk of 1024 neurons took chunks × F floats
+        // for every parameter (5.7 GB allocated by one backward call at batch 32, and 23-40 s). Sums per worker take
+        // workers × F doubles for the gradients asked for.
+        int T = 2, B = 16, F = 16384, N = B * F;
+        var d = Device.Cpu;
+        using var scope = TensorScope.Begin();
+        var x = Tensor.Randn(new[] { T, B, F }, new Generator(1), d, 0.5f, 1f); x.RequiresGrad = true;
+        var dec = Tensor.Full(new[] { F }, 0.6f, DType.Float32, d); dec.RequiresGrad = true;
+        var th = Tensor.Ones(new[] { F }, d); th.RequiresGrad = true;
+        var g = Tensor.Randn(new[] { T, B, F }, new Generator(2), d);
+        var r = SpikingFunctions.Plif(x, null, dec, th);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        r.Spikes.Backward(g);
+        long used = GC.GetTotalAllocatedBytes(precise: true) - before;
+        long gradients = 4L * T * N + 2 * 4L * F;                                // ∂x and the parameter gradients
+        long perWorker = Environment.ProcessorCount * (2 * 8L * F + 64 * 1024); // sums and scratch
+        long bound = gradients + perWorker + (2 << 20);
+        Assert.True(used < bound, $"backward allocated {used / 1e6:F1} MB, expected under {bound / 1e6:F1} MB");
+        // The values are checked against the unfused reference in NeuronGradTests (PLIF, F = 5).
+        Assert.Equal(F, th.Grad!.Numel);
+        Assert.Contains(th.Grad.ToArray(), v => v != 0f);
     }
 }

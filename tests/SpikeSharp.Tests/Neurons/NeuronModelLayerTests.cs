@@ -57,7 +57,11 @@ public class NeuronModelLayerTests
         Assert.Contains("decay must be in (0, 1]", e2.Message);
         using var layer = new Li();
         layer.Forward(Tensor.Zeros(new[] { 2, 3, 4 }));
-        var e3 = Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.Zeros(new[] { 2, 5, 4 })));
-        Assert.Contains("call ResetState()", e3.Message);
+        var e3 = Assert.Throws<InvalidOperationException>(() => layer.Forward(Tensor.Zeros(new[] { 2, 5, 4 })));
+        Assert.Contains("call ResetState() when the batch changes", e3.Message);
+        layer.TrackFiringRate = true;
+        layer.ResetState();
+        layer.Forward(Tensor.Ones(new[] { 2, 5, 4 }));
+        Assert.Equal(1.45f, layer.FiringRate!.Item(), 5); // mean of v = 1, 1.9 over two steps
     }
 }

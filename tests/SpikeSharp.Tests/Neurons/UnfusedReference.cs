@@ -38,7 +38,7 @@ public static class UnfusedReference
 
     public static float SurrogateGrad(SurrogateKind k, float z, float alpha) => k switch
     {
-        SurrogateKind.Arctan => default(ArctanSurrogate).Grad(z, alpha),
+        SurrogateKind.ArctanTether => default(ArctanTetherSurrogate).Grad(z, alpha),
         SurrogateKind.Sigmoid => default(SigmoidSurrogate).Grad(z, alpha),
         SurrogateKind.FastSigmoid => default(FastSigmoidSurrogate).Grad(z, alpha),
         SurrogateKind.Atan => default(AtanSurrogate).Grad(z, alpha),

@@ -14,12 +14,13 @@ public sealed partial class IlgpuBackend : INeuronDriver
     /// <summary>How many neuron launches took the four-neuron kernels (tests check which path ran).</summary>
     internal long NeuronVec4Launches => Interlocked.Read(ref _neuronVec4Launches);
 
-    /// <summary>The device-side flag word of the neuron kernels (1: NaN/Inf in x, 2: decay out of range, 4: α ≤ 0).</summary>
+    /// <summary>The neuron kernels' device-side flag word: <see cref="NeuronFlag"/> bits, one byte per op.</summary>
     internal Tensor NeuronFlags => _neuronFlags ??= Tensor.Zeros(new[] { 1 }, Device, DType.Int32).Persist();
 
     /// <summary>
-    /// Reads and clears the neuron flag word; throws when a kernel raised a flag. Called from the backend's
-    /// error check at the next synchronising host read (no extra synchronisation in the training step).
+    /// Reads and clears the neuron flag word; when a kernel raised a flag, throws the <see cref="ArgumentException"/>
+    /// the CPU backend throws at the call (same start of the message, <see cref="NeuronChecks.Problem"/>, and the
+    /// same ParamName). Called at the next synchronising host read (no extra synchronisation in the training step).
     /// </summary>
     internal void ThrowIfNeuronFlags()
     {
@@ -33,11 +34,23 @@ public sealed partial class IlgpuBackend : INeuronDriver
         if (f[0] == 0) return;
         View<int>(_neuronFlags.Buf).MemSetToZero(Stream);
         Stream.Synchronize();
-        var what = new List<string>();
-        if ((f[0] & 1) != 0) what.Add("x held NaN or Inf");
-        if ((f[0] & 2) != 0) what.Add("decay or decayA was outside (0, 1]");
-        if ((f[0] & 4) != 0) what.Add("alpha was not > 0");
-        throw new InvalidOperationException($"spiking neuron kernels on {Device}: {string.Join("; ", what)} in a call since the last check");
+        throw NeuronFlagError(f[0], Device);
+    }
+
+    /// <summary>The exception for a raised flag word: the first (op, argument) in flag order is the ParamName, and the
+    /// message lists every one.</summary>
+    internal static ArgumentException NeuronFlagError(int flags, Device device)
+    {
+        var found = new List<(string Op, string Arg)>();
+        for (int op = 0; op < NeuronChecks.Ops.Length; op++)
+            for (int k = 0; k < NeuronFlag.Names.Length; k++)
+                if ((flags >> (8 * op + k) & 1) != 0) found.Add((NeuronChecks.Ops[op], NeuronFlag.Names[k]));
+        if (found.Count == 0)
+            return new ArgumentException($"spiking neuron kernels on {device} raised unknown flags 0x{flags:x}");
+        string where = $" (found on {device} at the first host read after the call; that call's results are not valid)";
+        string also = found.Count == 1 ? ""
+            : "; also " + string.Join("; ", found.Skip(1).Select(p => NeuronChecks.Problem(p.Op, p.Arg)));
+        return new ArgumentException(NeuronChecks.Problem(found[0].Op, found[0].Arg) + where + also, found[0].Arg);
     }
 
     private ArrayView<float> F(Buf? b, ArrayView<float> dummy) => b is { } x ? View<float>(x) : dummy;
@@ -81,7 +94,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
                 Decay = View<float>(a.Decay), Threshold = View<float>(a.Threshold),
                 Bits1 = lanes == 4 && a.Bits is { } b1 ? View<int>(b1) : ArrayView<int>.Empty,
                 Bits2 = lanes == 2 ? V4<Int2>(a.Bits) : ArrayView<Int2>.Empty, Bits4 = lanes == 1 ? V4<Int4>(a.Bits) : ArrayView<Int4>.Empty,
-                Flags = View<int>(NeuronFlags.Buf),
+                Flags = View<int>(NeuronFlags.Buf), FlagShift = 8 * a.Op,
                 T = a.T, N4 = a.N / 4, HasV0 = a.V0 != null ? 1 : 0, HasH32 = hb is { DType: DType.Float32 } ? 1 : 0,
                 HasH16 = hb is { DType: DType.Float16 } ? 1 : 0, HasHOut = a.HOut != null ? 1 : 0, HasBits = a.Bits != null ? 1 : 0,
                 Soft = a.Soft, Lanes = lanes, VReset = a.VReset,
@@ -99,6 +112,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             H16 = hb is { DType: DType.Float16 } h16 ? View<ILGPU.Half>(h16) : ArrayView<ILGPU.Half>.Empty,
             HOut = F(a.HOut, dummy), AChk = F(a.AChk, dummy),
             Bits = a.Bits is { } bits ? View<int>(bits) : View<int>(NeuronFlags.Buf), Flags = View<int>(NeuronFlags.Buf),
+            FlagShift = 8 * a.Op,
             T = a.T, N = a.N, HasV0 = a.V0 != null ? 1 : 0, HasA0 = a.A0 != null ? 1 : 0, HasAT = a.AT != null ? 1 : 0,
             HasH32 = hb is { DType: DType.Float32 } ? 1 : 0, HasH16 = hb is { DType: DType.Float16 } ? 1 : 0,
             HasHOut = a.HOut != null ? 1 : 0, HasBits = a.Bits != null ? 1 : 0, Soft = a.Soft, VReset = a.VReset,
@@ -128,6 +142,7 @@ public sealed partial class IlgpuBackend : INeuronDriver
             DecayA = View<float>(a.DecayA), Alpha = F(a.Alpha, dummy), GX = View<float>(a.GX), GV0 = F(a.GV0, dummy), GA0 = F(a.GA0, dummy),
             GDecay = F(a.GDecay, dummy), GThreshold = F(a.GThreshold, dummy), GBeta = F(a.GBeta, dummy), GDecayA = F(a.GDecayA, dummy),
             GAlpha = F(a.GAlpha, dummy), Bits = View<int>(a.Bits), Flags = View<int>(NeuronFlags.Buf),
+            FlagShift = 8 * a.Op,
             T = a.T, N = a.N, HasGVT = a.GVT != null ? 1 : 0, HasGAT = a.GAT != null ? 1 : 0,
             HalfH = a.H is { DType: DType.Float16 } ? 1 : 0, Recompute = recompute ? 1 : 0, HasV0 = a.V0 != null ? 1 : 0,
             HasGV0 = a.GV0 != null ? 1 : 0, HasGA0 = a.GA0 != null ? 1 : 0, Soft = a.Soft, DetachReset = a.DetachReset,

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using SpikeSharp.Backends.Ilgpu;
 
 namespace SpikeSharp.Neurons.Ilgpu;
 
@@ -8,6 +9,10 @@ internal struct Vec4 { public float X, Y, Z, W; }
 
 /// <summary>Two steps of four neurons in the float16 pair layout (<see cref="HalfPairs"/>): 16 bytes.</summary>
 internal struct Half8 { public ILGPU.Half X0, X1, Y0, Y1, Z0, Z1, W0, W1; }
+
+/// <summary><see cref="Half8"/> as raw float16 bits, for the kernel that rounds them itself
+/// (<see cref="HalfNearest"/>).</summary>
+internal struct Bits8 { public ushort X0, X1, Y0, Y1, Z0, Z1, W0, W1; }
 
 /// <summary>Two or four bit words moved as one access.</summary>
 internal struct Int2 { public int X, Y; }
@@ -23,11 +28,12 @@ internal struct Fwd4Views
 {
     public ArrayView<Vec4> X, V0, Spikes, VT, H32, HOut;
     public ArrayView<Half8> H16;
+    public ArrayView<Bits8> H16Bits; // the same memory as H16, written by HalfNearest
     public ArrayView<float> Decay, Threshold;
     public ArrayView<int> Bits1, Flags;
     public ArrayView<Int2> Bits2;
     public ArrayView<Int4> Bits4;
-    public int T, N4, HasV0, HasH32, HasH16, HasHOut, HasBits, Soft, Lanes;
+    public int T, N4, HasV0, HasH32, HasH16, HasHOut, HasBits, Soft, Lanes, FlagShift;
     public float VReset;
 }
 
@@ -68,8 +74,24 @@ internal static partial class NeuronKernels
         Z0 = (ILGPU.Half)even.Z, Z1 = (ILGPU.Half)odd.Z, W0 = (ILGPU.Half)even.W, W1 = (ILGPU.Half)odd.W,
     };
 
-    private static void FwdStep4<TN>(ref Fwd4Views a, ref Params4 p, int i, int t, Vec4 x, ref Vec4 u, ref Int4 word, ref int bad, ref Vec4 hEven)
-        where TN : struct, INeuron
+    private static Bits8 ToBits8(Vec4 even, Vec4 odd) => new()
+    {
+        X0 = HalfBits.FromFloat(even.X), X1 = HalfBits.FromFloat(odd.X),
+        Y0 = HalfBits.FromFloat(even.Y), Y1 = HalfBits.FromFloat(odd.Y),
+        Z0 = HalfBits.FromFloat(even.Z), Z1 = HalfBits.FromFloat(odd.Z),
+        W0 = HalfBits.FromFloat(even.W), W1 = HalfBits.FromFloat(odd.W),
+    };
+
+    // Steps t − 1 (even) and t (odd; t − 1 again when t is the last step and even) of four neurons, rounded by TR.
+    private static void StoreHalf<TR>(ref Fwd4Views a, int idx, Vec4 even, Vec4 odd) where TR : struct, IHalfRound
+    {
+        if (default(TR).Explicit) a.H16Bits[idx] = ToBits8(even, odd);
+        else a.H16[idx] = ToHalf8(even, odd);
+    }
+
+    private static void FwdStep4<TN, TR>(ref Fwd4Views a, ref Params4 p, int i, int t, Vec4 x, ref Vec4 u,
+        ref Int4 word, ref int bad, ref Vec4 hEven)
+        where TN : struct, INeuron where TR : struct, IHalfRound
     {
         if (!(Finite(x.X) & Finite(x.Y) & Finite(x.Z) & Finite(x.W))) bad = 1;
         Vec4 s, h;
@@ -84,8 +106,8 @@ internal static partial class NeuronKernels
         {
             // float16 h goes out every second step, both steps in one 16-byte store (the last step alone when T is odd).
             if ((t & 1) == 0) hEven = h;
-            if ((t & 1) == 1) a.H16[(t >> 1) * a.N4 + i] = ToHalf8(hEven, h);
-            else if (t == a.T - 1) a.H16[(t >> 1) * a.N4 + i] = ToHalf8(h, h);
+            if ((t & 1) == 1) StoreHalf<TR>(ref a, (t >> 1) * a.N4 + i, hEven, h);
+            else if (t == a.T - 1) StoreHalf<TR>(ref a, (t >> 1) * a.N4 + i, h, h);
         }
         if (a.HasHOut != 0) a.HOut[idx] = h;
         int bit = 1 << (t & 31);
@@ -106,14 +128,12 @@ internal static partial class NeuronKernels
     }
 
     /// <summary>Forward, four neurons per thread.</summary>
-    public static void Forward4<TN>(Fwd4Views a) where TN : struct, INeuron
+    public static void Forward4<TN, TR>(Fwd4Views a) where TN : struct, INeuron where TR : struct, IHalfRound
     {
         int i = Grid.GlobalIndex.X, N4 = a.N4;
         if (i >= N4) return;
         var p = Load4(a.Decay, a.Threshold, i, a.Soft, a.VReset);
-        int bad = 0;
-        if (default(TN).Leaky && !(p.X.Decay > 0f && p.X.Decay <= 1f && p.Y.Decay > 0f && p.Y.Decay <= 1f
-            && p.Z.Decay > 0f && p.Z.Decay <= 1f && p.W.Decay > 0f && p.W.Decay <= 1f)) bad |= 2;
+        int bad = ParamFlags<TN>(p.X) | ParamFlags<TN>(p.Y) | ParamFlags<TN>(p.Z) | ParamFlags<TN>(p.W);
         Vec4 u = a.HasV0 != 0 ? a.V0[i] : default;
         var word = new Int4();
         Vec4 hEven = default;
@@ -123,36 +143,39 @@ internal static partial class NeuronKernels
             int b = t * N4 + i;
             Vec4 x0 = a.X[b], x1 = a.X[b + N4], x2 = a.X[b + 2 * N4], x3 = a.X[b + 3 * N4];
             Vec4 x4 = a.X[b + 4 * N4], x5 = a.X[b + 5 * N4], x6 = a.X[b + 6 * N4], x7 = a.X[b + 7 * N4];
-            FwdStep4<TN>(ref a, ref p, i, t, x0, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 4, x4, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 5, x5, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 6, x6, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 7, x7, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t, x0, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 4, x4, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 5, x5, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 6, x6, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 7, x7, ref u, ref word, ref nan, ref hEven);
         }
         for (; t + 4 <= a.T; t += 4)
         {
             int b = t * N4 + i;
             Vec4 x0 = a.X[b], x1 = a.X[b + N4], x2 = a.X[b + 2 * N4], x3 = a.X[b + 3 * N4];
-            FwdStep4<TN>(ref a, ref p, i, t, x0, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan, ref hEven);
-            FwdStep4<TN>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t, x0, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 1, x1, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 2, x2, ref u, ref word, ref nan, ref hEven);
+            FwdStep4<TN, TR>(ref a, ref p, i, t + 3, x3, ref u, ref word, ref nan, ref hEven);
         }
-        for (; t < a.T; t++) FwdStep4<TN>(ref a, ref p, i, t, a.X[t * N4 + i], ref u, ref word, ref nan, ref hEven);
+        for (; t < a.T; t++) FwdStep4<TN, TR>(ref a, ref p, i, t, a.X[t * N4 + i], ref u, ref word, ref nan, ref hEven);
         a.VT[i] = u;
-        bad |= nan;
-        if (bad != 0) Atomic.Or(ref a.Flags[0], bad);
+        if (nan != 0) bad |= NeuronFlag.X;
+        if (bad != 0) Atomic.Or(ref a.Flags[0], bad << a.FlagShift);
     }
 
     /// <summary>Launches the four-neuron forward kernel.</summary>
     public static void LaunchForward4<TN>(Accelerator acc, AcceleratorStream stream, Fwd4Views v) where TN : struct, INeuron
     {
         if (v.N4 == 0) return;
-        var k = (Action<AcceleratorStream, KernelConfig, Fwd4Views>)_cache.GetOrAdd((acc, "fwd4n" + typeof(TN).Name),
-            key => key.Item1.LoadKernel<Fwd4Views>(Forward4<TN>));
+        bool exact = ExplicitHalfRounding(acc);
+        if (exact && v.HasH16 != 0) v.H16Bits = v.H16.Cast<Bits8>();
+        string name = "fwd4n" + (exact ? "rn" : "") + typeof(TN).Name;
+        var k = (Action<AcceleratorStream, KernelConfig, Fwd4Views>)_cache.GetOrAdd((acc, name),
+            key => key.Item1.LoadKernel<Fwd4Views>(exact ? Forward4<TN, HalfNearest> : Forward4<TN, HalfNative>));
         k(stream, Config(acc, v.N4), v);
     }
 }

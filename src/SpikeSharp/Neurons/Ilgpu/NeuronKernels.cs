@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ILGPU;
 using ILGPU.Runtime;
+using SpikeSharp.Backends.Ilgpu;
 
 // ILGPU generates kernel wrappers in a dynamic assembly that must see these internal argument structs.
 [assembly: System.Runtime.CompilerServices.InternalsVisibleTo("ILGPURuntime")]
@@ -12,8 +13,9 @@ internal struct FwdViews
 {
     public ArrayView<float> X, V0, A0, Decay, Threshold, Beta, DecayA, Spikes, VT, AT, H32, HOut, AChk;
     public ArrayView<ILGPU.Half> H16;
+    public ArrayView<ushort> H16Bits; // the same memory as H16, written by HalfNearest
     public ArrayView<int> Bits, Flags;
-    public int T, N, HasV0, HasA0, HasAT, HasH32, HasH16, HasHOut, HasBits, Soft, Lanes, Width, WordsPerRow;
+    public int T, N, HasV0, HasA0, HasAT, HasH32, HasH16, HasHOut, HasBits, Soft, Lanes, Width, WordsPerRow, FlagShift;
     public float VReset;
 }
 
@@ -85,6 +87,21 @@ internal struct KeepH32 : IHKeep { public readonly int Bytes => 4; }
 /// <summary>float16 h kept (<see cref="HalfPairs"/>).</summary>
 internal struct KeepH16 : IHKeep { public readonly int Bytes => 2; }
 
+/// <summary>How a forward kernel rounds the float16 h it keeps (compile-time, as <see cref="IHKeep"/>).</summary>
+internal interface IHalfRound
+{
+    /// <summary>True: <see cref="HalfBits.FromFloat"/> on the raw bits; false: the accelerator's cast.</summary>
+    bool Explicit { get; }
+}
+
+/// <summary>The accelerator's float → half cast: on CUDA one cvt.rn.f16.f32, round to nearest even, the same bits
+/// as System.Half (NeuronBehaviourTests.Float16SavedStateIsRoundedToNearestEven checks them on every device).</summary>
+internal struct HalfNative : IHalfRound { public readonly bool Explicit => false; }
+
+/// <summary>Round to nearest even on the raw bits (<see cref="HalfBits"/>): for accelerators whose own cast does
+/// not, such as ILGPU's CPU accelerator, which truncates.</summary>
+internal struct HalfNearest : IHalfRound { public readonly bool Explicit => true; }
+
 /// <summary>How many time steps of loads a backward batch keeps in flight (compile-time, as <see cref="IHRead"/>): 4, 8 or 16.</summary>
 internal interface IDepth
 {
@@ -109,7 +126,7 @@ internal struct BwdViews
     public ArrayView<Half2> H16P;
     public ArrayView<int> Bits, Flags;
     public int T, N, HasGVT, HasGAT, HalfH, Recompute, HasV0, HasGV0, HasGA0, Soft, DetachReset, HasAlpha;
-    public int HasGDecay, HasGThreshold, HasGBeta, HasGDecayA, HasGAlpha, Lanes, Width, WordsPerRow;
+    public int HasGDecay, HasGThreshold, HasGBeta, HasGDecayA, HasGAlpha, Lanes, Width, WordsPerRow, FlagShift;
     public float VReset, AlphaValue;
 }
 
@@ -119,7 +136,8 @@ internal struct BwdViews
 /// 16 steps for T ≤ 16); the four-neuron forward kernel is in NeuronKernels.Vec4.cs. The step math is
 /// <see cref="NeuronMath"/>, shared with the CPU driver. Parameter gradients are reduced in the block (warp shuffles, then shared memory) and
 /// written with one atomic per block, or one per neuron for per-feature parameters. Invalid x or parameters
-/// raise bits in a device flag word (1: NaN/Inf in x, 2: decay or decayA outside (0, 1], 4: α ≤ 0).
+/// raise bits in a device flag word (<see cref="NeuronFlag"/>, shifted to the calling op's byte), checked once per
+/// thread outside the walk over time (x as it is read).
 /// </summary>
 internal static partial class NeuronKernels
 {
@@ -141,8 +159,20 @@ internal static partial class NeuronKernels
         return p;
     }
 
-    private static void FwdStep<TN, TK>(ref FwdViews a, NeuronParams p, int n, int t, float x, ref float u, ref float av, ref int word, ref int bad)
-        where TN : struct, INeuron where TK : struct, IHKeep
+    // The flags of out-of-range parameters: the same ranges as NeuronChecks on the CPU.
+    private static int ParamFlags<TN>(NeuronParams p) where TN : struct, INeuron
+    {
+        int bad = 0;
+        if (default(TN).Leaky && !(p.Decay >= 0f && p.Decay <= 1f)) bad |= NeuronFlag.Decay;
+        if (!Finite(p.Threshold)) bad |= NeuronFlag.Threshold;
+        if (default(TN).Adaptive && !Finite(p.Beta)) bad |= NeuronFlag.Beta;
+        if (default(TN).Adaptive && !(p.DecayA >= 0f && p.DecayA <= 1f)) bad |= NeuronFlag.DecayA;
+        return bad;
+    }
+
+    private static void FwdStep<TN, TK, TR>(ref FwdViews a, NeuronParams p, int n, int t, float x, ref float u,
+        ref float av, ref int word, ref int bad)
+        where TN : struct, INeuron where TK : struct, IHKeep where TR : struct, IHalfRound
     {
         int i = t * a.N + n;
         if (a.HasBits != 0 && default(TN).Adaptive && (t & 31) == 0) a.AChk[(t >> 5) * a.N + n] = av;
@@ -151,7 +181,11 @@ internal static partial class NeuronKernels
         float s = NeuronMath.Forward<TN>(p, x, ref u, ref av, out h);
         a.Spikes[i] = s;
         if (default(TK).Bytes == 4) a.H32[i] = h;
-        if (default(TK).Bytes == 2) a.H16[HalfPairs.Index(t, n, a.N)] = (ILGPU.Half)h;
+        if (default(TK).Bytes == 2)
+        {
+            if (default(TR).Explicit) a.H16Bits[HalfPairs.Index(t, n, a.N)] = HalfBits.FromFloat(h);
+            else a.H16[HalfPairs.Index(t, n, a.N)] = (ILGPU.Half)h;
+        }
         if (a.HasHOut != 0) a.HOut[i] = h;
         if (s != 0f) word |= 1 << (t & 31);
         if (((t & 31) == 31 || t == a.T - 1) && a.Lanes == 1)
@@ -162,16 +196,15 @@ internal static partial class NeuronKernels
     }
 
     /// <summary>Forward: x → spikes, final state, saved h and bits.</summary>
-    public static void Forward<TN, TK>(FwdViews a) where TN : struct, INeuron where TK : struct, IHKeep
+    public static void Forward<TN, TK, TR>(FwdViews a)
+        where TN : struct, INeuron where TK : struct, IHKeep where TR : struct, IHalfRound
     {
         int n = Grid.GlobalIndex.X, word = 0;
         if (n < a.N)
         {
             var p = Load(a.Decay, a.Threshold, a.Beta, a.DecayA, n);
             p.Soft = a.Soft; p.VReset = a.VReset; p.Alpha = 1f; p.DetachReset = 1;
-            int bad = 0;
-            if (default(TN).Leaky && !(p.Decay > 0f && p.Decay <= 1f)) bad |= 2;
-            if (default(TN).Adaptive && !(p.DecayA > 0f && p.DecayA <= 1f)) bad |= 2;
+            int bad = ParamFlags<TN>(p);
             float u = a.HasV0 != 0 ? a.V0[n] : 0f;
             float av = a.HasA0 != 0 ? a.A0[n] : 0f;
             int nanSeen = 0, N = a.N, t = 0;
@@ -182,36 +215,37 @@ internal static partial class NeuronKernels
                 float x0 = a.X[b], x1 = a.X[b + N], x2 = a.X[b + 2 * N], x3 = a.X[b + 3 * N], x4 = a.X[b + 4 * N], x5 = a.X[b + 5 * N];
                 float x6 = a.X[b + 6 * N], x7 = a.X[b + 7 * N], x8 = a.X[b + 8 * N], x9 = a.X[b + 9 * N], x10 = a.X[b + 10 * N];
                 float x11 = a.X[b + 11 * N], x12 = a.X[b + 12 * N], x13 = a.X[b + 13 * N], x14 = a.X[b + 14 * N], x15 = a.X[b + 15 * N];
-                FwdStep<TN, TK>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 4, x4, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 5, x5, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 6, x6, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 7, x7, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 8, x8, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 9, x9, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 10, x10, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 11, x11, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 12, x12, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 13, x13, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 14, x14, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 15, x15, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 4, x4, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 5, x5, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 6, x6, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 7, x7, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 8, x8, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 9, x9, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 10, x10, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 11, x11, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 12, x12, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 13, x13, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 14, x14, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 15, x15, ref u, ref av, ref word, ref nanSeen);
             }
             for (; t + 4 <= a.T; t += 4)
             {
                 float x0 = a.X[t * N + n], x1 = a.X[(t + 1) * N + n], x2 = a.X[(t + 2) * N + n], x3 = a.X[(t + 3) * N + n];
-                FwdStep<TN, TK>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
-                FwdStep<TN, TK>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t, x0, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 1, x1, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 2, x2, ref u, ref av, ref word, ref nanSeen);
+                FwdStep<TN, TK, TR>(ref a, p, n, t + 3, x3, ref u, ref av, ref word, ref nanSeen);
             }
-            for (; t < a.T; t++) FwdStep<TN, TK>(ref a, p, n, t, a.X[t * N + n], ref u, ref av, ref word, ref nanSeen);
+            for (; t < a.T; t++)
+                FwdStep<TN, TK, TR>(ref a, p, n, t, a.X[t * N + n], ref u, ref av, ref word, ref nanSeen);
             a.VT[n] = u;
             if (a.HasAT != 0) a.AT[n] = av;
-            bad |= nanSeen;
-            if (bad != 0) Atomic.Or(ref a.Flags[0], bad);
+            if (nanSeen != 0) bad |= NeuronFlag.X;
+            if (bad != 0) Atomic.Or(ref a.Flags[0], bad << a.FlagShift);
         }
         // Short sequences: neighbouring lanes share a word (SpikeBits); every lane of the warp takes part in the OR.
         if (a.Lanes > 1)
@@ -296,7 +330,7 @@ internal static partial class NeuronKernels
         var p = Load(a.Decay, a.Threshold, a.Beta, a.DecayA, n);
         p.Alpha = a.HasAlpha != 0 ? a.Alpha[n % a.Alpha.IntLength] : a.AlphaValue;
         p.Soft = a.Soft; p.VReset = a.VReset; p.DetachReset = a.DetachReset;
-        if (!(p.Alpha > 0f)) Atomic.Or(ref a.Flags[0], 4);
+        if (!(p.Alpha > 0f && Finite(p.Alpha))) Atomic.Or(ref a.Flags[0], NeuronFlag.Alpha << a.FlagShift);
         return p;
     }
 
@@ -425,13 +459,22 @@ internal static partial class NeuronKernels
         return new((n + b - 1) / b, b);
     }
 
+    /// <summary>Whether float16 h is rounded by <see cref="HalfNearest"/> on <paramref name="acc"/>: everywhere but on
+    /// CUDA, whose own conversion already rounds to nearest even.</summary>
+    public static bool ExplicitHalfRounding(Accelerator acc) => acc.AcceleratorType != AcceleratorType.Cuda;
+
     /// <summary>Launches the forward kernel for model <typeparamref name="TN"/> on <paramref name="stream"/>.</summary>
     public static void LaunchForward<TN>(Accelerator acc, AcceleratorStream stream, FwdViews v) where TN : struct, INeuron
     {
         if (v.N == 0) return;
         int keep = v.HasH32 != 0 ? 4 : v.HasH16 != 0 ? 2 : 0;
-        var k = (Action<AcceleratorStream, KernelConfig, FwdViews>)_cache.GetOrAdd((acc, "fwd1n-keep" + keep + typeof(TN).Name),
-            key => key.Item1.LoadKernel<FwdViews>(keep == 4 ? Forward<TN, KeepH32> : keep == 2 ? Forward<TN, KeepH16> : Forward<TN, KeepNoH>));
+        bool exact = ExplicitHalfRounding(acc);
+        if (keep == 2 && exact) v.H16Bits = v.H16.Cast<ushort>();
+        string name = "fwd1n-keep" + keep + (exact ? "rn" : "") + typeof(TN).Name;
+        var k = (Action<AcceleratorStream, KernelConfig, FwdViews>)_cache.GetOrAdd((acc, name),
+            key => key.Item1.LoadKernel<FwdViews>(keep == 4 ? Forward<TN, KeepH32, HalfNative>
+                : keep == 0 ? Forward<TN, KeepNoH, HalfNative>
+                : exact ? Forward<TN, KeepH16, HalfNearest> : Forward<TN, KeepH16, HalfNative>));
         k(stream, Config(acc, v.N), v);
     }
 

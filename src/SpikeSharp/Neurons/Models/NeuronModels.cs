@@ -101,7 +101,7 @@ public static class NeuronModels
         var o = options ?? SpikingOptions.Default;
         return o.Surrogate switch
         {
-            SurrogateKind.Arctan => Run<TM, ArctanSurrogate>(x, state0, parameters, o),
+            SurrogateKind.ArctanTether => Run<TM, ArctanTetherSurrogate>(x, state0, parameters, o),
             SurrogateKind.Atan => Run<TM, AtanSurrogate>(x, state0, parameters, o),
             SurrogateKind.Sigmoid => Run<TM, SigmoidSurrogate>(x, state0, parameters, o),
             SurrogateKind.FastSigmoid => Run<TM, FastSigmoidSurrogate>(x, state0, parameters, o),

@@ -8,11 +8,13 @@ namespace SpikeSharp.Nn;
 /// per-feature vectors over the trailing dims (F = their product). Learnable decays are kept as logits w with
 /// decay = sigmoid(w), so no optimiser step can take them out of (0, 1); the state dict stores
 /// "&lt;name&gt;_logit" for those and "&lt;name&gt;" for fixed ones. The state is kept between calls, detached
-/// (streaming); a call with another batch shape than the kept state's fails (call <see cref="Module.ResetState"/>).
+/// (streaming); a call with another batch shape than the kept state's throws (call <see cref="Module.ResetState"/>), as
+/// <see cref="SpikingLayer"/> does.
 /// </summary>
-public abstract class NeuronModelLayer<TM> : Module where TM : struct, INeuronModel
+public abstract class NeuronModelLayer<TM> : Module, INeuronLayer where TM : struct, INeuronModel
 {
     private readonly Tensor?[] _state = new Tensor?[TM.StateSize];
+    private Tensor? _rate;
     private readonly Device _device;
 
     /// <summary>Registers the model's parameters with their initial values (in the order of the model).</summary>
@@ -60,16 +62,27 @@ public abstract class NeuronModelLayer<TM> : Module where TM : struct, INeuronMo
             throw new ArgumentException($"{GetType().Name}: expected input (T, B, ...), got shape {ShapeUtil.Format(x._shape)}", nameof(x));
         var stateShape = x._shape[1..];
         if (_state[0] is { } kept && !kept._shape.AsSpan().SequenceEqual(stateShape))
-            throw new ArgumentException($"{GetType().Name}: input state shape {ShapeUtil.Format(stateShape)} differs from the kept " +
-                $"state's {ShapeUtil.Format(kept._shape)}; call ResetState() between sequences of different batch shape", nameof(x));
+            throw new InvalidOperationException($"{GetType().Name}: the kept state is {ShapeUtil.Format(kept._shape)} " +
+                $"but this input {ShapeUtil.Format(x._shape)} needs {ShapeUtil.Format(stateShape)}; call ResetState() when the batch changes");
         var r = NeuronModels.Run<TM>(x, _state, ParameterValues(), Options);
         for (int k = 0; k < _state.Length; k++)
         {
             _state[k]?.Dispose();
             _state[k] = r.State[k].Detach().Persist();
         }
+        _rate?.Dispose();
+        _rate = null;
+        if (TrackFiringRate)
+            using (Autograd.Tape.NoGrad()) _rate = r.Output.Mean().Persist();
         return r.Output;
     }
+
+    /// <inheritdoc/>
+    /// <remarks>For a readout (<see cref="INeuronModel.Spiking"/> false) this is the mean output value.</remarks>
+    public bool TrackFiringRate { get; set; }
+
+    /// <inheritdoc/>
+    public Tensor? FiringRate => _rate;
 
     /// <inheritdoc/>
     protected override void ResetOwnState()
@@ -81,6 +94,8 @@ public abstract class NeuronModelLayer<TM> : Module where TM : struct, INeuronMo
     public override void Dispose()
     {
         ResetOwnState();
+        _rate?.Dispose();
+        _rate = null;
         base.Dispose();
     }
 }

@@ -12,24 +12,46 @@ namespace SpikeSharp.Nn.Transformer;
 /// </summary>
 /// <remarks>
 /// x'_t = W·x_t + b;  h_t = λ·u_{t−1} + x'_t;  s_t = H(h_t − θ);  u_t = h_t·(1 − s_t).
-/// λ = sigmoid(decay_logit) stays in (0, 1) whatever the optimiser does; θ is a learnable scalar.
-/// Backward: the LIF kernel's exact BPTT with a surrogate, then gx = g·W, gW = gᵀ·x, gb = Σ_rows g.
+/// A learnable λ is sigmoid(decay_logit), so it stays in [0, 1] whatever the optimiser does (as in the Lif
+/// layers); θ is a scalar. Backward: the LIF kernel's exact BPTT with a surrogate, then gx = g·W, gW = gᵀ·x,
+/// gb = Σ_rows g. A call whose batch shape differs from the kept membrane's throws (call
+/// <see cref="Module.ResetState"/> first), as the Lif layers do.
 /// </remarks>
-public sealed class LinearLif : Module
+public sealed class LinearLif : Module, INeuronLayer
 {
     /// <summary>Creates the layer: PyTorch's Linear init, λ = <paramref name="decay"/>, θ = <paramref name="threshold"/>.</summary>
-    public LinearLif(int inFeatures, int outFeatures, float decay = 0.5f, float threshold = 1f, SpikingOptions? options = null,
-        Generator? gen = null, Device? device = null)
+    /// <param name="inFeatures">Input size.</param>
+    /// <param name="outFeatures">Output size (neurons per position).</param>
+    /// <param name="decay">Initial λ: in (0, 1) when learnable (learnt as its logit), in [0, 1] when fixed.</param>
+    /// <param name="threshold">Initial θ.</param>
+    /// <param name="learnable">Whether λ and θ get gradients (the weight and bias always do).</param>
+    /// <param name="trainAlpha">Learn the surrogate sharpness α too (one scalar, the seed's pseudo-gradient).</param>
+    /// <param name="options">Surrogate, reset and saved precision of the LIF kernel.</param>
+    /// <param name="gen">Generator of the initial weights.</param>
+    /// <param name="device">Where parameters and state live.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or <paramref name="decay"/> is outside
+    /// its range.</exception>
+    public LinearLif(int inFeatures, int outFeatures, float decay = 0.5f, float threshold = 1f, bool learnable = true,
+        bool trainAlpha = false, SpikingOptions? options = null, Generator? gen = null, Device? device = null)
     {
         if (inFeatures <= 0 || outFeatures <= 0)
             throw new ArgumentOutOfRangeException(nameof(inFeatures), $"LinearLif: features must be positive, got in={inFeatures}, out={outFeatures}");
-        if (!(decay > 0f && decay < 1f)) throw new ArgumentOutOfRangeException(nameof(decay), $"LinearLif: decay must be in (0, 1), got {decay}");
+        DecayMath.CheckInitial(nameof(LinearLif), nameof(decay), decay, learnable);
         InFeatures = inFeatures; OutFeatures = outFeatures;
         Options = options ?? SpikingOptions.Default;
         RegisterParameter("weight", Init.KaimingUniform(new[] { outFeatures, inFeatures }, inFeatures, gen, device));
         RegisterParameter("bias", Init.KaimingUniform(new[] { outFeatures }, inFeatures, gen, device));
-        RegisterParameter("decay_logit", Tensor.Full(new[] { 1 }, MathF.Log(decay / (1f - decay)), DType.Float32, device));
-        RegisterParameter("threshold", Tensor.Full(new[] { 1 }, threshold, DType.Float32, device));
+        if (learnable)
+        {
+            RegisterParameter("decay_logit", Tensor.Full(new[] { 1 }, DecayMath.Logit(decay), DType.Float32, device));
+            RegisterParameter("threshold", Tensor.Full(new[] { 1 }, threshold, DType.Float32, device));
+        }
+        else
+        {
+            RegisterBuffer("decay", Tensor.Full(new[] { 1 }, decay, DType.Float32, device));
+            RegisterBuffer("threshold", Tensor.Full(new[] { 1 }, threshold, DType.Float32, device));
+        }
+        if (trainAlpha) RegisterParameter("alpha", Tensor.Full(new[] { 1 }, Options.Alpha, DType.Float32, device));
         RegisterBuffer("v", null, persistent: false);
     }
 
@@ -43,19 +65,32 @@ public sealed class LinearLif : Module
     public Tensor Weight => Param("weight");
     /// <summary>(out).</summary>
     public Tensor Bias => Param("bias");
-    /// <summary>Learnable scalar threshold θ (1).</summary>
-    public Tensor Threshold => Param("threshold");
+    /// <summary>Scalar threshold θ (1): a parameter when learnable, else a buffer.</summary>
+    public Tensor Threshold => TryParam("threshold") ?? Buffer("threshold")!;
+    /// <summary>α (1) when trained, else null (<see cref="SpikingOptions.Alpha"/> is used).</summary>
+    public Tensor? Alpha => TryParam("alpha");
     /// <summary>The current membrane (B…, out), or null before the first call / after a reset.</summary>
     public Tensor? Membrane => Buffer("v");
 
-    /// <summary>When set, every call stores the mean firing rate in <see cref="FiringRate"/> (a device tensor; no host read).</summary>
+    /// <inheritdoc/>
     public bool TrackFiringRate { get; set; }
 
-    /// <summary>Mean spike rate of the last call when <see cref="TrackFiringRate"/> is on, else null.</summary>
+    /// <inheritdoc/>
     public Tensor? FiringRate { get; private set; }
 
-    /// <summary>λ = sigmoid(decay_logit) as a differentiable (1) tensor.</summary>
-    public Tensor Decay() => Param("decay_logit").Sigmoid();
+    /// <summary>λ (1) as a new tensor the caller owns (the current <see cref="TensorScope"/> frees it):
+    /// sigmoid(decay_logit) computed now and differentiable when learnable, a view of the fixed decay's buffer
+    /// otherwise.</summary>
+    public Tensor Decay() => TryParam("decay_logit") is { } w ? w.Sigmoid() : Buffer("decay")!.Detach();
+
+    /// <summary>A checkpoint of a learnable layer loads into a fixed one (the decay is sigmoid of the saved logit) and
+    /// the other way round.</summary>
+    protected override IEnumerable<StateUpgrade> StateUpgrades() => new[]
+    {
+        TryParam("decay_logit") != null
+            ? new StateUpgrade("decay", "decay_logit", DecayMath.LogitsOfSaved)
+            : new StateUpgrade("decay_logit", "decay", DecayMath.Sigmoids),
+    };
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x)
@@ -63,24 +98,33 @@ public sealed class LinearLif : Module
         if (x.Rank < 2 || x.Size(-1) != InFeatures)
             throw new ArgumentException($"LinearLif: expected (T, ..., {InFeatures}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
         var outShape = x.Shape; outShape[^1] = OutFeatures;
-        var rows = x.Reshape(-1, InFeatures);
-        var pre = Project(rows, Weight, Bias).Reshape(outShape);
         var v0 = Membrane;
         if (v0 != null && !v0.Shape.SequenceEqual(outShape[1..]))
-            throw new InvalidOperationException($"LinearLif: the kept membrane is {ShapeUtil.Format(v0.Shape)} but this input needs {ShapeUtil.Format(outShape[1..])}; call ResetState() when the batch changes");
-        var r = SpikingFunctions.Lif(pre, v0, Decay(), Threshold, Options);
+            throw new InvalidOperationException($"LinearLif: the kept membrane is {ShapeUtil.Format(v0.Shape)} but "
+                + $"this input {ShapeUtil.Format(x.Shape)} needs {ShapeUtil.Format(outShape[1..])}; "
+                + "call ResetState() when the batch changes");
+        var rows = x.Reshape(-1, InFeatures);
+        var pre = Project(rows, Weight, Bias).Reshape(outShape);
+        var r = SpikingFunctions.Lif(pre, v0, Decay(), Threshold, Options, Alpha);
         SetBuffer("v", r.V.Detach());
+        FiringRate?.Dispose();
+        FiringRate = null;
         if (TrackFiringRate)
             using (Tape.NoGrad())
-            {
-                FiringRate?.Dispose();
                 FiringRate = r.Spikes.Mean().Persist();
-            }
         return r.Spikes;
     }
 
     /// <inheritdoc/>
     protected override void ResetOwnState() => SetBuffer("v", null);
+
+    /// <inheritdoc/>
+    public override void Dispose()
+    {
+        FiringRate?.Dispose();
+        FiringRate = null;
+        base.Dispose();
+    }
 
     /// <summary>
     /// rows (R, in) · weightᵀ (in, out) + bias (out) → (R, out) in one GEMM: the output is pre-filled with the
