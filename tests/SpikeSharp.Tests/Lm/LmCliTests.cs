@@ -11,14 +11,7 @@ public sealed class LmCliTests : IDisposable
 
     public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
 
-    private static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var so = new StringWriter(); var se = new StringWriter();
-        Console.SetOut(so); Console.SetError(se);
-        try { return (Program.Main(args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    private static (int Code, string Out, string Err) Cli(params string[] args) => CliInProcess.Run(args);
 
     private string TextFile(string content)
     {

@@ -20,14 +20,7 @@ public sealed class LmResumeCliTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var so = new StringWriter(); var se = new StringWriter();
-        Console.SetOut(so); Console.SetError(se);
-        try { return (Program.Main(args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    private static (int Code, string Out, string Err) Cli(params string[] args) => CliInProcess.Run(args);
 
     private (int Code, string Out, string Err) Train(string run, params string[] extra) =>
         Cli(new[] { "train", "lm", "--text", _text, "--dim", "16", "--layers", "1", "--heads", "2", "--seq-len", "16",

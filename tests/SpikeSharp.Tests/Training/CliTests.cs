@@ -5,11 +5,8 @@ public class CliTests
 {
     private static (int code, string output) Run(params string[] args)
     {
-        var o = new StringWriter(); var e = new StringWriter();
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(o); Console.SetError(e);
-        try { return (SpikeSharp.Cli.Program.Main(args), o.ToString() + e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+        var (code, o, e) = CliInProcess.Run(args);
+        return (code, o + e);
     }
 
     [Fact]

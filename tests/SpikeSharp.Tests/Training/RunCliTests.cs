@@ -7,14 +7,7 @@ namespace SpikeSharp.Tests.Training;
 [Collection("Console")] // redirects the process-wide Console
 public class RunCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter(); var e = new StringWriter();
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(o); Console.SetError(e);
-        try { return (SpikeSharp.Cli.Program.Main(args), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliInProcess.Run(args);
 
     private static readonly string[] Small =
         { "--device", "cpu", "--train-limit", "128", "--batch-size", "64", "--no-plots" };
