@@ -17,15 +17,16 @@ public static class CausalAccumulation
     /// Only the inputs are kept for backward; the running sums are recomputed there.
     /// </remarks>
     /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
+    /// <exception cref="NotSupportedException">The inputs' backend has no causal accumulation kernels.</exception>
     public static (Tensor Output, Tensor State) Forward(Tensor q, Tensor k, Tensor v, Tensor? s0 = null)
     {
         Check(q, k, v, s0);
+        var kernels = q.Backend.Require<ICausalAccumulationKernels>("causal_accumulation");
         int steps = q.Size(0), n = q.Numel / Math.Max(1, steps);
         var stepShape = q.Shape[1..];
         var output = Tensor.Empty(q.Shape, DType.Float32, q.Device);
         var state = Tensor.Empty(stepShape, DType.Float32, q.Device);
-        var be = Backend(q);
-        if (n > 0) be.CausalAccumulationForward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
+        if (n > 0) kernels.Forward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
         else if (state.Numel > 0) q.Backend.Fill(state.Buf, 0f);
 
         Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, g =>
@@ -36,15 +37,12 @@ public static class CausalAccumulation
             var gk = Tensor.Empty(q.Shape, DType.Float32, q.Device);
             var gv = Tensor.Empty(q.Shape, DType.Float32, q.Device);
             var gs0 = s0 is { RequiresGrad: true } ? Tensor.Empty(stepShape, DType.Float32, q.Device) : null;
-            be.CausalAccumulationBackward(q.Buf, k.Buf, v.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
+            kernels.Backward(q.Buf, k.Buf, v.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
                 gq.Buf, gk.Buf, gv.Buf, gs0?.Buf, steps, n);
             return new[] { gq, gk, gv, gs0 };
         });
         return (output, state);
     }
-
-    private static ICausalAccumulationBackend Backend(Tensor q) => q.Backend as ICausalAccumulationBackend
-        ?? throw new NotSupportedException($"causal_accumulation: the backend of {q.Device} has no causal accumulation kernel");
 
     private static void Check(Tensor q, Tensor k, Tensor v, Tensor? s0)
     {
