@@ -46,18 +46,29 @@ public static class CausalAccumulation
 
     private static void Check(Tensor q, Tensor k, Tensor v, Tensor? s0)
     {
+        const string op = "causal_accumulation";
         foreach (var (t, name) in new[] { (q, "q"), (k, "k"), (v, "v") })
         {
-            if (t.DType != DType.Float32) throw new ArgumentException($"causal_accumulation: {name} must be float32, got {t.DType.Name()}", name);
-            if (t.Device != q.Device) throw new ArgumentException($"causal_accumulation: {name} is on {t.Device}, q on {q.Device}", name);
+            if (t.DType != DType.Float32)
+                throw new ArgumentException($"{op}: {name} must be float32, got {t.DType.Name()}", name);
+            if (t.Device != q.Device)
+                throw new ArgumentException($"{op}: {name} is on {t.Device}, q on {q.Device}", name);
         }
-        if (q.Rank < 1) throw new ArgumentException($"causal_accumulation: q must be time-major (T, ...), got shape {ShapeUtil.Format(q.Shape)}", nameof(q));
-        if (!k.Shape.SequenceEqual(q.Shape)) throw new ArgumentException($"causal_accumulation: k has shape {ShapeUtil.Format(k.Shape)}, expected q's {ShapeUtil.Format(q.Shape)}", nameof(k));
-        if (!v.Shape.SequenceEqual(q.Shape)) throw new ArgumentException($"causal_accumulation: v has shape {ShapeUtil.Format(v.Shape)}, expected q's {ShapeUtil.Format(q.Shape)}", nameof(v));
+        string qShape = ShapeUtil.Format(q.Shape);
+        if (q.Rank < 1)
+            throw new ArgumentException($"{op}: q must be time-major (T, ...), got shape {qShape}", nameof(q));
+        if (!k.Shape.SequenceEqual(q.Shape))
+            throw new ArgumentException(
+                $"{op}: k has shape {ShapeUtil.Format(k.Shape)}, expected q's {qShape}", nameof(k));
+        if (!v.Shape.SequenceEqual(q.Shape))
+            throw new ArgumentException(
+                $"{op}: v has shape {ShapeUtil.Format(v.Shape)}, expected q's {qShape}", nameof(v));
         if (s0 == null) return;
         if (s0.DType != DType.Float32 || s0.Device != q.Device)
-            throw new ArgumentException($"causal_accumulation: s0 must be float32 on {q.Device}, got {s0.DType.Name()} on {s0.Device}", nameof(s0));
+            throw new ArgumentException(
+                $"{op}: s0 must be float32 on {q.Device}, got {s0.DType.Name()} on {s0.Device}", nameof(s0));
         if (!s0.Shape.SequenceEqual(q.Shape[1..]))
-            throw new ArgumentException($"causal_accumulation: s0 has shape {ShapeUtil.Format(s0.Shape)}, expected one time step of q {ShapeUtil.Format(q.Shape[1..])}", nameof(s0));
+            throw new ArgumentException($"{op}: s0 has shape {ShapeUtil.Format(s0.Shape)}, expected one time step "
+                + $"of q {ShapeUtil.Format(q.Shape[1..])}", nameof(s0));
     }
 }

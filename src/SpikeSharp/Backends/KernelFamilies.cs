@@ -47,7 +47,8 @@ public sealed class KernelFamilies
     /// <summary>The families that report errors after the launch (see <see cref="IDeviceErrorCheck"/>).</summary>
     public IReadOnlyList<IDeviceErrorCheck> ErrorChecks => _checks;
 
-    /// <summary>The family registered under <typeparamref name="TFamily"/>, or null when the backend has none.</summary>
+    /// <summary>The family registered under <typeparamref name="TFamily"/>, or null when the backend has none.
+    /// </summary>
     public TFamily? Get<TFamily>() where TFamily : class =>
         _families.TryGetValue(typeof(TFamily), out var f) ? (TFamily)f : null;
 

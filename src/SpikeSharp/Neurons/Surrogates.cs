@@ -113,8 +113,9 @@ public enum SurrogateKind
 }
 
 /// <summary>
-/// Code generic over the surrogate, run by <see cref="Surrogates.Dispatch{TResult}(SurrogateKind, ISurrogateCall{TResult})"/>
-/// with the struct a <see cref="SurrogateKind"/> names.
+/// Code generic over the surrogate, run by
+/// <see cref="Surrogates.Dispatch{TResult}(SurrogateKind, ISurrogateCall{TResult})"/> with the struct a
+/// <see cref="SurrogateKind"/> names.
 /// </summary>
 /// <typeparam name="TResult">What the call returns.</typeparam>
 public interface ISurrogateCall<out TResult>
@@ -124,10 +125,10 @@ public interface ISurrogateCall<out TResult>
 }
 
 /// <summary>
-/// The one table from <see cref="SurrogateKind"/> names to <see cref="ISurrogate"/> structs. The spiking functions
-/// take the surrogate as a type argument (<c>SpikingFunctions.Lif&lt;TS&gt;</c>, <c>NeuronModels.Run&lt;TM, TS&gt;</c>),
-/// so a struct of your own works everywhere a built-in one does; the overloads without one read
-/// <see cref="SpikingOptions.Surrogate"/> and come through here.
+/// The one table from <see cref="SurrogateKind"/> names to <see cref="ISurrogate"/> structs. The spiking
+/// functions take the surrogate as a type argument (<c>SpikingFunctions.Lif&lt;TS&gt;</c>,
+/// <c>NeuronModels.Run&lt;TM, TS&gt;</c>), so a struct of your own works everywhere a built-in one does; the
+/// overloads without one read <see cref="SpikingOptions.Surrogate"/> and come through here.
 /// </summary>
 public static class Surrogates
 {

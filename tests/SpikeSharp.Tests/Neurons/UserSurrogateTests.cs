@@ -68,7 +68,8 @@ namespace SpikeSharp.Tests.Neurons
                 var r = generic
                     ? SpikingFunctions.Lif<TriangleSurrogate>(x, null, decay, th,
                         new SpikingOptions { Surrogate = SurrogateKind.Atan })
-                    : SpikingFunctions.Lif(x, null, decay, th, new SpikingOptions { Surrogate = SurrogateKind.Triangle });
+                    : SpikingFunctions.Lif(x, null, decay, th,
+                        new SpikingOptions { Surrogate = SurrogateKind.Triangle });
                 r.Spikes.Sum().Backward();
                 return x.Grad!.ToArray();
             }
@@ -94,10 +95,11 @@ namespace SpikeSharp.Tests.Neurons
             };
             Assert.Equal(Enum.GetValues<SurrogateKind>().Length, expected.Count);
             foreach (var (kind, type) in expected) Assert.Equal(type, Surrogates.Dispatch(kind, new TypeOf()));
-            var e = Assert.Throws<ArgumentOutOfRangeException>(() => Surrogates.Dispatch((SurrogateKind)42, new TypeOf()));
+            var e = Assert.Throws<ArgumentOutOfRangeException>(
+                () => Surrogates.Dispatch((SurrogateKind)42, new TypeOf()));
             Assert.Equal("kind", e.ParamName);
-            Assert.StartsWith("surrogate: surrogate kind 42 is not a SurrogateKind; expected one of ArctanTether, Sigmoid",
-                e.Message);
+            Assert.StartsWith(
+                "surrogate: surrogate kind 42 is not a SurrogateKind; expected one of ArctanTether, Sigmoid", e.Message);
         }
 
         [Fact]
