@@ -287,7 +287,7 @@ internal static class NeuronBench
             if (gpu && T > 16) foreach (int depth in new[] { 4, 8, 16 }) variants.Add(($"f32-d{depth}", DType.Float32, true, true, depth));
             foreach (var (hName, hType, vec4, recompute, depth) in variants)
             {
-                Backends.Ilgpu.IlgpuBackend.Vec4Enabled = vec4;
+                Neurons.Ilgpu.IlgpuNeuronDriver.Vec4Enabled = vec4;
                 SpikeBits.RecomputeEnabled = recompute;
                 Neurons.Ilgpu.NeuronKernels.DepthOverride = depth;
                 try
@@ -333,7 +333,7 @@ internal static class NeuronBench
                 }
                 finally
                 {
-                    Backends.Ilgpu.IlgpuBackend.Vec4Enabled = true;
+                    Neurons.Ilgpu.IlgpuNeuronDriver.Vec4Enabled = true;
                     SpikeBits.RecomputeEnabled = true;
                     Neurons.Ilgpu.NeuronKernels.DepthOverride = 0;
                 }

@@ -40,6 +40,15 @@ public static class ParityCheck
                 Full(0.8f, x[0].Device), Full(1f, x[0].Device), Full(0.2f, x[0].Device), Full(0.9f, x[0].Device)).Spikes, 1e-4),
             new("lif fused", new[] { new[] { 37, 1000 } }, x => SpikingFunctions.Lif(x[0].MulScalar(0.7f).AddScalar(0.3f), null,
                 Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, x[0].Device), Tensor.Full(new[] { 1 }, 1f, DType.Float32, x[0].Device)).Spikes, 1e-4),
+            // The surrogate as a type argument (what a user's own ISurrogate struct takes).
+            new("lif fused <FastSigmoid>", new[] { new[] { 37, 1000 } }, x => SpikingFunctions.Lif<FastSigmoidSurrogate>(
+                x[0].MulScalar(0.7f).AddScalar(0.3f), null, Full(0.8f, x[0].Device), Full(1f, x[0].Device)).Spikes, 1e-4),
+            // The generic neuron-model family (INeuronModelDriver).
+            new("cubalif model", new[] { new[] { 37, 3, 50 } }, x => NeuronModels.Run<CubaLifModel>(
+                x[0].MulScalar(0.7f).AddScalar(0.3f), null,
+                new[] { Full(0.8f, x[0].Device), Full(0.7f, x[0].Device), Full(1f, x[0].Device) }).Output, 1e-4),
+            new("li model", new[] { new[] { 37, 3, 50 } }, x => NeuronModels.Run<LiModel>(
+                x[0], null, new[] { Full(0.9f, x[0].Device) }).Output, 1e-4),
         };
         int failed = 0;
         o.WriteLine($"parity {device} vs cpu");

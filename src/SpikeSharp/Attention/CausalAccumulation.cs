@@ -17,15 +17,16 @@ public static class CausalAccumulation
     /// Only the inputs are kept for backward; the running sums are recomputed there.
     /// </remarks>
     /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
+    /// <exception cref="NotSupportedException">The inputs' backend has no causal accumulation kernels.</exception>
     public static (Tensor Output, Tensor State) Forward(Tensor q, Tensor k, Tensor v, Tensor? s0 = null)
     {
         Check(q, k, v, s0);
+        var kernels = q.Backend.Require<ICausalAccumulationKernels>("causal_accumulation");
         int steps = q.Size(0), n = q.Numel / Math.Max(1, steps);
         var stepShape = q.Shape[1..];
         var output = Tensor.Empty(q.Shape, DType.Float32, q.Device);
         var state = Tensor.Empty(stepShape, DType.Float32, q.Device);
-        var be = Backend(q);
-        if (n > 0) be.CausalAccumulationForward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
+        if (n > 0) kernels.Forward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
         else if (state.Numel > 0) q.Backend.Fill(state.Buf, 0f);
 
         Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, g =>
@@ -36,30 +37,38 @@ public static class CausalAccumulation
             var gk = Tensor.Empty(q.Shape, DType.Float32, q.Device);
             var gv = Tensor.Empty(q.Shape, DType.Float32, q.Device);
             var gs0 = s0 is { RequiresGrad: true } ? Tensor.Empty(stepShape, DType.Float32, q.Device) : null;
-            be.CausalAccumulationBackward(q.Buf, k.Buf, v.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
+            kernels.Backward(q.Buf, k.Buf, v.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
                 gq.Buf, gk.Buf, gv.Buf, gs0?.Buf, steps, n);
             return new[] { gq, gk, gv, gs0 };
         });
         return (output, state);
     }
 
-    private static ICausalAccumulationBackend Backend(Tensor q) => q.Backend as ICausalAccumulationBackend
-        ?? throw new NotSupportedException($"causal_accumulation: the backend of {q.Device} has no causal accumulation kernel");
-
     private static void Check(Tensor q, Tensor k, Tensor v, Tensor? s0)
     {
+        const string op = "causal_accumulation";
         foreach (var (t, name) in new[] { (q, "q"), (k, "k"), (v, "v") })
         {
-            if (t.DType != DType.Float32) throw new ArgumentException($"causal_accumulation: {name} must be float32, got {t.DType.Name()}", name);
-            if (t.Device != q.Device) throw new ArgumentException($"causal_accumulation: {name} is on {t.Device}, q on {q.Device}", name);
+            if (t.DType != DType.Float32)
+                throw new ArgumentException($"{op}: {name} must be float32, got {t.DType.Name()}", name);
+            if (t.Device != q.Device)
+                throw new ArgumentException($"{op}: {name} is on {t.Device}, q on {q.Device}", name);
         }
-        if (q.Rank < 1) throw new ArgumentException($"causal_accumulation: q must be time-major (T, ...), got shape {ShapeUtil.Format(q.Shape)}", nameof(q));
-        if (!k.Shape.SequenceEqual(q.Shape)) throw new ArgumentException($"causal_accumulation: k has shape {ShapeUtil.Format(k.Shape)}, expected q's {ShapeUtil.Format(q.Shape)}", nameof(k));
-        if (!v.Shape.SequenceEqual(q.Shape)) throw new ArgumentException($"causal_accumulation: v has shape {ShapeUtil.Format(v.Shape)}, expected q's {ShapeUtil.Format(q.Shape)}", nameof(v));
+        string qShape = ShapeUtil.Format(q.Shape);
+        if (q.Rank < 1)
+            throw new ArgumentException($"{op}: q must be time-major (T, ...), got shape {qShape}", nameof(q));
+        if (!k.Shape.SequenceEqual(q.Shape))
+            throw new ArgumentException(
+                $"{op}: k has shape {ShapeUtil.Format(k.Shape)}, expected q's {qShape}", nameof(k));
+        if (!v.Shape.SequenceEqual(q.Shape))
+            throw new ArgumentException(
+                $"{op}: v has shape {ShapeUtil.Format(v.Shape)}, expected q's {qShape}", nameof(v));
         if (s0 == null) return;
         if (s0.DType != DType.Float32 || s0.Device != q.Device)
-            throw new ArgumentException($"causal_accumulation: s0 must be float32 on {q.Device}, got {s0.DType.Name()} on {s0.Device}", nameof(s0));
+            throw new ArgumentException(
+                $"{op}: s0 must be float32 on {q.Device}, got {s0.DType.Name()} on {s0.Device}", nameof(s0));
         if (!s0.Shape.SequenceEqual(q.Shape[1..]))
-            throw new ArgumentException($"causal_accumulation: s0 has shape {ShapeUtil.Format(s0.Shape)}, expected one time step of q {ShapeUtil.Format(q.Shape[1..])}", nameof(s0));
+            throw new ArgumentException($"{op}: s0 has shape {ShapeUtil.Format(s0.Shape)}, expected one time step "
+                + $"of q {ShapeUtil.Format(q.Shape[1..])}", nameof(s0));
     }
 }

@@ -6,7 +6,9 @@ namespace SpikeSharp.Backends;
 /// The small contract every backend implements: memory, copies and a few kernel families whose
 /// math is passed in as a struct (see <see cref="IUnaryOp"/> and friends). All buffers are
 /// contiguous; all float kernels take float32 buffers. Launches are asynchronous on GPU backends;
-/// only <see cref="Download{T}"/> synchronises.
+/// only <see cref="Download{T}"/> synchronises. Feature kernels (fused neurons, causal accumulation…)
+/// are separate classes the backend registers in one place and hands out through
+/// <see cref="Family{TFamily}"/> (docs/adding-a-backend.md).
 /// </summary>
 public interface IBackend
 {
@@ -19,7 +21,13 @@ public interface IBackend
     /// <summary>Host → device copy into <paramref name="dst"/> (lengths must match).</summary>
     void Upload<T>(ReadOnlySpan<T> src, Buf dst) where T : unmanaged;
 
-    /// <summary>Device → host copy; waits for pending work and reports asynchronous kernel errors.</summary>
+    /// <summary>The backend's implementation of the kernel family <typeparamref name="TFamily"/> (a contract such as
+    /// the fused neuron driver), or null when it has none. Callers use
+    /// <see cref="KernelFamilyExtensions.Require{TFamily}"/>, which turns null into a clear error.</summary>
+    TFamily? Family<TFamily>() where TFamily : class;
+
+    /// <summary>Device → host copy; waits for pending work and reports asynchronous kernel errors (those of the
+    /// primitives and those of every registered family that implements <see cref="IDeviceErrorCheck"/>).</summary>
     void Download<T>(Buf src, Span<T> dst) where T : unmanaged;
 
     /// <summary>Device-side copy of equal-length windows of the same dtype.</summary>

@@ -12,6 +12,12 @@ internal sealed class CpuNeuronDriver : INeuronDriver
 {
     public static CpuNeuronDriver Instance { get; } = new();
 
+    public bool TryReadOnHost(Buf b, out ReadOnlySpan<float> values)
+    {
+        values = b.F();
+        return true;
+    }
+
     private static int ChunkSize(int n) => Math.Clamp(n / (4 * Environment.ProcessorCount), 64, 1024);
 
     private static NeuronParams Gather(float[] d, int dO, int dL, float[] th, int thO, int thL, float[] b, int bO, int bL,

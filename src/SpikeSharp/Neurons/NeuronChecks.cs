@@ -1,5 +1,3 @@
-using SpikeSharp.Backends.Cpu;
-
 namespace SpikeSharp.Neurons;
 
 /// <summary>
@@ -38,53 +36,68 @@ internal static class NeuronChecks
         _ => $"{op}: {arg} must be finite",
     };
 
-    /// <summary>Checks shapes, dtypes, devices and (on the CPU, where it costs no synchronisation) parameter ranges.
-    /// Returns T and sets N.</summary>
-    public static int Validate(string op, Tensor x, Tensor? v0, Tensor? a0, Tensor? decay, Tensor threshold,
-        Tensor? beta, Tensor? decayA, Tensor? alpha, SpikingOptions o, out int n)
+    /// <summary>Checks shapes, dtypes, devices and (where <paramref name="driver"/> reads them without
+    /// synchronising, see <see cref="INeuronDriver.TryReadOnHost"/>) parameter ranges. Returns T and sets N.
+    /// </summary>
+    public static int Validate(string op, INeuronDriver driver, Tensor x, Tensor? v0, Tensor? a0, Tensor? decay,
+        Tensor threshold, Tensor? beta, Tensor? decayA, Tensor? alpha, SpikingOptions o, out int n)
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.DType != DType.Float32) throw new ArgumentException($"{op}: x must be float32, got {x.DType.Name()}", nameof(x));
-        if (x.Rank < 1) throw new ArgumentException($"{op}: x must be (T, ...) with time first, got a scalar", nameof(x));
+        if (x.DType != DType.Float32)
+            throw new ArgumentException($"{op}: x must be float32, got {x.DType.Name()}", nameof(x));
+        if (x.Rank < 1)
+            throw new ArgumentException($"{op}: x must be (T, ...) with time first, got a scalar", nameof(x));
         int T = x._shape[0];
-        if (T == 0) throw new ArgumentException($"{op}: x has T = 0 time steps (shape {ShapeUtil.Format(x._shape)}); expected T ≥ 1", nameof(x));
+        if (T == 0)
+            throw new ArgumentException(
+                $"{op}: x has T = 0 time steps (shape {ShapeUtil.Format(x._shape)}); expected T ≥ 1", nameof(x));
         n = x.Numel / T;
         int N = n;
         if (o.SavedDType is not (DType.Float32 or DType.Float16))
-            throw new ArgumentException($"{op}: options.SavedDType must be float32 or float16, got {o.SavedDType.Name()}", nameof(o));
+            throw new ArgumentException(
+                $"{op}: options.SavedDType must be float32 or float16, got {o.SavedDType.Name()}", nameof(o));
         if (alpha == null && !(o.Alpha > 0f && float.IsFinite(o.Alpha)))
             throw new ArgumentException($"{op}: options.Alpha must be a finite number > 0, got {o.Alpha}", "options");
         State(op, "v0", v0, x, N);
         State(op, "a0", a0, x, N);
         if (v0 != null && a0 != null && !v0._shape.AsSpan().SequenceEqual(a0._shape))
-            throw new ArgumentException($"{op}: v0 {ShapeUtil.Format(v0._shape)} and a0 {ShapeUtil.Format(a0._shape)} must have the same shape", nameof(a0));
+            throw new ArgumentException($"{op}: v0 {ShapeUtil.Format(v0._shape)} and a0 "
+                + $"{ShapeUtil.Format(a0._shape)} must have the same shape", nameof(a0));
         // [0, 1] for the decays: what sigmoid(logit) of a learnable decay can round to in float32.
-        Param(op, "decay", decay, x, N, lo: 0f, loOpen: false, hi: 1f);
-        Param(op, "threshold", threshold, x, N, float.NegativeInfinity, false, float.PositiveInfinity);
-        Param(op, "beta", beta, x, N, float.NegativeInfinity, false, float.PositiveInfinity);
-        Param(op, "decayA", decayA, x, N, lo: 0f, loOpen: false, hi: 1f);
-        Param(op, "alpha", alpha, x, N, lo: 0f, loOpen: true, hi: float.PositiveInfinity);
+        Param(op, driver, "decay", decay, x, N, lo: 0f, loOpen: false, hi: 1f);
+        Param(op, driver, "threshold", threshold, x, N, float.NegativeInfinity, false, float.PositiveInfinity);
+        Param(op, driver, "beta", beta, x, N, float.NegativeInfinity, false, float.PositiveInfinity);
+        Param(op, driver, "decayA", decayA, x, N, lo: 0f, loOpen: false, hi: 1f);
+        Param(op, driver, "alpha", alpha, x, N, lo: 0f, loOpen: true, hi: float.PositiveInfinity);
         return T;
     }
 
     private static void State(string op, string name, Tensor? s, Tensor x, int n)
     {
         if (s == null) return;
-        if (s.DType != DType.Float32) throw new ArgumentException($"{op}: {name} must be float32, got {s.DType.Name()}", name);
-        if (s.Device != x.Device) throw new ArgumentException($"{op}: {name} is on {s.Device} but x is on {x.Device}", name);
+        if (s.DType != DType.Float32)
+            throw new ArgumentException($"{op}: {name} must be float32, got {s.DType.Name()}", name);
+        if (s.Device != x.Device)
+            throw new ArgumentException($"{op}: {name} is on {s.Device} but x is on {x.Device}", name);
         if (s.Numel != n)
-            throw new ArgumentException($"{op}: {name} has shape {ShapeUtil.Format(s._shape)} ({s.Numel} elements) but x {ShapeUtil.Format(x._shape)} has N = {n} neurons per step; expected {ShapeUtil.Format(x._shape[1..])}", name);
+            throw new ArgumentException($"{op}: {name} has shape {ShapeUtil.Format(s._shape)} ({s.Numel} elements) "
+                + $"but x {ShapeUtil.Format(x._shape)} has N = {n} neurons per step; expected "
+                + ShapeUtil.Format(x._shape[1..]), name);
     }
 
-    private static void Param(string op, string name, Tensor? p, Tensor x, int n, float lo, bool loOpen, float hi)
+    private static void Param(string op, INeuronDriver driver, string name, Tensor? p, Tensor x, int n, float lo,
+        bool loOpen, float hi)
     {
         if (p == null) return;
-        if (p.DType != DType.Float32) throw new ArgumentException($"{op}: {name} must be float32, got {p.DType.Name()}", name);
-        if (p.Device != x.Device) throw new ArgumentException($"{op}: {name} is on {p.Device} but x is on {x.Device}; move it with To(device)", name);
+        if (p.DType != DType.Float32)
+            throw new ArgumentException($"{op}: {name} must be float32, got {p.DType.Name()}", name);
+        if (p.Device != x.Device)
+            throw new ArgumentException(
+                $"{op}: {name} is on {p.Device} but x is on {x.Device}; move it with To(device)", name);
         if (p.Numel == 0 || (p.Numel != 1 && (n == 0 || n % p.Numel != 0)))
-            throw new ArgumentException($"{op}: {name} has {p.Numel} elements {ShapeUtil.Format(p._shape)}; expected 1 or a feature count F dividing N = {n} (x {ShapeUtil.Format(x._shape)})", name);
-        if (p.Backend is not CpuBackend) return; // on the GPU the kernels raise a device-side flag instead
-        var d = p.Buf.F();
+            throw new ArgumentException($"{op}: {name} has {p.Numel} elements {ShapeUtil.Format(p._shape)}; expected 1 "
+                + $"or a feature count F dividing N = {n} (x {ShapeUtil.Format(x._shape)})", name);
+        if (!driver.TryReadOnHost(p.Buf, out var d)) return; // the kernels raise a device-side flag instead
         for (int i = 0; i < d.Length; i++)
         {
             float v = d[i];

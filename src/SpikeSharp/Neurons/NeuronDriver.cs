@@ -95,9 +95,16 @@ internal sealed class NeuronBackwardArgs
     public Buf? GDecay, GThreshold, GBeta, GDecayA, GAlpha;
 }
 
-/// <summary>A backend that runs the fused neuron kernels.</summary>
+/// <summary>A backend's fused neuron kernels: a kernel family (see <see cref="KernelFamilies"/>).</summary>
 internal interface INeuronDriver
 {
+    /// <summary>
+    /// The values of a parameter buffer when the driver can read them without synchronising (host memory), so
+    /// that their ranges are checked at the call; false for drivers whose kernels check the values themselves and
+    /// raise a device flag (reported by their <see cref="IDeviceErrorCheck"/>).
+    /// </summary>
+    bool TryReadOnHost(Buf b, out ReadOnlySpan<float> values);
+
     /// <summary>Runs the forward pass; returns false when x held NaN/Inf or a parameter was out of range
     /// (backends that cannot tell synchronously return true and raise a device flag instead).</summary>
     bool NeuronForward<TN>(NeuronForwardArgs a) where TN : struct, INeuron;

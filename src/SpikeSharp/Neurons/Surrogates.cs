@@ -111,3 +111,49 @@ public enum SurrogateKind
     /// <summary><see cref="RectangleSurrogate"/>.</summary>
     Rectangle = 5,
 }
+
+/// <summary>
+/// Code generic over the surrogate, run by
+/// <see cref="Surrogates.Dispatch{TResult}(SurrogateKind, ISurrogateCall{TResult})"/> with the struct a
+/// <see cref="SurrogateKind"/> names.
+/// </summary>
+/// <typeparam name="TResult">What the call returns.</typeparam>
+public interface ISurrogateCall<out TResult>
+{
+    /// <summary>Runs with surrogate <typeparamref name="TS"/>.</summary>
+    TResult Invoke<TS>() where TS : struct, ISurrogate;
+}
+
+/// <summary>
+/// The one table from <see cref="SurrogateKind"/> names to <see cref="ISurrogate"/> structs. The spiking
+/// functions take the surrogate as a type argument (<c>SpikingFunctions.Lif&lt;TS&gt;</c>,
+/// <c>NeuronModels.Run&lt;TM, TS&gt;</c>), so a struct of your own works everywhere a built-in one does; the
+/// overloads without one read <see cref="SpikingOptions.Surrogate"/> and come through here.
+/// </summary>
+public static class Surrogates
+{
+    /// <summary>Runs <paramref name="call"/> with the surrogate struct that <paramref name="kind"/> names.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="kind"/> is not a defined value.</exception>
+    public static TResult Dispatch<TResult>(SurrogateKind kind, ISurrogateCall<TResult> call) =>
+        Dispatch(kind, call, "surrogate", nameof(kind));
+
+    /// <summary><see cref="Dispatch{TResult}(SurrogateKind, ISurrogateCall{TResult})"/> for an op whose
+    /// <paramref name="paramName"/> argument carried the kind (an error then names both).</summary>
+    internal static TResult Dispatch<TResult>(SurrogateKind kind, ISurrogateCall<TResult> call, string op,
+        string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        return kind switch
+        {
+            SurrogateKind.ArctanTether => call.Invoke<ArctanTetherSurrogate>(),
+            SurrogateKind.Sigmoid => call.Invoke<SigmoidSurrogate>(),
+            SurrogateKind.FastSigmoid => call.Invoke<FastSigmoidSurrogate>(),
+            SurrogateKind.Atan => call.Invoke<AtanSurrogate>(),
+            SurrogateKind.Triangle => call.Invoke<TriangleSurrogate>(),
+            SurrogateKind.Rectangle => call.Invoke<RectangleSurrogate>(),
+            _ => throw new ArgumentOutOfRangeException(paramName, kind,
+                $"{op}: surrogate kind {(int)kind} is not a SurrogateKind; expected one of "
+                + string.Join(", ", Enum.GetNames<SurrogateKind>())),
+        };
+    }
+}

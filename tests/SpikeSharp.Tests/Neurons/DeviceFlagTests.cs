@@ -1,4 +1,4 @@
-using SpikeSharp.Backends.Ilgpu;
+using SpikeSharp.Neurons.Ilgpu;
 using SpikeSharp.Neurons;
 
 namespace SpikeSharp.Tests.Neurons;
@@ -73,7 +73,7 @@ public class DeviceFlagTests
     public void AFlagWordNamesEveryOpAndArgumentItHolds()
     {
         int flags = (NeuronFlag.Decay << 8) | (NeuronFlag.X << 24) | (NeuronFlag.Alpha << 24);
-        var e = IlgpuBackend.NeuronFlagError(flags, Device.Cuda(0));
+        var e = IlgpuNeuronDriver.FlagError(flags, Device.Cuda(0));
         Assert.Equal("decay", e.ParamName); // the first in flag order: plif's decay
         Assert.StartsWith("plif: decay must be in [0, 1] (found on cuda:0 at the first host read after the call",
             e.Message);

@@ -47,8 +47,26 @@ public class NeuronGradTests
 
     public static IEnumerable<object[]> Devices => TestDevices.Names;
 
-    /// <summary>Max over all gradients of max|fused − ref| / max|ref|.</summary>
-    internal static double Compare(Device dev, Kind kind, SpikingOptions o, int T, int B, int F, int seed)
+    /// <summary>A fused function with a surrogate type of the test's choosing, and that surrogate's derivative.
+    /// </summary>
+    internal sealed record SurrogateUnderTest(Func<Kind, Tensor[], SpikingOptions, SpikingResult> Fused,
+        Func<float, float, float> Grad)
+    {
+        /// <summary>The generic overloads with <typeparamref name="TS"/>; the arguments are x, v0, a0, decay,
+        /// threshold, beta, decayA, alpha.</summary>
+        public static SurrogateUnderTest Of<TS>() where TS : struct, ISurrogate => new((kind, t, o) => kind switch
+        {
+            Kind.Lif => SpikingFunctions.Lif<TS>(t[0], t[1], t[3], t[4], o, t[7]),
+            Kind.Plif => SpikingFunctions.Plif<TS>(t[0], t[1], t[3], t[4], o, t[7]),
+            Kind.If => SpikingFunctions.If<TS>(t[0], t[1], t[4], o, t[7]),
+            _ => SpikingFunctions.Alif<TS>(t[0], t[1], t[2], t[3], t[4], t[5], t[6], o, t[7]),
+        }, (z, alpha) => default(TS).Grad(z, alpha));
+    }
+
+    /// <summary>Max over all gradients of max|fused − ref| / max|ref|. <paramref name="surrogate"/>: the generic
+    /// overloads with a surrogate type (null: the overloads that read options.Surrogate).</summary>
+    internal static double Compare(Device dev, Kind kind, SpikingOptions o, int T, int B, int F, int seed,
+        SurrogateUnderTest? surrogate = null)
     {
         using var scope = TensorScope.Begin();
         var rnd = new Random(seed);
@@ -73,7 +91,7 @@ public class NeuronGradTests
             Tensor s, v; Tensor? a;
             if (fused)
             {
-                var r = kind switch
+                var r = surrogate != null ? surrogate.Fused(kind, new[] { x, v0, a0, dec, th, be, da, al }, o) : kind switch
                 {
                     Kind.Lif => SpikingFunctions.Lif(x, v0, dec, th, o, al),
                     Kind.Plif => SpikingFunctions.Plif(x, v0, dec, th, o, al),
@@ -82,7 +100,7 @@ public class NeuronGradTests
                 };
                 (s, v, a) = (r.Spikes, r.V, r.A);
             }
-            else (s, v, a) = UnfusedReference.Run(kind, x, v0, alif ? a0 : null, leaky ? dec : null, th, alif ? be : null, alif ? da : null, al, o);
+            else (s, v, a) = UnfusedReference.Run(kind, x, v0, alif ? a0 : null, leaky ? dec : null, th, alif ? be : null, alif ? da : null, al, o, surrogate?.Grad);
             var loss = (s * Tensor.FromArray(ws, xShape, d)).Sum() + (v * Tensor.FromArray(wv, sShape, d)).Sum();
             if (a != null) loss = loss + (a * Tensor.FromArray(wa, sShape, d)).Sum();
             loss.Backward();

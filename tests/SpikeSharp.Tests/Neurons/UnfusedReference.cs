@@ -12,9 +12,11 @@ public static class UnfusedReference
 {
     public enum Kind { Lif, Plif, If, Alif }
 
+    /// <summary>grad: the surrogate derivative σ'(z, α); null = the one <paramref name="o"/> names.</summary>
     public static (Tensor spikes, Tensor v, Tensor? a) Run(Kind kind, Tensor x, Tensor v0, Tensor? a0, Tensor? decay, Tensor threshold,
-        Tensor? beta, Tensor? decayA, Tensor alpha, SpikingOptions o)
+        Tensor? beta, Tensor? decayA, Tensor alpha, SpikingOptions o, Func<float, float, float>? grad = null)
     {
+        grad ??= (z, al) => SurrogateGrad(o.Surrogate, z, al);
         int T = x.Size(0);
         var stateShape = x.Shape[1..];
         Tensor u = v0, a = a0 ?? Tensor.Zeros(stateShape, x.Device);
@@ -24,7 +26,7 @@ public static class UnfusedReference
             var xt = x.Narrow(0, t, 1).Reshape(stateShape);
             var h = kind == Kind.If ? u + xt : u * decay! + xt;
             var th = kind == Kind.Alif ? threshold + beta! * a : threshold;
-            var s = Spike(h - th, alpha, o.Surrogate);
+            var s = Spike(h - th, alpha, grad);
             var sr = o.DetachReset ? s.Detach() : s;
             if (o.Reset == ResetMode.Hard)
                 u = h * (1f - sr) + sr * o.VReset;
@@ -47,7 +49,11 @@ public static class UnfusedReference
     };
 
     /// <summary>s = H(z) with the surrogate derivative; alpha (1 or F elements, broadcast over the last dim).</summary>
-    public static Tensor Spike(Tensor z, Tensor alpha, SurrogateKind k)
+    public static Tensor Spike(Tensor z, Tensor alpha, SurrogateKind k) =>
+        Spike(z, alpha, (zi, al) => SurrogateGrad(k, zi, al));
+
+    /// <summary>s = H(z) with the surrogate derivative <paramref name="grad"/>(z, α).</summary>
+    public static Tensor Spike(Tensor z, Tensor alpha, Func<float, float, float> grad)
     {
         var zs = z.ToArray();
         var al = alpha.ToArray();
@@ -61,7 +67,7 @@ public static class UnfusedReference
             for (int i = 0; i < zs.Length; i++)
             {
                 float av = al[i % F];
-                float sg = SurrogateGrad(k, zs[i], av);
+                float sg = grad(zs[i], av);
                 gz[i] = gs[i] * sg;
                 ga[i % F] += gs[i] * zs[i] * sg / av;
             }

@@ -17,6 +17,9 @@ public sealed partial class CpuBackend : IBackend
     /// <inheritdoc/>
     public Device Device => Device.Cpu;
 
+    /// <inheritdoc/>
+    public TFamily? Family<TFamily>() where TFamily : class => CpuKernelFamilies.All.Get<TFamily>();
+
     /// <summary>Elements per parallel chunk: small launches stay on the calling thread.</summary>
     internal const int Grain = 1 << 15;
 

@@ -9,14 +9,18 @@ namespace SpikeSharp.Backends.Ilgpu;
 /// The GPU backend: ILGPU kernels on a CUDA device (<c>cuda:N</c>) or on ILGPU's CPU accelerator
 /// (<c>ilgpu-cpu</c>, for tests). One accelerator, one stream, one caching allocator and one kernel
 /// cache per device. Launches are asynchronous; <see cref="Download{T}"/> and
-/// <see cref="Synchronize"/> wait and report errors raised by kernels (out-of-range indices).
-/// Partial files add kernel families; neuron kernels use <see cref="Accelerator"/>,
-/// <see cref="Stream"/>, <see cref="View{T}"/>, <see cref="Kernel{TDelegate}"/> and <see cref="Launch1D"/>.
+/// <see cref="Synchronize"/> wait and report errors raised by kernels (out-of-range indices);
+/// Download also runs the error checks of the registered kernel families.
+/// The partial files of this folder are the <see cref="IBackend"/> primitives; feature kernels are
+/// separate classes registered in <see cref="IlgpuKernelFamilies"/>, which launch through
+/// <see cref="Accelerator"/>, <see cref="Stream"/>, <see cref="View{T}"/>, <see cref="Kernel{TDelegate}"/>
+/// and <see cref="Launch1D"/>.
 /// </summary>
 public sealed partial class IlgpuBackend : IBackend
 {
     private readonly object _kernelLock = new();
     private readonly Dictionary<(string, Type), Delegate> _kernels = new();
+    private readonly KernelFamilies _families;
 
     private IlgpuBackend(Device device, Accelerator accelerator)
     {
@@ -37,6 +41,7 @@ public sealed partial class IlgpuBackend : IBackend
         _errors = accelerator.Allocate1D<int>(ErrorSlots);
         _errors.View.MemSetToZero(Stream);
         InitGemm();
+        _families = IlgpuKernelFamilies.Create(this);
     }
 
     /// <summary>Creates the backend for a <c>cuda:N</c> or <c>ilgpu-cpu</c> device.</summary>
@@ -61,6 +66,9 @@ public sealed partial class IlgpuBackend : IBackend
 
     /// <inheritdoc/>
     public Device Device { get; }
+
+    /// <inheritdoc/>
+    public TFamily? Family<TFamily>() where TFamily : class => _families.Get<TFamily>();
 
     /// <summary>The ILGPU accelerator.</summary>
     public Accelerator Accelerator { get; }
@@ -180,7 +188,7 @@ public sealed partial class IlgpuBackend : IBackend
         CheckLen(src.Length, dst.Length, "download");
         var v = View<T>(src);
         Synchronize();
-        ThrowIfNeuronFlags();
+        _families.ThrowIfDeviceErrors();
         if (dst.Length > 0) v.CopyToCPU(Stream, dst);
         Stream.Synchronize();
     }

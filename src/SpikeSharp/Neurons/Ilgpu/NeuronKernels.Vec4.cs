@@ -104,7 +104,8 @@ internal static partial class NeuronKernels
         if (a.HasH32 != 0) a.H32[idx] = h;
         if (a.HasH16 != 0)
         {
-            // float16 h goes out every second step, both steps in one 16-byte store (the last step alone when T is odd).
+            // float16 h goes out every second step, both steps in one 16-byte store (the last step alone when T is
+            // odd).
             if ((t & 1) == 0) hEven = h;
             if ((t & 1) == 1) StoreHalf<TR>(ref a, (t >> 1) * a.N4 + i, hEven, h);
             else if (t == a.T - 1) StoreHalf<TR>(ref a, (t >> 1) * a.N4 + i, h, h);
@@ -120,7 +121,8 @@ internal static partial class NeuronKernels
             if (a.HasBits != 0)
             {
                 if (a.Lanes == 1) a.Bits4[(t >> 5) * a.N4 + i] = word;
-                else if (a.Lanes == 2) a.Bits2[i] = new Int2 { X = word.X | (word.Y << 16), Y = word.Z | (word.W << 16) };
+                else if (a.Lanes == 2)
+                    a.Bits2[i] = new Int2 { X = word.X | (word.Y << 16), Y = word.Z | (word.W << 16) };
                 else a.Bits1[i] = word.X | (word.Y << 8) | (word.Z << 16) | (word.W << 24);
             }
             word = default;
@@ -168,13 +170,14 @@ internal static partial class NeuronKernels
     }
 
     /// <summary>Launches the four-neuron forward kernel.</summary>
-    public static void LaunchForward4<TN>(Accelerator acc, AcceleratorStream stream, Fwd4Views v) where TN : struct, INeuron
+    public static void LaunchForward4<TN>(Accelerator acc, AcceleratorStream stream, Fwd4Views v)
+        where TN : struct, INeuron
     {
         if (v.N4 == 0) return;
         bool exact = ExplicitHalfRounding(acc);
         if (exact && v.HasH16 != 0) v.H16Bits = v.H16.Cast<Bits8>();
-        string name = "fwd4n" + (exact ? "rn" : "") + typeof(TN).Name;
-        var k = (Action<AcceleratorStream, KernelConfig, Fwd4Views>)_cache.GetOrAdd((acc, name),
+        string name = exact ? "fwd4n-rn" : "fwd4n";
+        var k = (Action<AcceleratorStream, KernelConfig, Fwd4Views>)_cache.GetOrAdd((acc, name, typeof(TN)),
             key => key.Item1.LoadKernel<Fwd4Views>(exact ? Forward4<TN, HalfNearest> : Forward4<TN, HalfNative>));
         k(stream, Config(acc, v.N4), v);
     }

@@ -23,16 +23,29 @@ internal sealed class IlgpuNeuronModelDriver(IlgpuBackend backend) : INeuronMode
 
     public void Forward<TM>(ModelCall c) where TM : struct, INeuronModel
     {
-        var k = backend.Kernel("model-fwd-" + typeof(TM).FullName,
+        var k = backend.Kernel(ForwardName<TM>.Value,
             a => a.LoadKernel<ModelBufs<DeviceFloats>>(ForwardKernel<TM>));
         k(backend.Stream, backend.Launch1D(c.N), c.Map(Dev));
     }
 
     public void Backward<TM, TS>(ModelCall c) where TM : struct, INeuronModel where TS : struct, ISurrogate
     {
-        var k = backend.Kernel("model-bwd-" + typeof(TM).FullName + "-" + typeof(TS).FullName,
+        var k = backend.Kernel(BackwardName<TM, TS>.Value,
             a => a.LoadKernel<ModelBufs<DeviceFloats>>(BackwardKernel<TM, TS>));
         k(backend.Stream, backend.Launch1D(c.N), c.Map(Dev));
+    }
+
+    // Kernel cache keys, built once per instantiation. Assembly-qualified: a user's model or surrogate may share
+    // its name, even its namespace, with another one.
+    private static class ForwardName<TM>
+    {
+        public static readonly string Value = "model-fwd-" + typeof(TM).AssemblyQualifiedName;
+    }
+
+    private static class BackwardName<TM, TS>
+    {
+        public static readonly string Value = "model-bwd-" + typeof(TM).AssemblyQualifiedName + "-"
+            + typeof(TS).AssemblyQualifiedName;
     }
 
     private static void ForwardKernel<TM>(ModelBufs<DeviceFloats> b) where TM : struct, INeuronModel

@@ -1,9 +1,5 @@
-using System.Runtime.CompilerServices;
 using SpikeSharp.Autograd;
 using SpikeSharp.Backends;
-using SpikeSharp.Backends.Cpu;
-using SpikeSharp.Backends.Ilgpu;
-using SpikeSharp.Neurons.Ilgpu;
 
 namespace SpikeSharp.Neurons;
 
@@ -26,8 +22,6 @@ public sealed record NeuronModelResult(Tensor Output, Tensor[] State);
 /// </remarks>
 public static class NeuronModels
 {
-    private static readonly ConditionalWeakTable<IBackend, INeuronModelDriver> Drivers = new();
-
     /// <summary>
     /// Runs model <typeparamref name="TM"/> with surrogate <typeparamref name="TS"/>.
     /// </summary>
@@ -44,7 +38,7 @@ public static class NeuronModels
         int K = TM.StateSize, P = TM.Parameters.Length;
         var (T, N, F) = Validate(op, x, state0, parameters, o, K, TM.Parameters);
         var dev = x.Device;
-        var driver = DriverFor(x.Backend, op);
+        var driver = x.Backend.Require<INeuronModelDriver>(op);
         var stateShape = x._shape[1..];
 
         Tensor? s0 = PackState(state0, K, N, dev);
@@ -99,24 +93,15 @@ public static class NeuronModels
         SpikingOptions? options = null) where TM : struct, INeuronModel
     {
         var o = options ?? SpikingOptions.Default;
-        return o.Surrogate switch
-        {
-            SurrogateKind.ArctanTether => Run<TM, ArctanTetherSurrogate>(x, state0, parameters, o),
-            SurrogateKind.Atan => Run<TM, AtanSurrogate>(x, state0, parameters, o),
-            SurrogateKind.Sigmoid => Run<TM, SigmoidSurrogate>(x, state0, parameters, o),
-            SurrogateKind.FastSigmoid => Run<TM, FastSigmoidSurrogate>(x, state0, parameters, o),
-            SurrogateKind.Triangle => Run<TM, TriangleSurrogate>(x, state0, parameters, o),
-            SurrogateKind.Rectangle => Run<TM, RectangleSurrogate>(x, state0, parameters, o),
-            _ => throw new ArgumentOutOfRangeException(nameof(options), o.Surrogate, $"{TM.Name}: unknown surrogate"),
-        };
+        return Surrogates.Dispatch(o.Surrogate, new Call<TM>(x, state0, parameters, o), TM.Name, nameof(options));
     }
 
-    internal static INeuronModelDriver DriverFor(IBackend b, string op) => b switch
+    /// <summary>One call of <see cref="Run{TM}"/>, waiting for the surrogate type the options name.</summary>
+    private sealed record Call<TM>(Tensor X, IReadOnlyList<Tensor?>? State0, IReadOnlyList<Tensor> Parameters,
+        SpikingOptions O) : ISurrogateCall<NeuronModelResult> where TM : struct, INeuronModel
     {
-        CpuBackend => CpuNeuronModelDriver.Instance,
-        IlgpuBackend ib => Drivers.GetValue(ib, k => new IlgpuNeuronModelDriver((IlgpuBackend)k)),
-        _ => throw new NotSupportedException($"{op}: the {b.Device} backend has no neuron-model kernels"),
-    };
+        public NeuronModelResult Invoke<TS>() where TS : struct, ISurrogate => Run<TM, TS>(X, State0, Parameters, O);
+    }
 
     private static (int T, int N, int F) Validate(string op, Tensor x, IReadOnlyList<Tensor?>? state0,
         IReadOnlyList<Tensor> parameters, SpikingOptions o, int K, NeuronParamSpec[] specs)

@@ -4,8 +4,9 @@ namespace SpikeSharp.Attention;
 
 /// <summary>
 /// The fused causal linear-attention accumulation as a backend kernel family: every element of
-/// the flattened (B·H·D = N) state walks time on its own. Implemented by the CPU backend and the
-/// ILGPU backend (partial class files in this folder).
+/// the flattened (B·H·D = N) state walks time on its own. <see cref="CpuCausalAccumulation"/> and
+/// <see cref="IlgpuCausalAccumulation"/> implement it; each backend registers its own in its
+/// kernel-family file, and <see cref="CausalAccumulation"/> asks the backend of its inputs for it.
 /// </summary>
 /// <remarks>
 /// Forward, for t = 0 … T−1 with S₋₁ = S0 (zeros when absent):
@@ -13,18 +14,18 @@ namespace SpikeSharp.Attention;
 /// Backward, with G_t = Σ_{τ≥t} g_τ ⊙ Q_τ + g_S (the gradient of the final state):
 /// gQ_t = g_t ⊙ S_t,  gK_t = G_t ⊙ V_t,  gV_t = G_t ⊙ K_t,  gS0 = G_0.
 /// </remarks>
-public interface ICausalAccumulationBackend
+public interface ICausalAccumulationKernels
 {
     /// <summary>
     /// q, k, v, output: (T, N) float32; s0: (N) or null for zeros; state: (N), receives S_{T−1}.
     /// </summary>
-    void CausalAccumulationForward(Buf q, Buf k, Buf v, Buf? s0, Buf output, Buf state, int steps, int n);
+    void Forward(Buf q, Buf k, Buf v, Buf? s0, Buf output, Buf state, int steps, int n);
 
     /// <summary>
     /// Recomputes S_t from q, k, v, s0 (nothing but the inputs is saved) and writes exact gradients.
     /// gOut: (T, N) or null (no gradient reached the output); gState: (N) or null; gq, gk, gv: (T, N);
     /// gs0: (N) or null when not wanted.
     /// </summary>
-    void CausalAccumulationBackward(Buf q, Buf k, Buf v, Buf? s0, Buf? gOut, Buf? gState,
+    void Backward(Buf q, Buf k, Buf v, Buf? s0, Buf? gOut, Buf? gState,
         Buf gq, Buf gk, Buf gv, Buf? gs0, int steps, int n);
 }

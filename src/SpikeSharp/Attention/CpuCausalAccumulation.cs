@@ -1,24 +1,32 @@
 using System.Buffers;
-using SpikeSharp.Attention;
+using SpikeSharp.Backends;
+using SpikeSharp.Backends.Cpu;
+using static SpikeSharp.Backends.Cpu.CpuBackend;
 
-namespace SpikeSharp.Backends.Cpu;
+namespace SpikeSharp.Attention;
 
-// The causal accumulation driver: Parallel.For over chunks of neurons; inside a chunk, time is the
-// outer loop and the neurons of the chunk the contiguous inner loop (vectorisable, cache friendly).
-public sealed partial class CpuBackend : ICausalAccumulationBackend
+/// <summary>
+/// The CPU causal accumulation: Parallel.For over chunks of neurons; inside a chunk, time is the outer loop and the
+/// neurons of the chunk the contiguous inner loop (vectorisable, cache friendly).
+/// </summary>
+internal sealed class CpuCausalAccumulation : ICausalAccumulationKernels
 {
+    public static CpuCausalAccumulation Instance { get; } = new();
+
+    private CpuCausalAccumulation() { }
+
     // Neurons per chunk: big enough for a long contiguous inner loop, small enough that the running
     // state of a chunk stays in L1 and that two cores get work on modest N.
-    private static int AccumulationGrain(int n) => Math.Clamp(n / (4 * Environment.ProcessorCount), 64, 2048);
+    private static int Grain(int n) => Math.Clamp(n / (4 * Environment.ProcessorCount), 64, 2048);
 
     /// <inheritdoc/>
-    public void CausalAccumulationForward(Buf q, Buf k, Buf v, Buf? s0, Buf output, Buf state, int steps, int n)
+    public void Forward(Buf q, Buf k, Buf v, Buf? s0, Buf output, Buf state, int steps, int n)
     {
         long tn = (long)steps * n;
         CheckLen(q.Length, tn, "causal_accumulation q"); CheckLen(k.Length, tn, "causal_accumulation k");
         CheckLen(v.Length, tn, "causal_accumulation v"); CheckLen(output.Length, tn, "causal_accumulation out");
         CheckLen(state.Length, n, "causal_accumulation state");
-        if (s0 is { } s0b) { CheckLen(s0b.Length, n, "causal_accumulation s0"); Copy(s0b, state); }
+        if (s0 is { } s0b) { CheckLen(s0b.Length, n, "causal_accumulation s0"); CpuBackend.Instance.Copy(s0b, state); }
         else state.F().Fill(0f);
         var qa = q.Array<float>(); var ka = k.Array<float>(); var va = v.Array<float>();
         var oa = output.Array<float>(); var sa = state.Array<float>();
@@ -37,11 +45,11 @@ public sealed partial class CpuBackend : ICausalAccumulationBackend
                     ot[i] = qt[i] * s[i];
                 }
             }
-        }, AccumulationGrain(n));
+        }, Grain(n));
     }
 
     /// <inheritdoc/>
-    public void CausalAccumulationBackward(Buf q, Buf k, Buf v, Buf? s0, Buf? gOut, Buf? gState,
+    public void Backward(Buf q, Buf k, Buf v, Buf? s0, Buf? gOut, Buf? gState,
         Buf gq, Buf gk, Buf gv, Buf? gs0, int steps, int n)
     {
         long tn = (long)steps * n;
@@ -51,8 +59,10 @@ public sealed partial class CpuBackend : ICausalAccumulationBackend
         if (gState is { } gsb) CheckLen(gsb.Length, n, "causal_accumulation grad state");
         var qa = q.Array<float>(); var ka = k.Array<float>(); var va = v.Array<float>();
         var ga = gOut?.Array<float>(); var gsa = gState?.Array<float>(); var s0a = s0?.Array<float>();
-        var gqa = gq.Array<float>(); var gka = gk.Array<float>(); var gva = gv.Array<float>(); var g0a = gs0?.Array<float>();
-        int qo = q.Offset, ko = k.Offset, vo = v.Offset, go0 = gOut?.Offset ?? 0, gso = gState?.Offset ?? 0, s0o = s0?.Offset ?? 0;
+        var gqa = gq.Array<float>(); var gka = gk.Array<float>(); var gva = gv.Array<float>();
+        var g0a = gs0?.Array<float>();
+        int qo = q.Offset, ko = k.Offset, vo = v.Offset, s0o = s0?.Offset ?? 0;
+        int go0 = gOut?.Offset ?? 0, gso = gState?.Offset ?? 0;
         int gqo = gq.Offset, gko = gk.Offset, gvo = gv.Offset, g0o = gs0?.Offset ?? 0;
         For(n, (start, end) =>
         {
@@ -66,7 +76,8 @@ public sealed partial class CpuBackend : ICausalAccumulationBackend
                 for (int t = 0; t < steps; t++)
                 {
                     int row = t * n + start;
-                    var kt = ka.AsSpan(ko + row, len); var vt = va.AsSpan(vo + row, len); var gqt = gqa.AsSpan(gqo + row, len);
+                    var kt = ka.AsSpan(ko + row, len); var vt = va.AsSpan(vo + row, len);
+                    var gqt = gqa.AsSpan(gqo + row, len);
                     if (ga == null) { for (int i = 0; i < len; i++) s[i] += kt[i] * vt[i]; gqt.Clear(); continue; }
                     var gt = ga.AsSpan(go0 + row, len);
                     for (int i = 0; i < len; i++) { s[i] += kt[i] * vt[i]; gqt[i] = gt[i] * s[i]; }
@@ -76,7 +87,8 @@ public sealed partial class CpuBackend : ICausalAccumulationBackend
                 for (int t = steps - 1; t >= 0; t--)
                 {
                     int row = t * n + start;
-                    var qt = qa.AsSpan(qo + row, len); var kt = ka.AsSpan(ko + row, len); var vt = va.AsSpan(vo + row, len);
+                    var qt = qa.AsSpan(qo + row, len); var kt = ka.AsSpan(ko + row, len);
+                    var vt = va.AsSpan(vo + row, len);
                     var gkt = gka.AsSpan(gko + row, len); var gvt = gva.AsSpan(gvo + row, len);
                     if (ga != null)
                     {
@@ -88,6 +100,6 @@ public sealed partial class CpuBackend : ICausalAccumulationBackend
                 if (g0a != null) acc.CopyTo(g0a.AsSpan(g0o + start, len));
             }
             finally { ArrayPool<float>.Shared.Return(rent); }
-        }, AccumulationGrain(n));
+        }, Grain(n));
     }
 }
