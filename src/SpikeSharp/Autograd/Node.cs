@@ -16,6 +16,10 @@ internal sealed class Node
     }
 
     public string Op { get; }
+
+    /// <summary>What <see cref="MemoryProfile"/> calls the gradients this node's backward makes.</summary>
+    public string BackwardLabel => _backwardLabel ??= Op + ".backward";
+    private string? _backwardLabel;
     public Tensor?[] Inputs { get; set; }
     public int NumOutputs { get; }
     public BackwardFn? Fn { get; set; }

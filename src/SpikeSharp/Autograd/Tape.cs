@@ -32,6 +32,7 @@ public static class Tape
     /// </summary>
     public static void Record(string op, Tensor[] outputs, Tensor?[] inputs, BackwardFn fn)
     {
+        foreach (var o in outputs) o.Storage.ClaimFor(op);
         if (!Needs(inputs)) return;
         var kept = new Tensor?[inputs.Length];
         for (int i = 0; i < inputs.Length; i++) kept[i] = inputs[i] is { RequiresGrad: true } t ? t : null;
@@ -85,7 +86,8 @@ public static class Tape
             if (!pending.Remove(node, out var gouts) || gouts.All(g => g == null)) { Free(node, retainGraph); continue; }
             if (node.Fn == null)
                 throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by an earlier Backward(); call Backward(retainGraph: true) the first time to go through it twice");
-            var gins = node.Fn(gouts);
+            Tensor?[] gins;
+            using (MemoryProfile.Label(node.BackwardLabel)) gins = node.Fn(gouts);
             for (int i = 0; i < node.Inputs.Length; i++)
             {
                 var inp = node.Inputs[i];
