@@ -6,8 +6,9 @@ public delegate Tensor?[] BackwardFn(Tensor?[] gradOutputs);
 /// <summary>One recorded op on the tape.</summary>
 internal sealed class Node
 {
-    public Node(string op, Tensor?[] inputs, int outputs, BackwardFn fn, int[][] outputShapes)
+    public Node(string op, Tensor?[] inputs, int outputs, BackwardFn fn, int[][] outputShapes, Tensor[] saved)
     {
+        Saved = saved;
         Op = op;
         Inputs = inputs;
         NumOutputs = outputs;
@@ -24,4 +25,7 @@ internal sealed class Node
     public int NumOutputs { get; }
     public BackwardFn? Fn { get; set; }
     public int[][] OutputShapes { get; }
+
+    /// <summary>The tensors pinned for <see cref="Fn"/> (unpinned when the node is freed).</summary>
+    public Tensor[] Saved { get; set; }
 }

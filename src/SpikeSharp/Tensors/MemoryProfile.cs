@@ -204,15 +204,16 @@ public sealed class MemoryProfile : IDisposable
         foreach (var (k, v) in _ops) if (v.Live > 0) _atPeak[k] = v.Live;
     }
 
-    /// <summary>A table: totals, then the <paramref name="top"/> ops by their share of the peak.</summary>
+    /// <summary>A table: totals, then the <paramref name="top"/> ops by their share of the peak (with their live bytes
+    /// now, their own peak, bytes allocated and storage count).</summary>
     public string Format(int top = 15)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.Append(inv, $"peak {Mb(PeakBytes)} MB, live {Mb(LiveBytes)} MB, allocated {Mb(AllocatedBytes)} MB in {Allocations} storages\n");
-        sb.Append(inv, $"{"op",-34} {"at peak MB",11} {"peak MB",9} {"alloc MB",10} {"count",7}\n");
+        sb.Append(inv, $"{"op",-34} {"at peak MB",11} {"live MB",9} {"peak MB",9} {"alloc MB",10} {"count",7}\n");
         foreach (var o in Ops.Take(top))
-            sb.Append(inv, $"{o.Op,-34} {Mb(o.LiveAtPeakBytes),11} {Mb(o.PeakLiveBytes),9} {Mb(o.AllocatedBytes),10} {o.Allocations,7}\n");
+            sb.Append(inv, $"{o.Op,-34} {Mb(o.LiveAtPeakBytes),11} {Mb(o.LiveBytes),9} {Mb(o.PeakLiveBytes),9} {Mb(o.AllocatedBytes),10} {o.Allocations,7}\n");
         return sb.ToString();
     }
 
