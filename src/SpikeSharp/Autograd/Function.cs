@@ -21,8 +21,10 @@ public sealed class FunctionContext
     public IReadOnlyList<bool> NeedsInputGrad { get; }
 
     /// <summary>
-    /// Keeps tensors for <see cref="Function.Backward"/> (inputs, outputs or intermediates). The context does not
-    /// own them: intermediates made in Forward are freed with the enclosing <see cref="TensorScope"/> like any other.
+    /// Keeps tensors for <see cref="Function.Backward"/> (inputs, outputs or intermediates): they stay alive until the
+    /// backward pass has run even where the library frees the call's inputs early (the tensors a layer hands to the
+    /// next inside <see cref="Nn.Sequential"/>). The context does not own them: intermediates made in Forward are
+    /// freed with the enclosing <see cref="TensorScope"/> like any other.
     /// </summary>
     public void SaveForBackward(params Tensor[] tensors)
     {
@@ -44,6 +46,9 @@ public sealed class FunctionContext
             return _saved;
         }
     }
+
+    /// <summary>What the backward pass may read: the saved tensors and any tensor stored with <see cref="Set"/>.</summary>
+    internal Saves Pinned => Saves.Of(_saved.Concat(_values.Values.OfType<Tensor>()).ToArray());
 
     /// <summary>Marks outputs that carry no gradient (indices, masks, monitoring traces): they do not require grad.</summary>
     public void MarkNonDifferentiable(params Tensor[] outputs)
@@ -122,7 +127,7 @@ public abstract class Function
             .Where(i => outputs[i].DType == DType.Float32 && !ctx.IsNonDifferentiable(outputs[i])).ToArray();
         if (diffIndex.Length == 0) return outputs;
         int nIn = inputs.Length, nOut = outputs.Length;
-        Tape.Record(Name, diffIndex.Select(i => outputs[i]).ToArray(), inputs, g =>
+        Tape.Record(Name, diffIndex.Select(i => outputs[i]).ToArray(), inputs, ctx.Pinned, g =>
         {
             var full = new Tensor?[nOut];
             for (int j = 0; j < diffIndex.Length; j++) full[diffIndex[j]] = g[j];

@@ -6,8 +6,9 @@ public delegate Tensor?[] BackwardFn(Tensor?[] gradOutputs);
 /// <summary>One recorded op on the tape.</summary>
 internal sealed class Node
 {
-    public Node(string op, Tensor?[] inputs, int outputs, BackwardFn fn, int[][] outputShapes)
+    public Node(string op, Tensor?[] inputs, int outputs, BackwardFn fn, int[][] outputShapes, Tensor[] saved)
     {
+        Saved = saved;
         Op = op;
         Inputs = inputs;
         NumOutputs = outputs;
@@ -16,8 +17,15 @@ internal sealed class Node
     }
 
     public string Op { get; }
+
+    /// <summary>What <see cref="MemoryProfile"/> calls the gradients this node's backward makes.</summary>
+    public string BackwardLabel => _backwardLabel ??= Op + ".backward";
+    private string? _backwardLabel;
     public Tensor?[] Inputs { get; set; }
     public int NumOutputs { get; }
     public BackwardFn? Fn { get; set; }
     public int[][] OutputShapes { get; }
+
+    /// <summary>The tensors pinned for <see cref="Fn"/> (unpinned when the node is freed).</summary>
+    public Tensor[] Saved { get; set; }
 }

@@ -19,6 +19,21 @@ public abstract class Storage
         Backend = backend;
         DType = dtype;
         Length = length;
+        _profile = MemoryProfile.OnAllocate(Bytes, out _profileTag);
+    }
+
+    private readonly MemoryProfile? _profile;
+    private string? _profileTag;
+
+    private long Bytes => (long)Length * DType.SizeInBytes();
+
+    /// <summary>Attributes this storage to <paramref name="op"/> in the active <see cref="MemoryProfile"/>, unless an
+    /// op or label already claimed it.</summary>
+    internal void ClaimFor(string op)
+    {
+        if (_profile == null || _profileTag != null) return;
+        _profileTag = op;
+        _profile.Retag(Bytes, op);
     }
 
     /// <summary>The backend that owns the memory.</summary>
@@ -46,6 +61,7 @@ public abstract class Storage
     {
         if (Interlocked.Decrement(ref _refs) == 0)
         {
+            _profile?.OnFree(Bytes, _profileTag);
             Free();
             GC.SuppressFinalize(this);
         }
@@ -78,6 +94,7 @@ public abstract class Storage
                 Trace.TraceWarning($"SpikeSharp: a {DType.Name()} storage of {Length} elements on {Backend.Device} "
                     + $"was never released (a tensor not disposed); the finalizer returned it ({n} so far). "
                     + "Dispose tensors or create them inside a TensorScope.");
+            _profile?.OnFree(Bytes, _profileTag);
             FreeUnreachable();
         }
         catch (Exception)

@@ -189,7 +189,9 @@ public static class SpikingFunctions
             var v0Keep = v0?.Detach();
             var outputs = adaptive ? new[] { spikes, vT, aT! } : new[] { spikes, vT };
             var xShape = x._shape;
-            Tape.Record(op, outputs, new[] { x, v0, a0, decay, threshold, beta, decayA, alpha }, g =>
+            // The backward reads the parameters (their buffers are in fa) and what was kept for it, not x or v0.
+            var saves = Saves.Of(decay, threshold, beta, decayA, alpha, hSaved, bits, chk, xKeep, v0Keep);
+            Tape.Record(op, outputs, new[] { x, v0, a0, decay, threshold, beta, decayA, alpha }, saves, g =>
             {
                 var ba = new NeuronBackwardArgs
                 {
@@ -210,6 +212,8 @@ public static class SpikingFunctions
                 driver.NeuronBackward<TN, TS>(ba);
                 return new[] { x.RequiresGrad ? gx : null, gv0, ga0, gd, gth, gb, gda, gal };
             });
+            // Made for the backward only: freed once it has run.
+            foreach (var t in new[] { hSaved, bits, chk, xKeep, v0Keep }) t?.Release();
         }
         return new SpikingResult(spikes, vT, aT, hOut) { SavedBytes = saved, SavedBits = bits, SavedH = hSaved };
     }

@@ -1,6 +1,11 @@
 namespace SpikeSharp.Nn;
 
-/// <summary>Runs its children in order; they are named "0", "1", ... in the state dict.</summary>
+/// <summary>
+/// Runs its children in order; they are named "0", "1", ... in the state dict. Each layer's output is freed once the
+/// next layer has run, unless a recorded op saved it for the backward pass (then once that op's backward has run):
+/// a training step keeps what its backward pass needs, not every activation. A layer that wants to keep its output
+/// past the call keeps a <see cref="Tensor.Detach"/>ed view or a clone of it.
+/// </summary>
 public sealed class Sequential : Module
 {
     private readonly List<Module> _layers = new();
@@ -28,7 +33,15 @@ public sealed class Sequential : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x)
     {
-        foreach (var l in _layers) x = l.Forward(x);
+        long mark = Tensor.CreatedCount;
+        var input = x;
+        foreach (var l in _layers)
+        {
+            var y = l.Forward(x);
+            // Only what this call made: the caller's input and tensors a layer kept from before stay.
+            if (!ReferenceEquals(y, x) && !ReferenceEquals(x, input) && x.Id > mark) x.Release();
+            x = y;
+        }
         return x;
     }
 }
@@ -37,7 +50,8 @@ public sealed class Sequential : Module
 /// Applies stateless (per-time-step independent) layers to a whole sequence at once: a (T, B, ...) input is
 /// folded to (T·B, ...), passed through the wrapped layers, and unfolded to (T, B, ...). Batch norm inside
 /// therefore normalises over T·B. The wrapped layers are registered as "module" (a <see cref="Sequential"/>
-/// when there are several), like SpikingJelly's SeqToANNContainer.
+/// when there are several), like SpikingJelly's SeqToANNContainer. Intermediates are freed as in
+/// <see cref="Sequential"/>.
 /// </summary>
 public sealed class MultiStep : Module
 {
@@ -58,10 +72,15 @@ public sealed class MultiStep : Module
     {
         if (x.Rank < 2) throw new ArgumentException($"MultiStep: expected a (T, B, ...) input, got {ShapeUtil.Format(x._shape)}", nameof(x));
         int t = x._shape[0], b = x._shape[1];
-        var y = _inner.Forward(x.Flatten(0, 1));
+        long mark = Tensor.CreatedCount;
+        var folded = x.Flatten(0, 1);
+        var y = _inner.Forward(folded);
+        if (!ReferenceEquals(y, folded)) folded.Release();
         if (y.Rank < 1 || y._shape[0] != t * b)
             throw new InvalidOperationException($"MultiStep: the wrapped layer returned {ShapeUtil.Format(y._shape)}, expected a leading dim of T·B = {t * b}");
-        return y.Reshape(new[] { t, b }.Concat(y._shape.Skip(1)).ToArray());
+        var unfolded = y.Reshape(new[] { t, b }.Concat(y._shape.Skip(1)).ToArray());
+        if (y.Id > mark) y.Release();
+        return unfolded;
     }
 
     /// <summary>Folds (T, B, ...) to (T·B, ...) (a free view with autograd).</summary>

@@ -15,7 +15,8 @@ public static class Functional
     public static Tensor RateCrossEntropy(Tensor outputs, Tensor labels)
     {
         if (outputs.Rank != 3) throw new ArgumentException($"RateCrossEntropy: outputs must be (T, B, C), got {ShapeUtil.Format(outputs._shape)}", nameof(outputs));
-        return CrossEntropy(outputs.Mean(0), labels);
+        var rate = outputs.Mean(0);
+        return Tensor.Releasing(rate, CrossEntropy(rate, labels));
     }
 
     /// <summary>
@@ -27,9 +28,13 @@ public static class Functional
         if (outputs.Rank != 3) throw new ArgumentException($"RateMse: outputs must be (T, B, C), got {ShapeUtil.Format(outputs._shape)}", nameof(outputs));
         CheckLabels(labels, outputs.Size(1), "RateMse");
         var target = Tensor.OneHot(labels, outputs.Size(2));
-        if (onRate != 1f) target = target.MulScalar(onRate);
-        var d = outputs.Mean(0).Sub(target);
-        return d.Mul(d).Mean();
+        if (onRate != 1f) target = Tensor.Releasing(target, target.MulScalar(onRate));
+        var rate = outputs.Mean(0);
+        var d = rate.Sub(target);
+        rate.Release(); target.Release();
+        var sq = d.Mul(d);
+        d.Release();
+        return Tensor.Releasing(sq, sq.Mean());
     }
 
     /// <summary>Mean squared error of equal-shaped tensors (see <see cref="Tensor.Mse"/>).</summary>

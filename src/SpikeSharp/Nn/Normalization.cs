@@ -71,7 +71,13 @@ public sealed class BatchNorm2d : BatchNormBase
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x)
     {
-        if (x.Rank == 5) return MultiStep.Unfold(Forward(MultiStep.Fold(x)), x.Size(0));
+        if (x.Rank == 5)
+        {
+            var folded = MultiStep.Fold(x);
+            var y = Forward(folded);
+            folded.Release();
+            return Tensor.Releasing(y, MultiStep.Unfold(y, x.Size(0)));
+        }
         if (x.Rank != 4 || x.Size(1) != NumFeatures)
             throw new ArgumentException($"BatchNorm2d: expected (N, {NumFeatures}, H, W) or (T, B, {NumFeatures}, H, W), got {ShapeUtil.Format(x._shape)}", nameof(x));
         return Normalize(x);

@@ -22,6 +22,8 @@ public sealed partial class Tensor
         var (kl, kh, off) = (gen ?? Generator.Default).Take(mask.Numel);
         if (mask.Numel > 0)
             x.Backend.MapIndexed(new DropoutMaskOp { KeyLo = kl, KeyHi = kh, Offset = off, Keep = 1f - p }, mask.Buf, mask.Buf);
-        return x.Mul(mask);
+        var y = x.Mul(mask);
+        mask.Release();
+        return y;
     }
 }

@@ -39,7 +39,7 @@ public sealed partial class Tensor
     {
         var y = Binary(this, b, new AddOp(), "add");
         var (sa, sb) = (_shape, b._shape);
-        return Tape.Record("add", y, g => new[] { g.SumTo(sa), g.SumTo(sb) }, this, b);
+        return Tape.Record("add", y, Saves.None, g => new[] { g.SumTo(sa), g.SumTo(sb) }, this, b);
     }
 
     /// <summary>a − b (broadcasting).</summary>
@@ -47,7 +47,7 @@ public sealed partial class Tensor
     {
         var y = Binary(this, b, new SubOp(), "sub");
         var (sa, sb) = (_shape, b._shape);
-        return Tape.Record("sub", y, g => new[] { g.SumTo(sa), g.Neg().SumTo(sb) }, this, b);
+        return Tape.Record("sub", y, Saves.None, g => new[] { g.SumTo(sa), NegSumTo(g, sb) }, this, b);
     }
 
     /// <summary>a · b elementwise (broadcasting).</summary>
@@ -55,10 +55,11 @@ public sealed partial class Tensor
     {
         var y = Binary(this, b, new MulOp(), "mul");
         var a = this;
-        return Tape.Record("mul", y, g => new[]
+        bool ga = a.RequiresGrad, gb = b.RequiresGrad;
+        return Tape.Record("mul", y, Saves.Of(ga ? b : null, gb ? a : null), g => new[]
         {
-            a.RequiresGrad ? Binary(g, b, new MulOp(), "mul_backward").SumTo(a._shape) : null,
-            b.RequiresGrad ? Binary(g, a, new MulOp(), "mul_backward").SumTo(b._shape) : null,
+            ga ? ProductSumTo(g, b, a._shape, "mul_backward") : null,
+            gb ? ProductSumTo(g, a, b._shape, "mul_backward") : null,
         }, this, b);
     }
 
@@ -67,10 +68,11 @@ public sealed partial class Tensor
     {
         var y = Binary(this, b, new DivOp(), "div");
         var a = this;
-        return Tape.Record("div", y, g => new[]
+        bool ga = a.RequiresGrad, gb = b.RequiresGrad;
+        return Tape.Record("div", y, Saves.Of(b, gb ? y : null), g => new[]
         {
-            a.RequiresGrad ? Binary(g, b, new DivOp(), "div_backward").SumTo(a._shape) : null,
-            b.RequiresGrad ? Binary(Binary(g, y, new MulOp(), "div_backward"), b, new DivOp(), "div_backward").Neg().SumTo(b._shape) : null,
+            ga ? Owned(Binary(g, b, new DivOp(), "div_backward"), t => t.SumTo(a._shape)) : null,
+            gb ? DivGradB(g, y, b) : null,
         }, this, b);
     }
 
@@ -79,10 +81,11 @@ public sealed partial class Tensor
     {
         var y = Binary(this, b, new MaxOp2(), "maximum");
         var a = this;
-        return Tape.Record("maximum", y, g =>
+        return Tape.Record("maximum", y, Saves.Of(a, b), g =>
         {
             using var mask = Binary(a, b, new CompareOp(5), "maximum_backward");
-            return new[] { g.Mul(mask).SumTo(a._shape), g.Mul(mask.RSubScalar(1f)).SumTo(b._shape) };
+            using var inv = Unary(mask, new AffineOp(-1f, 1f), "maximum_backward");
+            return new[] { ProductSumTo(g, mask, a._shape, "maximum_backward"), ProductSumTo(g, inv, b._shape, "maximum_backward") };
         }, this, b);
     }
 
@@ -90,7 +93,7 @@ public sealed partial class Tensor
     public Tensor Affine(float scale, float shift)
     {
         var y = Unary(this, new AffineOp(scale, shift), "affine");
-        return Tape.Record("affine", y, g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, this);
+        return Tape.Record("affine", y, Saves.None, g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, this);
     }
 
     /// <summary>x + s.</summary>
@@ -110,7 +113,35 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new RDivOp(s), "rdiv");
         var x = this;
-        return Tape.Record("rdiv", y, g => new[] { Binary(Binary(g, y, new MulOp(), "rdiv_backward"), x, new DivOp(), "rdiv_backward").Neg() }, this);
+        return Tape.Record("rdiv", y, Saves.Of(x, y), g =>
+        {
+            using var gy = Binary(g, y, new MulOp(), "rdiv_backward");
+            using var q = Binary(gy, x, new DivOp(), "rdiv_backward");
+            return new[] { Unary(q, new AffineOp(-1f, 0f), "rdiv_backward") };
+        }, this);
+    }
+
+    // (g ⊙ other) summed to `shape`, without keeping the full-size product when it is reduced.
+    private static Tensor ProductSumTo(Tensor g, Tensor other, int[] shape, string name) =>
+        Owned(Binary(g, other, new MulOp(), name), t => t.SumTo(shape));
+
+    // −g summed to `shape` (no autograd).
+    private static Tensor NegSumTo(Tensor g, int[] shape) => Owned(Unary(g, new AffineOp(-1f, 0f), "sub_backward"), t => t.SumTo(shape));
+
+    // ∂(a / b)/∂b · g = −g·y / b, summed to b's shape.
+    private static Tensor DivGradB(Tensor g, Tensor y, Tensor b)
+    {
+        using var gy = Binary(g, y, new MulOp(), "div_backward");
+        using var q = Binary(gy, b, new DivOp(), "div_backward");
+        return Owned(Unary(q, new AffineOp(-1f, 0f), "div_backward"), t => t.SumTo(b._shape));
+    }
+
+    // Applies f to a temporary this op owns and frees the temporary unless f returned it.
+    private static Tensor Owned(Tensor t, Func<Tensor, Tensor> f)
+    {
+        var r = f(t);
+        if (!ReferenceEquals(r, t)) t.Dispose();
+        return r;
     }
 
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);

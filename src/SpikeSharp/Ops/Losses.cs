@@ -48,7 +48,7 @@ public sealed partial class Tensor
             }
         }
         if (!Tape.Needs(logits)) { q.Dispose(); lsm.Dispose(); return y; }
-        return Tape.Record(op, y, g =>
+        Tape.Record(op, y, Saves.Of(lsm, q), g =>
         {
             using var p = Unary(lsm, new ExpOp(), "cross_entropy_backward");
             using var diff = Binary(p, q, new SubOp(), "cross_entropy_backward");
@@ -57,6 +57,9 @@ public sealed partial class Tensor
             if (reduction == Reduction.Mean) r.Backend.Map(new AffineOp(1f / n, 0f), r.Buf, r.Buf);
             return new Tensor?[] { r };
         }, logits);
+        // Kept by the backward rule only: freed once it has run.
+        lsm.Release(); q.Release();
+        return y;
     }
 
     // Reshapes a tensor this op owns, handing its storage to the result.
@@ -84,7 +87,8 @@ public sealed partial class Tensor
             Reduction.Sum => sq.Sum(),
             _ => sq,
         };
-        if (!Tape.Needs(a, b)) { diff.Dispose(); if (!ReferenceEquals(sq, y)) sq.Dispose(); }
+        diff.Release();
+        if (!ReferenceEquals(sq, y)) sq.Release();
         return y;
     }
 

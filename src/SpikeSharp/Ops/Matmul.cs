@@ -26,13 +26,14 @@ public sealed partial class Tensor
             a.Backend.Gemm(false, transB, batch * m, n, k, 1f, a.Buf, b.Buf, 0f, y.Buf); // fold the batch into rows
         else
             a.Backend.Gemm(transA, transB, m, n, k, 1f, a.Buf, b.Buf, 0f, y.Buf, batch, m * k, b.Rank == 3 ? k * n : 0, m * n);
-        return Tape.Record("matmul", y, g => new[]
+        bool ga = a.RequiresGrad, gb = b.RequiresGrad;
+        return Tape.Record("matmul", y, Saves.Of(ga ? b : null, gb ? a : null), g => new[]
         {
             // dA = g @ op(B)ᵀ (or its transpose), dB = op(A)ᵀ @ g (or its transpose); a shared B sums over the batch.
-            a.RequiresGrad ? (!transA ? Matmul(g, b, false, !transB)
+            ga ? (!transA ? Matmul(g, b, false, !transB)
                 : b.Rank == 3 || a.Rank == 2 ? Matmul(b, g, transB, true)
                 : TransposeLast(Matmul(g, b, false, !transB))) : null, // a shared b cannot be the batched left operand
-            b.RequiresGrad ? MatmulGradB(a, g, transA, transB, b.Rank == 2) : null,
+            gb ? MatmulGradB(a, g, transA, transB, b.Rank == 2) : null,
         }, a, b);
     }
 
@@ -61,6 +62,13 @@ public sealed partial class Tensor
         return transB ? Matmul(g, a, true, transA) : Matmul(a, g, !transA, false);
     }
 
+    // Returns `result`, releasing the intermediate it was computed from (freed unless a backward rule kept it).
+    internal static Tensor Releasing(Tensor intermediate, Tensor result)
+    {
+        if (!ReferenceEquals(intermediate, result)) intermediate.Release();
+        return result;
+    }
+
     /// <summary>this @ other.</summary>
     public Tensor Matmul(Tensor other) => Matmul(this, other);
 
@@ -74,7 +82,8 @@ public sealed partial class Tensor
             throw new ArgumentException($"linear: bias must be ({weight._shape[0]}), got {ShapeUtil.Format(bias._shape)}", nameof(bias));
         var x2 = x.Rank == 2 ? x : x.Reshape(-1, x._shape[^1]);
         var y = Matmul(x2, weight, false, true);
-        if (bias != null) y = y.Add(bias);
-        return x.Rank == 2 ? y : y.Reshape(x._shape.Take(x.Rank - 1).Append(weight._shape[0]).ToArray());
+        if (!ReferenceEquals(x2, x)) x2.Release();
+        if (bias != null) y = Releasing(y, y.Add(bias));
+        return x.Rank == 2 ? y : Releasing(y, y.Reshape(x._shape.Take(x.Rank - 1).Append(weight._shape[0]).ToArray()));
     }
 }

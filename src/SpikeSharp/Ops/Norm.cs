@@ -3,7 +3,9 @@ using SpikeSharp.Kernels;
 
 namespace SpikeSharp;
 
-// Batch and layer normalisation, composed of differentiable primitives (their gradients follow).
+// Batch and layer normalisation as single ops with written-out backward rules: each keeps only the normalised
+// input x̂ and the per-channel (per-row) 1/σ for its backward, and builds its output in the buffer of the squares
+// it no longer needs, instead of the five input-sized tensors a composition of primitives would keep.
 public sealed partial class Tensor
 {
     /// <summary>
@@ -21,35 +23,104 @@ public sealed partial class Tensor
         foreach (var (t, nm) in new[] { (runningMean, "runningMean"), (runningVar, "runningVar"), (weight, "weight"), (bias, "bias") })
             if (t != null && t.Numel != c)
                 throw new ArgumentException($"batch_norm: {nm} must have C = {c} elements for input {ShapeUtil.Format(x._shape)}, got {ShapeUtil.Format(t._shape)}", nm);
-        var bshape = Enumerable.Range(0, x.Rank).Select(i => i == 1 ? c : 1).ToArray();
-        Tensor y;
-        if (training || runningMean == null || runningVar == null)
+        int n = x._shape[0], sp = c == 0 || n == 0 ? 0 : x.Numel / (n * c);
+        bool batchStats = training || runningMean == null || runningVar == null;
+        int count = n * sp;
+        if (training && count <= 1)
+            throw new ArgumentException($"batch_norm: training needs more than one value per channel, input {ShapeUtil.Format(x._shape)}", nameof(x));
+        foreach (var t in new[] { runningMean, runningVar, weight, bias }) if (t != null) x.CheckSameDevice(t, "batch_norm");
+        var be = x.Backend; var dev = x.Device;
+        // x viewed as (N, C, S); per-channel values broadcast as (1, C, 1).
+        var (full, chan) = Broadcasting.Indices(new[] { n, c, sp }, new[] { n, c, sp }, new[] { 1, c, 1 });
+        Tensor xhat, rstd, y;
+        using (MemoryProfile.Label("batch_norm"))
         {
-            var dims = Enumerable.Range(0, x.Rank).Where(i => i != 1).ToArray();
-            int count = x.Numel / Math.Max(c, 1);
-            if (training && count <= 1)
-                throw new ArgumentException($"batch_norm: training needs more than one value per channel, input {ShapeUtil.Format(x._shape)}", nameof(x));
-            var mean = x.Mean(dims, keepDim: true);
-            var xc = x.Sub(mean);
-            var v = xc.Mul(xc).Mean(dims, keepDim: true);
-            y = xc.Mul(v.AddScalar(eps).Pow(-0.5f));
-            if (training && runningMean != null && runningVar != null)
+            xhat = Empty(x._shape, DType.Float32, dev);
+            if (batchStats)
             {
-                x.Backend.Map(new EmaOp(momentum, 1f), runningMean.Buf, mean.Buf, runningMean.Buf);
-                x.Backend.Map(new EmaOp(momentum, count / (count - 1f)), runningVar.Buf, v.Buf, runningVar.Buf);
+                using var mean = ChannelSum(be, dev, x.Buf, n, c, sp);
+                be.Map(new AffineOp(1f / count, 0f), mean.Buf, mean.Buf);
+                be.MapBroadcast(new SubOp(), x.Buf, full, mean.Buf, chan, xhat.Buf);
+                // The squares' buffer becomes the output once the variance is taken.
+                y = Unary(xhat, new SquareOp(), "batch_norm");
+                rstd = ChannelSum(be, dev, y.Buf, n, c, sp);
+                be.Map(new AffineOp(1f / count, 0f), rstd.Buf, rstd.Buf);
+                if (training && runningMean != null && runningVar != null)
+                {
+                    be.Map(new EmaOp(momentum, 1f), runningMean.Buf, mean.Buf, runningMean.Buf);
+                    be.Map(new EmaOp(momentum, count / (count - 1f)), runningVar.Buf, rstd.Buf, runningVar.Buf);
+                }
             }
+            else
+            {
+                be.MapBroadcast(new SubOp(), x.Buf, full, runningMean!.Buf, chan, xhat.Buf);
+                rstd = Empty(new[] { c }, DType.Float32, dev);
+                be.Copy(runningVar!.Buf, rstd.Buf);
+                y = Empty(x._shape, DType.Float32, dev);
+            }
+            be.Map(new AffineOp(1f, eps), rstd.Buf, rstd.Buf);
+            be.Map(new PowOp(-0.5f), rstd.Buf, rstd.Buf);
+            be.MapBroadcast(new MulOp(), xhat.Buf, full, rstd.Buf, chan, xhat.Buf);
+            if (weight != null) be.MapBroadcast(new MulOp(), xhat.Buf, full, weight.Buf, chan, y.Buf);
+            else be.Copy(xhat.Buf, y.Buf);
+            if (bias != null) be.MapBroadcast(new AddOp(), y.Buf, full, bias.Buf, chan, y.Buf);
         }
-        else
+        bool gx = x.RequiresGrad, gw = weight is { RequiresGrad: true }, gb = bias is { RequiresGrad: true };
+        bool keepXhat = gw || (gx && batchStats);
+        Tape.Record("batch_norm", y, Saves.Of(keepXhat ? xhat : null, gx ? rstd : null, gx ? weight : null), gy =>
         {
-            using var rm = runningMean.ReshapeNoGrad(bshape);
-            using var rv = runningVar.ReshapeNoGrad(bshape);
-            using var inv = Unary(rv, new AffineOp(1f, eps), "batch_norm");
-            x.Backend.Map(new PowOp(-0.5f), inv.Buf, inv.Buf);
-            y = x.Sub(rm).Mul(inv);
-        }
-        if (weight != null) y = y.Mul(weight.Reshape(bshape));
-        if (bias != null) y = y.Add(bias.Reshape(bshape));
+            Tensor? sumG = gb || (gx && batchStats) ? ChannelSum(gy.Backend, gy.Device, gy.Buf, n, c, sp) : null;
+            Tensor? sumGx = null, t = null;
+            if (keepXhat)
+            {
+                t = Binary(gy, xhat, new MulOp(), "batch_norm_backward");
+                sumGx = ChannelSum(gy.Backend, gy.Device, t.Buf, n, c, sp);
+            }
+            Tensor? dx = null;
+            if (gx)
+            {
+                // scale = rstd·γ; with batch statistics dx = scale · (g − mean(g) − x̂ · mean(g·x̂)), else scale · g.
+                using var scale = weight != null ? Binary(rstd, weight, new MulOp(), "batch_norm_backward") : rstd.Clone();
+                if (batchStats)
+                {
+                    using var k1 = Unary(sumGx!, new AffineOp(1f / count, 0f), "batch_norm_backward");
+                    using var k2 = Unary(sumG!, new AffineOp(1f / count, 0f), "batch_norm_backward");
+                    dx = t!;
+                    t = null;
+                    be.MapBroadcast(new MulOp(), xhat.Buf, full, k1.Buf, chan, dx.Buf);
+                    be.Map(new SubOp(), gy.Buf, dx.Buf, dx.Buf);
+                    be.MapBroadcast(new SubOp(), dx.Buf, full, k2.Buf, chan, dx.Buf);
+                    be.MapBroadcast(new MulOp(), dx.Buf, full, scale.Buf, chan, dx.Buf);
+                }
+                else
+                {
+                    dx = Empty(gy._shape, DType.Float32, gy.Device);
+                    be.MapBroadcast(new MulOp(), gy.Buf, full, scale.Buf, chan, dx.Buf);
+                }
+            }
+            t?.Dispose();
+            var dw = gw ? sumGx!.ReshapeNoGrad(weight!._shape) : null;
+            var db = gb ? sumG!.ReshapeNoGrad(bias!._shape) : null;
+            sumGx?.Dispose(); sumG?.Dispose();
+            return new[] { dx, null, null, dw, db };
+        }, x, runningMean, runningVar, weight, bias);
+        xhat.Release();
+        rstd.Release();
         return y;
+    }
+
+    // Σ over N and S of x viewed as (N, C, S): a (C) tensor.
+    private static Tensor ChannelSum(Backends.IBackend be, Device dev, Backends.Buf x, int n, int c, int s)
+    {
+        var r = Empty(new[] { c }, DType.Float32, dev);
+        if (c == 0) return r;
+        if (n * s == 0) { be.Fill(r.Buf, 0f); return r; }
+        if (n == 1) { be.Reduce(new SumOp(), x, r.Buf, c, s, 1); return r; }
+        if (s == 1) { be.Reduce(new SumOp(), x, r.Buf, 1, n, c); return r; }
+        using var perCs = Empty(new[] { c * s }, DType.Float32, dev);
+        be.Reduce(new SumOp(), x, perCs.Buf, 1, n, c * s);
+        be.Reduce(new SumOp(), perCs.Buf, r.Buf, c, s, 1);
+        return r;
     }
 
     /// <summary>
@@ -66,13 +137,83 @@ public sealed partial class Tensor
         foreach (var (t, nm) in new[] { (weight, "weight"), (bias, "bias") })
             if (t != null && !t._shape.AsSpan().SequenceEqual(nshape))
                 throw new ArgumentException($"layer_norm: {nm} must have shape {ShapeUtil.Format(nshape)}, got {ShapeUtil.Format(t._shape)}", nm);
-        var dims = Enumerable.Range(x.Rank - normalizedDims, normalizedDims).ToArray();
-        var mean = x.Mean(dims, keepDim: true);
-        var xc = x.Sub(mean);
-        var v = xc.Mul(xc).Mean(dims, keepDim: true);
-        var y = xc.Mul(v.AddScalar(eps).Pow(-0.5f));
-        if (weight != null) y = y.Mul(weight);
-        if (bias != null) y = y.Add(bias);
+        foreach (var t in new[] { weight, bias }) if (t != null) x.CheckSameDevice(t, "layer_norm");
+        int d = (int)ShapeUtil.Numel(nshape), rows = d == 0 ? 0 : x.Numel / d;
+        var be = x.Backend; var dev = x.Device;
+        // x viewed as (R, D); per-row values broadcast as (R, 1), weight and bias as (1, D).
+        var (full, perRow) = Broadcasting.Indices(new[] { rows, d }, new[] { rows, d }, new[] { rows, 1 });
+        var (_, perCol) = Broadcasting.Indices(new[] { rows, d }, new[] { rows, d }, new[] { 1, d });
+        Tensor xhat, rstd, y;
+        using (MemoryProfile.Label("layer_norm"))
+        {
+            xhat = Empty(x._shape, DType.Float32, dev);
+            rstd = Empty(new[] { rows }, DType.Float32, dev);
+            if (x.Numel > 0)
+            {
+                using var mean = Empty(new[] { rows }, DType.Float32, dev);
+                be.Reduce(new SumOp(), x.Buf, mean.Buf, rows, d, 1);
+                be.Map(new AffineOp(1f / d, 0f), mean.Buf, mean.Buf);
+                be.MapBroadcast(new SubOp(), x.Buf, full, mean.Buf, perRow, xhat.Buf);
+            }
+            // The squares' buffer becomes the output once the variance is taken.
+            y = Unary(xhat, new SquareOp(), "layer_norm");
+            if (x.Numel > 0)
+            {
+                be.Reduce(new SumOp(), y.Buf, rstd.Buf, rows, d, 1);
+                be.Map(new AffineOp(1f / d, eps), rstd.Buf, rstd.Buf);
+                be.Map(new PowOp(-0.5f), rstd.Buf, rstd.Buf);
+                be.MapBroadcast(new MulOp(), xhat.Buf, full, rstd.Buf, perRow, xhat.Buf);
+                if (weight != null) be.MapBroadcast(new MulOp(), xhat.Buf, full, weight.Buf, perCol, y.Buf);
+                else be.Copy(xhat.Buf, y.Buf);
+                if (bias != null) be.MapBroadcast(new AddOp(), y.Buf, full, bias.Buf, perCol, y.Buf);
+            }
+        }
+        bool gx = x.RequiresGrad, gw = weight is { RequiresGrad: true }, gb = bias is { RequiresGrad: true };
+        Tape.Record("layer_norm", y, Saves.Of(gx || gw ? xhat : null, gx ? rstd : null, gx ? weight : null), gy =>
+        {
+            if (gy.Numel == 0)
+                return new[] { gx ? ZerosLike(gy) : null, gw ? ZerosLike(weight!) : null, gb ? ZerosLike(bias!) : null };
+            // u = g ⊙ x̂ gives dγ (summed over rows); then g·γ and u·γ give
+            // dx = rstd · (gγ − mean_D(gγ) − x̂ · mean_D(gγ ⊙ x̂)).
+            Tensor? dw = null, db = null, dx = null;
+            if (gb)
+            {
+                db = Empty(bias!._shape, DType.Float32, gy.Device);
+                be.Reduce(new SumOp(), gy.Buf, db.Buf, 1, rows, d);
+            }
+            var u = gw || gx ? Binary(gy, xhat, new MulOp(), "layer_norm_backward") : null;
+            if (gw)
+            {
+                dw = Empty(weight!._shape, DType.Float32, gy.Device);
+                be.Reduce(new SumOp(), u!.Buf, dw.Buf, 1, rows, d);
+            }
+            if (gx)
+            {
+                using var gg = weight != null ? Empty(gy._shape, DType.Float32, gy.Device) : null;
+                if (gg != null)
+                {
+                    be.MapBroadcast(new MulOp(), gy.Buf, full, weight!.Buf, perCol, gg.Buf);
+                    be.MapBroadcast(new MulOp(), u!.Buf, full, weight.Buf, perCol, u.Buf);
+                }
+                var ggBuf = gg?.Buf ?? gy.Buf;
+                using var k1 = Empty(new[] { rows }, DType.Float32, gy.Device);
+                using var k2 = Empty(new[] { rows }, DType.Float32, gy.Device);
+                be.Reduce(new SumOp(), u!.Buf, k1.Buf, rows, d, 1);
+                be.Map(new AffineOp(1f / d, 0f), k1.Buf, k1.Buf);
+                be.Reduce(new SumOp(), ggBuf, k2.Buf, rows, d, 1);
+                be.Map(new AffineOp(1f / d, 0f), k2.Buf, k2.Buf);
+                dx = u;
+                u = null;
+                be.MapBroadcast(new MulOp(), xhat.Buf, full, k1.Buf, perRow, dx.Buf);
+                be.Map(new SubOp(), ggBuf, dx.Buf, dx.Buf);
+                be.MapBroadcast(new SubOp(), dx.Buf, full, k2.Buf, perRow, dx.Buf);
+                be.MapBroadcast(new MulOp(), dx.Buf, full, rstd.Buf, perRow, dx.Buf);
+            }
+            u?.Dispose();
+            return new[] { dx, dw, db };
+        }, x, weight, bias);
+        xhat.Release();
+        rstd.Release();
         return y;
     }
 }

@@ -3,7 +3,7 @@ using SpikeSharp.Kernels;
 
 namespace SpikeSharp;
 
-// 2-D max and average pooling over the windows that Unfold2d builds.
+// 2-D max and average pooling over the windows that Im2Col builds.
 public sealed partial class Tensor
 {
     /// <summary>
@@ -13,32 +13,52 @@ public sealed partial class Tensor
     /// </summary>
     public static Tensor MaxPool2d(Tensor x, (int H, int W) kernel, (int H, int W)? stride = null, (int H, int W)? padding = null)
     {
-        if (x.Rank == 5) return Unfold5(x, MaxPool2d(x.Flatten(0, 1), kernel, stride, padding));
+        if (x.Rank == 5)
+        {
+            var x4 = x.Flatten(0, 1);
+            var y4 = MaxPool2d(x4, kernel, stride, padding);
+            x4.Release();
+            return Releasing(y4, Unfold5(x, y4));
+        }
         var (sh, sw) = stride ?? kernel;
         var (ph, pw) = padding ?? (0, 0);
         if (ph * 2 > kernel.H || pw * 2 > kernel.W)
             throw new ArgumentException($"max_pool2d: padding ({ph}, {pw}) must be at most half the kernel ({kernel.H}, {kernel.W})", nameof(padding));
-        var cols = Unfold2d(x, kernel.H, kernel.W, sh, sw, ph, pw, float.NegativeInfinity, channelsOuter: false, "max_pool2d");
-        int kk = cols._shape[0], m = cols.Numel / Math.Max(kk, 1);
-        var outShape = cols._shape.Skip(1).ToArray();
-        var y = Empty(outShape, DType.Float32, x.Device);
+        var win = CheckWindow(x, kernel.H, kernel.W, sh, sw, ph, pw, "max_pool2d");
+        var be = x.Backend; var dev = x.Device;
+        int kk = win.Taps;
+        var y = Empty(new[] { win.N, win.C, win.Ho, win.Wo }, DType.Float32, dev);
+        int m = y.Numel;
         if (m == 0) return y;
-        cols.Backend.Reduce(new MaxOp(), cols.Buf, y.Buf, 1, kk, m);
-        if (!Tape.Needs(cols)) { cols.Dispose(); return y; }
-        var arg = Empty(new[] { 1, m }, DType.Int32, x.Device);
-        cols.Backend.ArgMax(cols.Buf, arg.Buf, 1, kk, m);
-        var colShape = cols._shape;
-        return Tape.Record("max_pool2d", y, g =>
+        Tensor? arg = null;
+        using (MemoryProfile.Label("max_pool2d"))
+        using (var cols = Im2Col(be, dev, x.Buf, win, float.NegativeInfinity, channelsOuter: false))
         {
-            // One-hot of the winning tap per window, times the upstream gradient: (kk, M).
+            be.Reduce(new MaxOp(), cols.Buf, y.Buf, 1, kk, m);
+            if (Tape.Needs(x))
+            {
+                arg = Empty(new[] { m }, DType.Int32, dev);
+                be.ArgMax(cols.Buf, arg.Buf, 1, kk, m);
+            }
+        }
+        if (arg == null) return y;
+        var inShape = x._shape;
+        Tape.Record("max_pool2d", y, Saves.Of(arg), g =>
+        {
+            // Tap t's column gradient: g where the window's first maximum is tap t, else 0.
+            var gx = Empty(inShape, DType.Float32, g.Device);
             using var argF = arg.To(DType.Float32);
-            using var taps = Arange(0, kk, 1, g.Device);
-            using var tapCol = taps.ReshapeNoGrad(new[] { kk, 1 });
-            using var mask = Binary(tapCol, argF, new CompareOp(0), "max_pool2d_backward");
-            using var g2 = g.ReshapeNoGrad(new[] { 1, m });
-            var gc = Binary(mask, g2, new MulOp(), "max_pool2d_backward");
-            return new Tensor?[] { gc.ReshapeNoGrad(colShape) };
-        }, cols);
+            Col2Im(g.Backend, g.Device, win, channelsOuter: false, t =>
+            {
+                using var tapNo = Full(Array.Empty<int>(), t, DType.Float32, g.Device);
+                var mask = Binary(argF, tapNo, new CompareOp(0), "max_pool2d_backward");
+                g.Backend.Map(new MulOp(), mask.Buf, g.Buf, mask.Buf);
+                return mask;
+            }, gx.Buf);
+            return new Tensor?[] { gx };
+        }, x);
+        arg.Release();
+        return y;
     }
 
     /// <summary>
@@ -47,11 +67,17 @@ public sealed partial class Tensor
     /// </summary>
     public static Tensor AvgPool2d(Tensor x, (int H, int W) kernel, (int H, int W)? stride = null, (int H, int W)? padding = null)
     {
-        if (x.Rank == 5) return Unfold5(x, AvgPool2d(x.Flatten(0, 1), kernel, stride, padding));
+        if (x.Rank == 5)
+        {
+            var x4 = x.Flatten(0, 1);
+            var y4 = AvgPool2d(x4, kernel, stride, padding);
+            x4.Release();
+            return Releasing(y4, Unfold5(x, y4));
+        }
         var (sh, sw) = stride ?? kernel;
         var (ph, pw) = padding ?? (0, 0);
         var cols = Unfold2d(x, kernel.H, kernel.W, sh, sw, ph, pw, 0f, channelsOuter: false, "avg_pool2d");
-        return cols.Mean(0);
+        return Releasing(cols, cols.Mean(0));
     }
 
     // (T·B, ...) back to (T, B, ...) using the original 5-D input's leading dims.

@@ -57,7 +57,7 @@ public sealed partial class Tensor
         var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(_shape, d, false));
         if (!keepDim) k.DisposeIfNotSame(y);
         var inShape = _shape; var kShape = k._shape;
-        return Tape.Record("sum", y, g => new[] { g.ReshapeNoGrad(kShape).ExpandTo(inShape) }, this);
+        return Tape.Record("sum", y, Saves.None, g => new[] { g.ReshapeNoGrad(kShape).ExpandTo(inShape) }, this);
     }
 
     /// <summary>Sum over one dim.</summary>
@@ -68,7 +68,10 @@ public sealed partial class Tensor
     {
         var d = NormDims(dims, "mean");
         long n = 1; foreach (var i in d) n *= _shape[i];
-        return Sum(d, keepDim).MulScalar(n == 0 ? float.NaN : 1f / n);
+        var s = Sum(d, keepDim);
+        var y = s.MulScalar(n == 0 ? float.NaN : 1f / n);
+        s.Release();
+        return y;
     }
 
     /// <summary>Mean over one dim.</summary>
@@ -87,7 +90,7 @@ public sealed partial class Tensor
         var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(_shape, d, false));
         if (!keepDim) k.DisposeIfNotSame(y);
         var x = this; var kShape = k._shape;
-        return Tape.Record(name, y, g =>
+        return Tape.Record(name, y, Saves.Of(x, y), g =>
         {
             using var kk = y.ReshapeNoGrad(kShape);
             using var mask = Binary(x, kk, new CompareOp(0), name + "_backward");

@@ -13,7 +13,7 @@ public sealed partial class Tensor
     {
         var y = ReshapeNoGrad(shape);
         var s = _shape;
-        return Tape.Record("reshape", y, g => new[] { g.ReshapeNoGrad(s) }, this);
+        return Tape.Record("reshape", y, Saves.None, g => new[] { g.ReshapeNoGrad(s) }, this);
     }
 
     /// <summary>Merges dims [startDim, endDim] into one.</summary>
@@ -56,7 +56,7 @@ public sealed partial class Tensor
         if (y.Numel > 0) Backend.Gather(Buf, Collapse(outShape, p.Select(i => inStrides[i]).ToArray()), y.Buf);
         var inv = new int[Rank];
         for (int i = 0; i < Rank; i++) inv[p[i]] = i;
-        return Tape.Record("permute", y, g => new[] { g.Permute(inv) }, this);
+        return Tape.Record("permute", y, Saves.None, g => new[] { g.Permute(inv) }, this);
     }
 
     /// <summary>Swaps two dims (copies).</summary>
@@ -103,7 +103,7 @@ public sealed partial class Tensor
                     StridedIndex.Create(new[] { outer, length * inner }, new[] { _shape[d] * inner, 1 }), y.Buf);
         }
         var inShape = _shape;
-        return Tape.Record("narrow", y, g =>
+        return Tape.Record("narrow", y, Saves.None, g =>
         {
             var gx = Zeros(inShape, g.Device);
             PlaceInto(g, gx, d, start);
@@ -143,7 +143,7 @@ public sealed partial class Tensor
         var starts = new int[tensors.Count];
         for (int i = 0, s = 0; i < tensors.Count; i++) { starts[i] = s; PlaceInto(tensors[i], y, d, s); s += tensors[i]._shape[d]; }
         var lens = tensors.Select(t => t._shape[d]).ToArray();
-        Tape.Record("cat", new[] { y }, tensors.ToArray(), g => g[0] is not { } g0 ? new Tensor?[lens.Length]
+        Tape.Record("cat", new[] { y }, tensors.ToArray(), Saves.None, g => g[0] is not { } g0 ? new Tensor?[lens.Length]
             : lens.Select((l, i) => (Tensor?)g0.Narrow(d, starts[i], l)).ToArray());
         return y;
     }
@@ -156,7 +156,9 @@ public sealed partial class Tensor
             if (!tensors[i]._shape.AsSpan().SequenceEqual(tensors[0]._shape))
                 throw new ArgumentException($"stack: tensor {i} has shape {ShapeUtil.Format(tensors[i]._shape)}, tensor 0 has {ShapeUtil.Format(tensors[0]._shape)}", nameof(tensors));
         var parts = tensors.Select(t => t.Unsqueeze(dim)).ToList();
-        return Cat(parts, dim);
+        var y = Cat(parts, dim);
+        foreach (var p in parts) p.Release();
+        return y;
     }
 
     /// <summary>Rows of <paramref name="dim"/> picked by int32 <paramref name="index"/> (1-D). Backward scatter-adds.</summary>
@@ -172,7 +174,7 @@ public sealed partial class Tensor
         try { if (y.Numel > 0) Backend.IndexSelect(Buf, index.Buf, y.Buf, outer, r, count, inner); }
         catch { y.Dispose(); throw; } // out-of-range indices: do not leak the output
         var inShape = _shape;
-        return Tape.Record("index_select", y, g =>
+        return Tape.Record("index_select", y, Saves.Of(index), g =>
         {
             var gx = Zeros(inShape, g.Device);
             if (g.Numel > 0) g.Backend.IndexAdd(g.Buf, index.Buf, gx.Buf, outer, r, count, inner);
@@ -188,7 +190,8 @@ public sealed partial class Tensor
             throw new ArgumentException($"embedding: indices must be int32, got {indices.DType.Name()} {ShapeUtil.Format(indices._shape)}", nameof(indices));
         var flat = indices.ReshapeNoGrad(new[] { indices.Numel });
         var y = IndexSelect(0, flat);
-        return y.Reshape(indices._shape.Append(_shape[1]).ToArray());
+        flat.Release();
+        return Releasing(y, y.Reshape(indices._shape.Append(_shape[1]).ToArray()));
     }
 
     /// <summary>One-hot float32 rows for int32 labels: (labels..., classes).</summary>

@@ -42,7 +42,7 @@ public sealed partial class Tensor
         using (var e = Binary(this, m, new ExpSubOp(), "softmax"))
         using (var s = e.ReduceDim(new SumOp(), d, "softmax"))
             y = Binary(e, s, new DivOp(), "softmax");
-        return Tape.Record("softmax", y, g =>
+        return Tape.Record("softmax", y, Saves.Of(y), g =>
         {
             using var gy = Binary(g, y, new MulOp(), "softmax_backward");
             using var s = gy.ReduceDim(new SumOp(), d, "softmax_backward");
@@ -57,7 +57,7 @@ public sealed partial class Tensor
     {
         int d = SoftmaxDim(dim, "log_softmax");
         var y = LogSoftmaxRaw(d);
-        return Tape.Record("log_softmax", y, g => new[] { LogSoftmaxBackward(y, g, d) }, this);
+        return Tape.Record("log_softmax", y, Saves.Of(y), g => new[] { LogSoftmaxBackward(y, g, d) }, this);
     }
 
     internal Tensor LogSoftmaxRaw(int d)
@@ -88,7 +88,7 @@ public sealed partial class Tensor
         var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(_shape, new[] { d }, false));
         if (!keepDim) k.Dispose();
         var x = this; var kShape = (int[])_shape.Clone(); kShape[d] = 1;
-        return Tape.Record("logsumexp", y, g =>
+        return Tape.Record("logsumexp", y, Saves.Of(x, y), g =>
         {
             using var yk = y.ReshapeNoGrad(kShape);
             using var gk = g.ReshapeNoGrad(kShape);
@@ -98,5 +98,12 @@ public sealed partial class Tensor
     }
 
     /// <summary>log Σ eˣ over all elements, a scalar of shape [].</summary>
-    public Tensor LogSumExp() => (Rank == 1 ? this : Reshape(-1)).LogSumExp(0);
+    public Tensor LogSumExp()
+    {
+        if (Rank == 1) return LogSumExp(0);
+        var flat = Reshape(-1);
+        var y = flat.LogSumExp(0);
+        flat.Release();
+        return y;
+    }
 }

@@ -11,7 +11,7 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new SquareOp(), "square");
         var x = this;
-        return Tape.Record("square", y, g => new[] { Binary(x, g, new SquareGradOp(), "square_backward") }, this);
+        return Tape.Record("square", y, Saves.Of(x), g => new[] { Binary(x, g, new SquareGradOp(), "square_backward") }, this);
     }
 
     /// <summary>Minimum over <paramref name="dims"/> (all when null). The gradient goes to every minimal element.</summary>
@@ -36,7 +36,7 @@ public sealed partial class Tensor
         var sq = centred.Square();
         var s = sq.Sum(d, keepDim);
         var y = s.MulScalar(denom <= 0 ? float.NaN : 1f / denom);
-        if (!Tape.Needs(this)) { mean.Dispose(); centred.Dispose(); sq.Dispose(); s.Dispose(); }
+        mean.Release(); centred.Release(); sq.Release(); s.Release();
         return y;
     }
 
@@ -48,7 +48,7 @@ public sealed partial class Tensor
     {
         var v = Var(dims, unbiased, keepDim);
         var y = v.Sqrt();
-        if (!Tape.Needs(this)) v.Dispose();
+        v.Release();
         return y;
     }
 

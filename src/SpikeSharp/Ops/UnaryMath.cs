@@ -10,7 +10,7 @@ public sealed partial class Tensor
     public Tensor Exp()
     {
         var y = Unary(this, new ExpOp(), "exp");
-        return Tape.Record("exp", y, g => new[] { g.Mul(y) }, this);
+        return Tape.Record("exp", y, Saves.Of(y), g => new[] { g.Mul(y) }, this);
     }
 
     /// <summary>Natural log.</summary>
@@ -18,14 +18,18 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new LogOp(), "log");
         var x = this;
-        return Tape.Record("log", y, g => new[] { g.Div(x) }, this);
+        return Tape.Record("log", y, Saves.Of(x), g => new[] { g.Div(x) }, this);
     }
 
     /// <summary>√x.</summary>
     public Tensor Sqrt()
     {
         var y = Unary(this, new SqrtOp(), "sqrt");
-        return Tape.Record("sqrt", y, g => new[] { g.Div(y).MulScalar(0.5f) }, this);
+        return Tape.Record("sqrt", y, Saves.Of(y), g =>
+        {
+            using var q = Binary(g, y, new DivOp(), "sqrt_backward");
+            return new[] { Unary(q, new AffineOp(0.5f, 0f), "sqrt_backward") };
+        }, this);
     }
 
     /// <summary>|x| (gradient sign(x), 0 at 0).</summary>
@@ -33,7 +37,7 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new AbsOp(), "abs");
         var x = this;
-        return Tape.Record("abs", y, g => { using var s = Unary(x, new SignOp(), "sign"); return new[] { g.Mul(s) }; }, this);
+        return Tape.Record("abs", y, Saves.Of(x), g => { using var s = Unary(x, new SignOp(), "sign"); return new[] { g.Mul(s) }; }, this);
     }
 
     /// <summary>xᵖ for a scalar exponent.</summary>
@@ -41,7 +45,7 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new PowOp(p), "pow");
         var x = this;
-        return Tape.Record("pow", y, g => new[] { Binary(x, g, new PowGradOp(p), "pow_backward") }, this);
+        return Tape.Record("pow", y, Saves.Of(x), g => new[] { Binary(x, g, new PowGradOp(p), "pow_backward") }, this);
     }
 
     /// <summary>max(x, 0).</summary>
@@ -49,21 +53,21 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new ReluOp(), "relu");
         var x = this;
-        return Tape.Record("relu", y, g => new[] { Binary(x, g, new ReluGradOp(), "relu_backward") }, this);
+        return Tape.Record("relu", y, Saves.Of(x), g => new[] { Binary(x, g, new ReluGradOp(), "relu_backward") }, this);
     }
 
     /// <summary>1 / (1 + e⁻ˣ).</summary>
     public Tensor Sigmoid()
     {
         var y = Unary(this, new SigmoidOp(), "sigmoid");
-        return Tape.Record("sigmoid", y, g => new[] { Binary(y, g, new SigmoidGradOp(), "sigmoid_backward") }, this);
+        return Tape.Record("sigmoid", y, Saves.Of(y), g => new[] { Binary(y, g, new SigmoidGradOp(), "sigmoid_backward") }, this);
     }
 
     /// <summary>tanh(x).</summary>
     public Tensor Tanh()
     {
         var y = Unary(this, new TanhOp(), "tanh");
-        return Tape.Record("tanh", y, g => new[] { Binary(y, g, new TanhGradOp(), "tanh_backward") }, this);
+        return Tape.Record("tanh", y, Saves.Of(y), g => new[] { Binary(y, g, new TanhGradOp(), "tanh_backward") }, this);
     }
 
     /// <summary>min(max(x, lo), hi) (gradient passes inside [lo, hi]).</summary>
@@ -72,7 +76,7 @@ public sealed partial class Tensor
         if (lo > hi) throw new ArgumentException($"clamp: lo {lo} is greater than hi {hi}", nameof(lo));
         var y = Unary(this, new ClampOp(lo, hi), "clamp");
         var x = this;
-        return Tape.Record("clamp", y, g => new[] { Binary(x, g, new ClampGradOp(lo, hi), "clamp_backward") }, this);
+        return Tape.Record("clamp", y, Saves.Of(x), g => new[] { Binary(x, g, new ClampGradOp(lo, hi), "clamp_backward") }, this);
     }
 
     /// <summary>Elementwise select: cond (float32, nonzero = true) ? a : b; all three the same shape.</summary>
@@ -84,7 +88,7 @@ public sealed partial class Tensor
         a.CheckSameDevice(b, "where"); a.CheckSameDevice(cond, "where");
         var y = Empty(a._shape, DType.Float32, a.Device);
         a.Backend.Map(new WhereOp(), cond.Buf, a.Buf, b.Buf, y.Buf);
-        return Tape.Record("where", y, g =>
+        return Tape.Record("where", y, Saves.Of(cond), g =>
         {
             using var z = ZerosLike(g);
             var ga = Empty(g._shape, DType.Float32, g.Device); g.Backend.Map(new WhereOp(), cond.Buf, g.Buf, z.Buf, ga.Buf);

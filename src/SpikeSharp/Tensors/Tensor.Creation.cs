@@ -103,7 +103,7 @@ public sealed partial class Tensor
     {
         var r = Empty(_shape, DType, Device);
         Backend.Copy(Buf, r.Buf);
-        if (Tape.Needs(this)) Tape.Record("clone", r, g => new[] { g }, this);
+        if (Tape.Needs(this)) Tape.Record("clone", r, Saves.None, g => new[] { g }, this);
         return r;
     }
 
@@ -123,7 +123,7 @@ public sealed partial class Tensor
             case DType.Float16: r.Backend.Upload<Half>(ToArray<Half>(), r.Buf); break;
         }
         var src = Device;
-        if (Tape.Needs(this)) Tape.Record("to_device", r, g => new[] { g.To(src) }, this);
+        if (Tape.Needs(this)) Tape.Record("to_device", r, Saves.None, g => new[] { g.To(src) }, this);
         return r;
     }
 

@@ -12,7 +12,7 @@ namespace SpikeSharp;
 /// </summary>
 public sealed partial class Tensor : IDisposable
 {
-    private static long _live;
+    private static long _live, _created;
     private Storage? _storage;
     private int _offset;
     internal readonly int[] _shape;
@@ -24,12 +24,21 @@ public sealed partial class Tensor : IDisposable
         _offset = offset;
         _shape = shape;
         Numel = checked((int)ShapeUtil.Numel(shape));
+        Id = Interlocked.Increment(ref _created);
         Interlocked.Increment(ref _live);
         TensorScope.Track(this);
     }
 
     /// <summary>Number of tensors created and not yet disposed (for leak tests).</summary>
     public static long LiveCount => Interlocked.Read(ref _live);
+
+    /// <summary>Number of tensors created so far: a tensor whose <see cref="Id"/> is larger was created after the
+    /// moment this was read (the backward pass and the containers use it to tell their own tensors from others).
+    /// </summary>
+    internal static long CreatedCount => Interlocked.Read(ref _created);
+
+    /// <summary>Creation number, increasing over the process.</summary>
+    internal long Id { get; }
 
     /// <summary>The dimensions (a copy).</summary>
     public int[] Shape => (int[])_shape.Clone();
@@ -111,6 +120,33 @@ public sealed partial class Tensor : IDisposable
     {
         TensorScope.MoveOut(this);
         return this;
+    }
+
+    // ---- early release (see Release) ----
+    private int _pins;
+    private bool _released;
+
+    /// <summary>
+    /// Frees this tensor as soon as nothing needs it: now, or, when recorded ops saved it for their backward pass,
+    /// once the last of them has run its backward (or the enclosing scope ends). Library code calls it on the
+    /// intermediates it creates and does not return (a layer's input inside <see cref="Nn.Sequential"/>, an op's
+    /// temporaries), so a training step holds only what its backward pass needs instead of every tensor of the
+    /// step. Persistent tensors and leaves that collect a gradient are left alone.
+    /// </summary>
+    internal void Release()
+    {
+        if (IsPersistent || _storage == null || (GradFn == null && _requiresGrad)) return;
+        _released = true;
+        if (_pins == 0) Dispose();
+    }
+
+    /// <summary>A recorded op keeps this tensor for its backward pass: <see cref="Release"/> waits for it.</summary>
+    internal void Pin() => _pins++;
+
+    /// <summary>The op that pinned this tensor no longer needs it (its backward ran or its graph was freed).</summary>
+    internal void Unpin()
+    {
+        if (--_pins == 0 && _released) Dispose();
     }
 
     /// <summary>Frees this tensor's share of the storage. Idempotent.</summary>

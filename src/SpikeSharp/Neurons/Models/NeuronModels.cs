@@ -62,7 +62,7 @@ public static class NeuronModels
         {
             var xKeep = x.Detach();
             var prmKeep = prm.Detach();
-            Tape.Record(op, new[] { output, sT }, new[] { x, s0, prm }, g =>
+            Tape.Record(op, new[] { output, sT }, new[] { x, s0, prm }, Saves.Of(xKeep, prmKeep, saved), g =>
             {
                 var gx = Tensor.Empty(xKeep._shape, DType.Float32, dev);
                 var gs0 = s0 is { RequiresGrad: true } ? Tensor.Empty(new[] { K, N }, DType.Float32, dev) : null;
@@ -80,7 +80,10 @@ public static class NeuronModels
                 }
                 return new[] { x.RequiresGrad ? gx : null, gs0, gprm };
             });
+            xKeep.Release(); prmKeep.Release(); saved!.Release();
         }
+        // The packed state and parameters are this call's own (the backward reads prmKeep, a view of prm).
+        s0?.Release(); prm.Release();
         var states = new Tensor[K];
         for (int k = 0; k < K; k++) states[k] = sT.Narrow(0, k, 1).Reshape(stateShape);
         return new NeuronModelResult(output, states);

@@ -64,7 +64,9 @@ public abstract class NeuronModelLayer<TM> : Module, INeuronLayer where TM : str
         if (_state[0] is { } kept && !kept._shape.AsSpan().SequenceEqual(stateShape))
             throw new InvalidOperationException($"{GetType().Name}: the kept state is {ShapeUtil.Format(kept._shape)} " +
                 $"but this input {ShapeUtil.Format(x._shape)} needs {ShapeUtil.Format(stateShape)}; call ResetState() when the batch changes");
-        var r = NeuronModels.Run<TM>(x, _state, ParameterValues(), Options);
+        var values = ParameterValues();
+        var r = NeuronModels.Run<TM>(x, _state, values, Options);
+        foreach (var v in values) v.Release();
         for (int k = 0; k < _state.Length; k++)
         {
             _state[k]?.Dispose();

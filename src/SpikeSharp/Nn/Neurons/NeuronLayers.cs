@@ -35,8 +35,13 @@ public sealed class Lif : SpikingLayer
     public Tensor? Alpha => TryParam("alpha");
 
     /// <inheritdoc/>
-    protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o) =>
-        SpikingFunctions.Lif(x, v0, Decay(), Threshold, o, Alpha);
+    protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o)
+    {
+        var decay = Decay();
+        var r = SpikingFunctions.Lif(x, v0, decay, Threshold, o, Alpha);
+        decay.Release();
+        return r;
+    }
 }
 
 /// <summary>Multi-step integrate-and-fire layer (no leak) with a scalar threshold.</summary>
@@ -99,7 +104,10 @@ public sealed class Plif : SpikingLayer
         if (f != Features)
             throw new ArgumentException($"Plif: input {ShapeUtil.Format(x._shape)} has {f} features per sample "
                 + $"(product of dims after T, B); the layer has {Features}", nameof(x));
-        return SpikingFunctions.Plif(x, v0, Decay(), Threshold, o, Alpha);
+        var decay = Decay();
+        var r = SpikingFunctions.Plif(x, v0, decay, Threshold, o, Alpha);
+        decay.Release();
+        return r;
     }
 }
 
@@ -138,6 +146,13 @@ public sealed class Alif : SpikingLayer
     public Tensor? Adaptation => AdaptationState;
 
     /// <inheritdoc/>
-    protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o) =>
-        SpikingFunctions.Alif(x, v0, a0, Decay(), Threshold, Beta, DecayA(), o, Alpha);
+    protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o)
+    {
+        var decay = Decay();
+        var decayA = DecayA();
+        var r = SpikingFunctions.Alif(x, v0, a0, decay, Threshold, Beta, decayA, o, Alpha);
+        decay.Release();
+        decayA.Release();
+        return r;
+    }
 }
