@@ -35,6 +35,7 @@ public sealed partial class Tensor
             y = xc.Mul(v.AddScalar(eps).Pow(-0.5f));
             if (training && runningMean != null && runningVar != null)
             {
+                runningMean.DropBf16Exact(); runningVar.DropBf16Exact(); // updated in place
                 x.Backend.Map(new EmaOp(momentum, 1f), runningMean.Buf, mean.Buf, runningMean.Buf);
                 x.Backend.Map(new EmaOp(momentum, count / (count - 1f)), runningVar.Buf, v.Buf, runningVar.Buf);
             }
