@@ -104,13 +104,15 @@ internal static class SpikeGemm
             var e16 = Exact(exactT);
             int len = denseT.Numel;
             bool atOnce = 3L * len * 2 <= FusedSplitMaxBytes;
-            var parts = Scratch(atOnce ? 3 * len : len);
-            if (atOnce) be.SplitBf16(denseT.Buf, parts, 0, 3);
+            // Parts start on 16-byte boundaries (8 elements), which cuBLAS's tensor-core kernels want.
+            int stride = (len + 7) & ~7;
+            var parts = Scratch(atOnce ? 2 * stride + len : len);
+            if (atOnce) be.SplitBf16(denseT.Buf, parts, 0, 3, stride);
             // Smallest part first: the two small products add up with little rounding before the large one joins.
             for (int p = 2, done = 0; p >= 0; p--, done++)
             {
                 Buf d16;
-                if (atOnce) d16 = new Buf(parts.Storage, p * len, len);
+                if (atOnce) d16 = new Buf(parts.Storage, p * stride, len);
                 else
                 {
                     be.SplitBf16(denseT.Buf, parts, p, 1);

@@ -168,6 +168,15 @@ public class SpikeGemmTests
         be.SplitBf16(src, lastTwo, 1, 2);
         Assert.Equal(expected.AsSpan(n, 2 * n).ToArray(), Down<ushort>(be, lastTwo));
 
+        int stride = n + 5; // padded part stride: the gaps stay untouched
+        var padded = Empty(be, DType.Float16, 2 * stride + n);
+        be.Fill(padded, 0f);
+        be.SplitBf16(src, padded, 0, 3, stride);
+        var got = Down<ushort>(be, padded);
+        for (int p = 0; p < 3; p++)
+            Assert.Equal(expected.AsSpan(p * n, n).ToArray(), got.AsSpan(p * stride, n).ToArray());
+        Assert.All(got.AsSpan(n, 5).ToArray().Concat(got.AsSpan(stride + n, 5).ToArray()), v => Assert.Equal((ushort)0, v));
+
         var conv = Empty(be, DType.Float16, n);
         be.ToBf16(src, conv);
         Assert.Equal(w.Select(Bf16Bits.FromFloat).ToArray(), Down<ushort>(be, conv));
@@ -182,6 +191,8 @@ public class SpikeGemmTests
         Expect.Throws<ArgumentException>(() => be.SplitBf16(src, Empty(be, DType.Float16, 7), 0, 2), "split_bf16", "8 vs 7");
         Expect.Throws<ArgumentException>(() => be.SplitBf16(src, Empty(be, DType.Float32, 4), 0, 1), "split_bf16", "float32");
         Expect.Throws<ArgumentException>(() => be.ToBf16(src, Empty(be, DType.Float16, 3)), "to_bf16", "4 vs 3");
+        Expect.Throws<ArgumentOutOfRangeException>(() => be.SplitBf16(src, Empty(be, DType.Float16, 10), 0, 3, 3),
+            "split_bf16", "part stride 3 is below the length 4");
     }
 
     // ---- the split product against float64 (host emulation of the GPU path) ----

@@ -135,30 +135,34 @@ public sealed partial class IlgpuBackend
 
     /// <summary>
     /// Writes parts [<paramref name="firstPart"/>, firstPart + <paramref name="parts"/>) of the exact bfloat16 split
-    /// of <paramref name="src"/> (float32, <see cref="Bf16Bits.Split"/>) one after another into <paramref name="dst"/>
-    /// (parts · src.Length 2-byte elements): one pass over src whatever the number of parts.
+    /// of <paramref name="src"/> (float32, <see cref="Bf16Bits.Split"/>) into <paramref name="dst"/>, part j of the
+    /// range at element j · <paramref name="partStride"/> (default src.Length; dst holds exactly
+    /// (parts − 1) · partStride + src.Length 2-byte elements): one pass over src whatever the number of parts.
     /// </summary>
-    internal void SplitBf16(Buf src, Buf dst, int firstPart, int parts)
+    internal void SplitBf16(Buf src, Buf dst, int firstPart, int parts, int partStride = -1)
     {
         if (src.DType != DType.Float32 || dst.DType != DType.Float16)
             throw new ArgumentException($"split_bf16: expected float32 → 2-byte buffers, got {src.DType.Name()} → {dst.DType.Name()}");
         if (firstPart < 0 || parts < 1 || firstPart + parts > 3)
             throw new ArgumentOutOfRangeException(nameof(parts), $"split_bf16: parts [{firstPart}, {firstPart + parts}) are not within [0, 3)");
-        CheckLen((long)src.Length * parts, dst.Length, "split_bf16");
+        if (partStride < 0) partStride = src.Length;
+        if (partStride < src.Length)
+            throw new ArgumentOutOfRangeException(nameof(partStride), $"split_bf16: part stride {partStride} is below the length {src.Length}");
+        CheckLen((long)(parts - 1) * partStride + src.Length, dst.Length, "split_bf16");
         if (src.Length == 0) return;
-        var kern = Kernel("split_bf16", acc => acc.LoadKernel<ArrayView<float>, ArrayView<ushort>, int, int, int>(SplitKernel));
-        kern(Stream, Launch1D(src.Length), View<float>(src), Raw<ushort>(dst), src.Length, firstPart, parts);
+        var kern = Kernel("split_bf16", acc => acc.LoadKernel<ArrayView<float>, ArrayView<ushort>, int, int, int, int>(SplitKernel));
+        kern(Stream, Launch1D(src.Length), View<float>(src), Raw<ushort>(dst), src.Length, firstPart, parts, partStride);
     }
 
-    private static void SplitKernel(ArrayView<float> x, ArrayView<ushort> y, int n, int firstPart, int parts)
+    private static void SplitKernel(ArrayView<float> x, ArrayView<ushort> y, int n, int firstPart, int parts, int partStride)
     {
         int stride = Grid.DimX * Group.DimX;
         for (int i = Grid.GlobalIndex.X; i < n; i += stride)
         {
             ulong s = Bf16Bits.Split(x[i]) >> (16 * firstPart);
             y[i] = (ushort)s;
-            if (parts > 1) y[n + i] = (ushort)(s >> 16);
-            if (parts > 2) y[2 * n + i] = (ushort)(s >> 32);
+            if (parts > 1) y[partStride + i] = (ushort)(s >> 16);
+            if (parts > 2) y[2 * partStride + i] = (ushort)(s >> 32);
         }
     }
 
