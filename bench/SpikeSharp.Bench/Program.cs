@@ -10,6 +10,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["neurons"] = NeuronBench.Run,
     ["bandwidth"] = BandwidthProbe.Run,
     ["memory"] = MemoryBench.Run,
+    ["on"] = OpenNeuromorphicBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

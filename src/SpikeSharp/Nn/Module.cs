@@ -75,6 +75,7 @@ public abstract class Module : IDisposable
         if (tensor != null)
         {
             if (tensor.RequiresGrad || !tensor.IsLeaf) tensor = tensor.Detach();
+            tensor.DropBf16Exact(); // buffers are loaded and updated in place
             tensor.Persist();
             tensor.Name = name;
         }

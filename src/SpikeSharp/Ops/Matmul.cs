@@ -23,7 +23,9 @@ public sealed partial class Tensor
         if (y.Numel == 0) return y;
         if (k == 0) { y.Backend.Fill(y.Buf, 0f); return y; }
         if (a.Rank == 3 && b.Rank == 2 && !transA)
-            a.Backend.Gemm(false, transB, batch * m, n, k, 1f, a.Buf, b.Buf, 0f, y.Buf); // fold the batch into rows
+            SpikeGemm.Gemm(a, b, false, transB, batch * m, n, k, 0f, y.Buf); // fold the batch into rows
+        else if (batch == 1)
+            SpikeGemm.Gemm(a, b, transA, transB, m, n, k, 0f, y.Buf); // exact bfloat16 GEMMs for spikes, or float32
         else
             a.Backend.Gemm(transA, transB, m, n, k, 1f, a.Buf, b.Buf, 0f, y.Buf, batch, m * k, b.Rank == 3 ? k * n : 0, m * n);
         bool ga = a.RequiresGrad, gb = b.RequiresGrad;

@@ -47,6 +47,7 @@ public sealed partial class Tensor
                 be.Map(new AffineOp(1f / count, 0f), rstd.Buf, rstd.Buf);
                 if (training && runningMean != null && runningVar != null)
                 {
+                    runningMean.DropBf16Exact(); runningVar.DropBf16Exact(); // updated in place
                     be.Map(new EmaOp(momentum, 1f), runningMean.Buf, mean.Buf, runningMean.Buf);
                     be.Map(new EmaOp(momentum, count / (count - 1f)), runningVar.Buf, rstd.Buf, runningVar.Buf);
                 }

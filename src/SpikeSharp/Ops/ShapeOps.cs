@@ -56,7 +56,7 @@ public sealed partial class Tensor
         if (y.Numel > 0) Backend.Gather(Buf, Collapse(outShape, p.Select(i => inStrides[i]).ToArray()), y.Buf);
         var inv = new int[Rank];
         for (int i = 0; i < Rank; i++) inv[p[i]] = i;
-        return Tape.Record("permute", y, Saves.None, g => new[] { g.Permute(inv) }, this);
+        return Tape.Record("permute", KeepBf16Exact(y), Saves.None, g => new[] { g.Permute(inv) }, this);
     }
 
     /// <summary>Swaps two dims (copies).</summary>
@@ -101,6 +101,7 @@ public sealed partial class Tensor
             if (y.Numel > 0)
                 Backend.Gather(new Backends.Buf(Storage, _offset + start * inner, Numel - start * inner),
                     StridedIndex.Create(new[] { outer, length * inner }, new[] { _shape[d] * inner, 1 }), y.Buf);
+            KeepBf16Exact(y);
         }
         var inShape = _shape;
         return Tape.Record("narrow", y, Saves.None, g =>

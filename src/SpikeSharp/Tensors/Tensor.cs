@@ -89,12 +89,24 @@ public sealed partial class Tensor : IDisposable
                 throw new InvalidOperationException("RequiresGrad: cannot turn off gradients of a non-leaf tensor; use Detach()");
             if (value && DType != DType.Float32)
                 throw new InvalidOperationException($"RequiresGrad: only float32 tensors can require gradients, this one is {DType.Name()}");
+            if (value) DropBf16Exact(); // parameters are updated in place
             _requiresGrad = value;
         }
     }
 
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/>; null before.</summary>
-    public Tensor? Grad { get; set; }
+    public Tensor? Grad
+    {
+        get => _grad;
+        set
+        {
+            // Gradients and the tensors that own them are written in place (accumulation, optimisers).
+            if (value != null) { value.DropBf16Exact(); DropBf16Exact(); }
+            _grad = value;
+        }
+    }
+
+    private Tensor? _grad;
 
     internal Node? GradFn { get; set; }
     internal int OutputIndex { get; set; }

@@ -139,7 +139,7 @@ public sealed class LinearLif : Module, INeuronLayer
         if (y.Numel > 0)
         {
             rows.Backend.Gather(bias.Buf, StridedIndex.Create(new[] { r, outF }, new[] { 0, 1 }), y.Buf);
-            rows.Backend.Gemm(false, true, r, outF, inF, 1f, rows.Buf, weight.Buf, 1f, y.Buf);
+            SpikeGemm.Gemm(rows, weight, false, true, r, outF, inF, 1f, y.Buf); // β = 1: onto the bias
         }
         Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias }, g => g[0] is not { } gy ? new Tensor?[3] : new[]
         {

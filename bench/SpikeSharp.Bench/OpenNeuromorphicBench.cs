@@ -1,0 +1,400 @@
+using System.Globalization;
+using System.Text.Json;
+using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
+using SpikeSharp.Backends.Ilgpu;
+using SpikeSharp.Neurons;
+using static SpikeSharp.Bench.FoundationTiming;
+
+namespace SpikeSharp.Bench;
+
+/// <summary>One path of one size of the <c>on</c> suite.</summary>
+/// <param name="Path">fp32 (float32 GEMMs) or split (exact spike GEMMs: three bfloat16 tensor-core GEMMs).</param>
+/// <param name="MsPerStep">Median wall clock of a forward + backward step with a device sync after each.</param>
+/// <param name="PeakBytes">Allocator high-water mark during the timed steps (input, W and its gradient included); null
+/// on the CPU backend.</param>
+/// <param name="Bf16GemmsPerStep">bfloat16 GEMMs the split path ran per step (6 when it ran: 3 forward, 3 for
+/// grad W; 0 when products stayed float32).</param>
+public sealed record OnTiming(string Path, double MsPerStep, long? PeakBytes, double Bf16GemmsPerStep);
+
+/// <summary>Accuracy of the split path against the float32 path and float64 on the host, for one size.</summary>
+/// <param name="YVsFp32">max |y_split − y_fp32| / Σ|terms| over the whole output (Σ|terms| = |x|·|W|ᵀ).</param>
+/// <param name="YFp32VsFp64">As <paramref name="YSplitVsFp64"/> for the float32 path.</param>
+/// <param name="YSplitVsFp64">max |y − y_fp64| / Σ|terms| on a 64 × 64 block of the output, float64 on the host.</param>
+/// <param name="GradWVsFp32">max |gW_split − gW_fp32| / Σ|terms| over the whole gradient (same upstream gradient).</param>
+/// <param name="GradWSplitVsFp64Rel">max |gW − gW_fp64| / |gW_fp64| on a 64 × 64 block (entries with
+/// |gW_fp64| ≥ 1e-3 · Σ|terms|, so that cancellation does not make the ratio meaningless).</param>
+/// <param name="DivergedNeurons">Neurons whose spike train differs between the paths.</param>
+/// <param name="DivergedFarFromThreshold">Of those, how many first differ where the float32 membrane is more than
+/// 1e-5 from the threshold (0 is the bar; after the first differing spike a neuron's state legitimately differs).</param>
+/// <param name="MaxDistanceAtDivergence">Largest |h − θ| at a first differing spike.</param>
+public sealed record OnAccuracy(double YVsFp32, double YFp32VsFp64, double YSplitVsFp64, double GradWVsFp32,
+    double GradWFp32VsFp64, double GradWSplitVsFp64, double GradWFp32VsFp64Rel, double GradWSplitVsFp64Rel,
+    long DivergedNeurons, long DivergedFarFromThreshold, double MaxDistanceAtDivergence, double InputRate);
+
+/// <summary>One size of the <c>on</c> suite; <paramref name="Error"/> is set when the case threw.</summary>
+public sealed record OnCase(int N, int T, int B, string Input, OnTiming[] Timings, OnAccuracy? Accuracy, string[] Problems,
+    string? Error);
+
+/// <summary>
+/// <c>on</c>: the Open Neuromorphic SNN-library benchmark step, x (T = 500, B = 16, n) → Linear(n, n, no bias) → LIF →
+/// sum, forward + backward, only W trained, float32 with TF32 off, timed with float32 GEMMs and with the exact spike
+/// GEMMs (<see cref="Precision.ExactSpikeGemm"/>) in the same run, then the split path's accuracy against the float32
+/// path and against float64 on the host. The input is spikes (an upstream layer's output, ~4 % firing) so that the
+/// Linear has a spike operand; <c>--input randn</c> uses the original benchmark's N(0, 1) input, where no operand is
+/// binary and both paths are float32.
+/// Options: --device D, --sizes n,n,… (default 4096,16384), --T, --B, --rate r (default 0.04), --input spikes|randn,
+/// --reps N (default 20), --split-at-once-mib M (largest three-part split done in one pass), --out FILE (JSON),
+/// --check (n = 256, 999, 1024 with T = 64: exits 1 unless the split path ran and met every bar), --emulate (the
+/// emulated device's plain bfloat16 GEMM, to try the suite without a GPU).
+/// </summary>
+internal static class OpenNeuromorphicBench
+{
+    private const float Decay = 0.8f, Threshold = 1f; // τ = 5 as in the SpikingJelly entry: λ = 1 − 1/τ
+    private const double NearThreshold = 1e-5, AccuracyBar = 1e-6, GradRelBar = 1e-5;
+    private const int Block = 64;
+
+    public static int Run(string[] args)
+    {
+        var device = DeviceCatalog.CudaDeviceCount > 0 ? Device.Cuda(0) : Device.Cpu;
+        int[]? sizes = null; int T = 500, B = 16, reps = 20; double rate = 0.04; string input = "spikes";
+        string outFile = "bench-results/on.json"; bool check = false, emulate = false; long? atOnceMiB = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            bool takesValue = a is "--device" or "--sizes" or "--T" or "--B" or "--rate" or "--input" or "--reps" or "--out"
+                or "--split-at-once-mib";
+            if (takesValue && i + 1 >= args.Length) return Usage($"option '{a}' needs a value");
+            string v = takesValue ? args[++i] : "";
+            switch (a)
+            {
+                case "--device":
+                    try { device = Device.Parse(v); }
+                    catch (ArgumentException) { return Usage($"--device: expected cpu, cuda, cuda:N or ilgpu-cpu, got '{v}'"); }
+                    if (DeviceCatalog.Unavailable(device) is string why) return Usage($"--device: {device} is not available: {why}");
+                    break;
+                case "--sizes":
+                    var parts = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    var parsed = new List<int>();
+                    foreach (var p in parts)
+                    {
+                        if (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1)
+                            return Usage($"--sizes: expected positive whole numbers separated by commas, got '{v}'");
+                        parsed.Add(n);
+                    }
+                    if (parsed.Count == 0) return Usage($"--sizes: expected at least one size, got '{v}'");
+                    sizes = parsed.ToArray();
+                    break;
+                case "--T": if (!PositiveInt(v, out T)) return Usage($"--T: expected a positive whole number, got '{v}'"); break;
+                case "--B": if (!PositiveInt(v, out B)) return Usage($"--B: expected a positive whole number, got '{v}'"); break;
+                case "--reps": if (!PositiveInt(v, out reps)) return Usage($"--reps: expected a positive whole number, got '{v}'"); break;
+                case "--rate":
+                    if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out rate) || !(rate > 0 && rate < 1))
+                        return Usage($"--rate: expected a firing rate between 0 and 1 (exclusive), got '{v}'");
+                    break;
+                case "--input":
+                    if (v is not ("spikes" or "randn")) return Usage($"--input: expected spikes or randn, got '{v}'");
+                    input = v;
+                    break;
+                case "--split-at-once-mib":
+                    if (!PositiveInt(v, out int mib)) return Usage($"--split-at-once-mib: expected a positive whole number, got '{v}'");
+                    atOnceMiB = mib;
+                    break;
+                case "--out": outFile = v; break;
+                case "--check": check = true; break;
+                case "--emulate": emulate = true; break;
+                default: return Usage($"unknown option '{a}'");
+            }
+        }
+        if (check)
+        {
+            sizes ??= new[] { 256, 999, 1024 };
+            if (!args.Contains("--T")) T = 64;
+            if (!args.Contains("--reps")) reps = 3;
+        }
+        sizes ??= new[] { 4096, 16384 };
+        var be = BackendRegistry.Get(device);
+        if (emulate && be is not IlgpuBackend { IsCuda: false })
+            return Usage($"--emulate: only for ilgpu-cpu (the emulated device), not {device}");
+        if (atOnceMiB is long m) SpikeGemm.FusedSplitMaxBytes = m << 20;
+
+        Precision.AllowTf32 = false;
+        bool switchBefore = Precision.ExactSpikeGemm;
+        Console.WriteLine($"on (Open Neuromorphic step) on {device}: x (T={T}, B={B}, n) {Describe(input, rate)} → " +
+            "Linear(n, n, no bias) → LIF (λ = 0.8, θ = 1, hard reset) → sum; forward + backward, only W trained; " +
+            $"float32, TF32 off; median of {reps} steps, wall clock with a device sync per step");
+        Console.WriteLine($"split path: {SplitStatus(be, emulate)}");
+        var cases = new List<OnCase>();
+        foreach (int n in sizes)
+        {
+            OnCase c;
+            try { c = RunCase(be, n, T, B, input, rate, reps, emulate); }
+            catch (Exception e)
+            {
+                c = new OnCase(n, T, B, input, Array.Empty<OnTiming>(), null, Array.Empty<string>(), $"{e.GetType().Name}: {e.Message}");
+                Console.WriteLine($"n={n}: FAILED with {e.GetType().Name}: {e.Message}");
+                Console.WriteLine(e.StackTrace);
+            }
+            finally
+            {
+                Precision.ExactSpikeGemm = switchBefore;
+                (be as IlgpuBackend)?.Memory.EmptyCache();
+            }
+            cases.Add(c);
+            Print(c);
+        }
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outFile))!);
+            File.WriteAllText(outFile, JsonSerializer.Serialize(new { device = device.ToString(), check, cases },
+                new JsonSerializerOptions
+                {
+                    WriteIndented = true,
+                    NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+                }));
+            Console.WriteLine($"wrote {outFile}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.WriteLine($"could not write {outFile}: {e.Message}");
+        }
+        int bad = cases.Count(c => c.Error != null || c.Problems.Length > 0);
+        if (bad > 0) Console.WriteLine($"{bad} of {cases.Count} size(s) failed or missed a bar (see above)");
+        return bad > 0 ? 1 : 0;
+    }
+
+    private static int Usage(string problem)
+    {
+        Console.Error.WriteLine($"on: {problem}. Options: --device D, --sizes n,n,…, --T T, --B B, --rate r, " +
+            "--input spikes|randn, --reps N, --split-at-once-mib M, --out FILE, --check, --emulate");
+        return 2;
+    }
+
+    private static bool PositiveInt(string v, out int x) =>
+        int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out x) && x > 0;
+
+    private static string Describe(string input, double rate) => input == "spikes"
+        ? string.Create(CultureInfo.InvariantCulture, $"spikes at ~{100 * rate:F1} % (from a LIF: marked binary)")
+        : "~ N(0, 1) (not binary: both paths float32)";
+
+    private static string SplitStatus(IBackend be, bool emulate)
+    {
+        if (be is not IlgpuBackend ib) return $"unavailable ({be.Device} computes float32 products)";
+        if (emulate) return "emulated (plain bfloat16 GEMM kernel on the emulated device)";
+        if (ib.Bf16GemmUnavailable is { } why) return $"unavailable ({why})";
+        var h = ib.CublasHandle;
+        return $"cublasGemmEx bf16 × bf16 → fp32 (compute 32F), {Cublas.LoadedFrom}, version {Cublas.Version(h)}, " +
+            $"split at once up to {SpikeGemm.FusedSplitMaxBytes >> 20} MiB of parts";
+    }
+
+    // The split path on or off for the calling flow: the public switch, plus the emulation seam when asked.
+    private static IDisposable SplitPath(bool split, bool emulate)
+    {
+        Precision.ExactSpikeGemm = split;
+        return SpikeGemm.Scope(split, emulate);
+    }
+
+    private static OnCase RunCase(IBackend be, int n, int T, int B, string input, double rate, int reps, bool emulate)
+    {
+        var d = be.Device;
+        var ib = be as IlgpuBackend;
+        using var scope = TensorScope.Begin();
+        var x = MakeInput(d, T, B, n, input, rate);
+        double bound = 1.0 / Math.Sqrt(n); // nn.Linear's default initialisation range
+        var w = Tensor.Rand(new[] { n, n }, new Generator(2), d, (float)-bound, (float)bound);
+        w.RequiresGrad = true;
+        var decay = Tensor.Scalar(Decay, d);
+        var th = Tensor.Scalar(Threshold, d);
+
+        void Step()
+        {
+            using var s = TensorScope.Begin();
+            var y = Tensor.Linear(x, w);
+            SpikingFunctions.Lif(y, null, decay, th).Spikes.Sum().Backward();
+            w.Grad!.Dispose();
+            w.Grad = null;
+        }
+
+        var timings = new List<OnTiming>();
+        foreach (bool split in new[] { false, true })
+        {
+            using var _ = SplitPath(split, emulate);
+            Step(); // warm-up outside the measurement (kernels load, the allocator fills)
+            be.Synchronize();
+            ib?.Memory.ResetPeak();
+            long before = SpikeGemm.SplitProducts;
+            double ms = MedianMs(Step, be.Synchronize, reps, warmup: 1);
+            double perStep = (SpikeGemm.SplitProducts - before) / (double)(reps + 1);
+            timings.Add(new OnTiming(split ? "split" : "fp32", ms, ib?.Memory.PeakBytes, perStep));
+        }
+        var acc = Accuracy(be, x, w, decay, th, emulate);
+        var problems = new List<string>();
+        if (input == "spikes")
+        {
+            var sp = timings[1];
+            if (sp.Bf16GemmsPerStep != 6)
+                problems.Add($"the split path ran {sp.Bf16GemmsPerStep:F1} bfloat16 GEMMs per step, expected 6 " +
+                    $"({string.Join("; ", SpikeGemm.FallbackNotes)})");
+            if (acc.YSplitVsFp64 > AccuracyBar) problems.Add($"y vs fp64 {acc.YSplitVsFp64:E2} > {AccuracyBar:E0}");
+            if (acc.GradWSplitVsFp64 > AccuracyBar) problems.Add($"grad W vs fp64 {acc.GradWSplitVsFp64:E2} > {AccuracyBar:E0}");
+            if (acc.GradWSplitVsFp64Rel > GradRelBar)
+                problems.Add($"grad W relative error vs fp64 {acc.GradWSplitVsFp64Rel:E2} > {GradRelBar:E0}");
+            if (acc.DivergedFarFromThreshold > 0)
+                problems.Add($"{acc.DivergedFarFromThreshold} neuron(s) first spike differently more than {NearThreshold:E0} from θ");
+        }
+        return new OnCase(n, T, B, input, timings.ToArray(), acc, problems.ToArray(), null);
+    }
+
+    private static Tensor MakeInput(Device d, int T, int B, int n, string input, double rate)
+    {
+        if (input == "randn") return Tensor.Randn(new[] { T, B, n }, new Generator(1), d);
+        using var _ = Tape.NoGrad();
+        using var scope = TensorScope.Begin();
+        // An upstream LIF on uniform noise: λ small, so each neuron fires when its input exceeds 1 − rate.
+        var u = Tensor.Rand(new[] { T, B, n }, new Generator(1), d);
+        var s = SpikingFunctions.Lif(u, null, Tensor.Scalar(0.01f, d), Tensor.Scalar((float)(1 - rate), d)).Spikes;
+        if (!s.IsBf16Exact) throw new InvalidOperationException("on bench: the input spikes are not marked binary");
+        return s.MoveToOuterScope();
+    }
+
+    private static OnAccuracy Accuracy(IBackend be, Tensor x, Tensor w, Tensor decay, Tensor th, bool emulate)
+    {
+        using var scope = TensorScope.Begin();
+        int n = w.Size(0);
+        var x2 = x.Reshape(-1, n);
+        int rows = x2.Size(0);
+        double inputRate = x.Mean().Item();
+        var opts = new SpikingOptions { ReturnMembrane = true };
+
+        Tensor y32, ySp, gW32, gWSp, yScale, gScale, g2;
+        using (SplitPath(false, emulate))
+        {
+            y32 = Tensor.Linear(x2, w.Detach());
+            yScale = Tensor.Linear(x2, w.Detach().Abs());
+            // The upstream gradient of the LIF, taken once from the float32 output so both paths multiply the same g.
+            var yl = y32.Detach(); yl.RequiresGrad = true;
+            SpikingFunctions.Lif(yl.Reshape(x.Shape), null, decay, th).Spikes.Sum().Backward();
+            g2 = yl.Grad!;
+            gW32 = Tensor.Matmul(g2, x2, transA: true);
+            gScale = Tensor.Matmul(g2.Abs(), x2, transA: true);
+        }
+        using (SplitPath(true, emulate))
+        {
+            ySp = Tensor.Linear(x2, w.Detach());
+            gWSp = Tensor.Matmul(g2, x2, transA: true); // Linear's weight gradient: gᵀ·x, x the spike operand
+        }
+        double yVs32 = MaxScaled(ySp, y32, yScale), gVs32 = MaxScaled(gWSp, gW32, gScale);
+
+        // Spikes: the same except where the float32 membrane is within 1e-5 of θ at the first difference.
+        var r32 = SpikingFunctions.Lif(y32.Reshape(x.Shape), null, decay, th, opts);
+        var rSp = SpikingFunctions.Lif(ySp.Reshape(x.Shape), null, decay, th, opts);
+        var (diverged, far, maxDist) = CompareSpikes(r32.Spikes.ToArray(), rSp.Spikes.ToArray(), r32.H!.ToArray(),
+            x.Size(0), x.Numel / x.Size(0));
+
+        // float64 on the host on a block: y[0:64, 0:64] (k over n), gW[0:64, 0:64] (r over all rows).
+        int bm = Math.Min(Block, rows), bn = Math.Min(Block, n);
+        var xs = x2.Narrow(0, 0, bm).ToArray();
+        var ws = w.Detach().Narrow(0, 0, bn).ToArray();
+        var (y64, ySum) = Dot64(xs, ws, bm, bn, n);
+        double yFp32 = BlockError(y32, y64, ySum, bm, bn, rel: false), ySplit = BlockError(ySp, y64, ySum, bm, bn, rel: false);
+        var gCols = g2.Narrow(1, 0, bn).ToArray(); // (rows, bn)
+        var xCols = x2.Narrow(1, 0, bn).ToArray(); // (rows, bn)
+        var (g64, gSum) = Dot64(Transpose(gCols, rows, bn), Transpose(xCols, rows, bn), bn, bn, rows);
+        double gFp32 = BlockError(gW32, g64, gSum, bn, bn, rel: false), gSplit = BlockError(gWSp, g64, gSum, bn, bn, rel: false);
+        double gFp32Rel = BlockError(gW32, g64, gSum, bn, bn, rel: true), gSplitRel = BlockError(gWSp, g64, gSum, bn, bn, rel: true);
+        g2.Dispose(); // the leaf's gradient is persistent: scopes do not free it
+        return new OnAccuracy(yVs32, yFp32, ySplit, gVs32, gFp32, gSplit, gFp32Rel, gSplitRel, diverged, far, maxDist, inputRate);
+    }
+
+    // max |a − b| / scale over whole tensors, on the device (0 where the scale is 0: both products are 0 there).
+    private static double MaxScaled(Tensor a, Tensor b, Tensor scale)
+    {
+        using var scope = TensorScope.Begin();
+        return Math.Abs(a.Sub(b).Abs().Div(scale.AddScalar(1e-30f)).Max().Item()); // Abs: no "-0" in the report
+    }
+
+    private static (long Diverged, long Far, double MaxDistance) CompareSpikes(float[] s32, float[] sSp, float[] h32, int T, int N)
+    {
+        long diverged = 0, far = 0; double maxDist = 0;
+        for (int i = 0; i < N; i++)
+            for (int t = 0; t < T; t++)
+            {
+                int k = t * N + i;
+                if (s32[k] == sSp[k]) continue;
+                double dist = Math.Abs(h32[k] - Threshold);
+                diverged++;
+                if (dist > NearThreshold) far++;
+                maxDist = Math.Max(maxDist, dist);
+                break; // the neuron's state differs from here on
+            }
+        return (diverged, far, maxDist);
+    }
+
+    // a (m × k) rows, b (n × k) rows → Σ_k a·b and Σ_k |a·b| in float64.
+    private static (double[] Exact, double[] Sum) Dot64(float[] a, float[] b, int m, int n, int k)
+    {
+        var y = new double[m * n]; var s = new double[m * n];
+        Parallel.For(0, m, i =>
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double acc = 0, abs = 0;
+                for (int q = 0; q < k; q++)
+                {
+                    double p = (double)a[(long)i * k + q] * b[(long)j * k + q];
+                    acc += p; abs += Math.Abs(p);
+                }
+                y[i * n + j] = acc; s[i * n + j] = abs;
+            }
+        });
+        return (y, s);
+    }
+
+    private static float[] Transpose(float[] a, int rows, int cols)
+    {
+        var t = new float[a.Length];
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) t[(long)j * rows + i] = a[(long)i * cols + j];
+        return t;
+    }
+
+    // The top-left bm × bn block of a 2-D tensor against float64: max |Δ| / Σ|terms|, or with rel max |Δ| / |exact|
+    // over entries not dominated by cancellation (|exact| ≥ 1e-3 · Σ|terms|).
+    private static double BlockError(Tensor t, double[] exact, double[] sum, int bm, int bn, bool rel)
+    {
+        using var scope = TensorScope.Begin();
+        var block = t.Narrow(0, 0, bm).Narrow(1, 0, bn).ToArray();
+        double worst = 0;
+        for (int i = 0; i < bm * bn; i++)
+        {
+            double err = Math.Abs(block[i] - exact[i]);
+            if (!rel) { if (sum[i] > 0) worst = Math.Max(worst, err / sum[i]); }
+            else if (Math.Abs(exact[i]) >= 1e-3 * sum[i] && exact[i] != 0) worst = Math.Max(worst, err / Math.Abs(exact[i]));
+        }
+        return worst;
+    }
+
+    private static void Print(OnCase c)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (c.Error != null) return;
+        Console.WriteLine($"{"n",7} {"path",6} {"ms/step",9} {"peak GiB",9} {"bf16 GEMMs/step",16}");
+        foreach (var t in c.Timings)
+            Console.WriteLine(string.Create(inv, $"{c.N,7} {t.Path,6} {t.MsPerStep,9:F3} " +
+                $"{(t.PeakBytes is long p ? (p / (double)(1L << 30)).ToString("F3", inv) : "-"),9} {t.Bf16GemmsPerStep,16:F1}"));
+        if (c.Timings.Length == 2 && c.Timings[1].MsPerStep > 0)
+            Console.WriteLine(string.Create(inv, $"{"",7} split/fp32 time {c.Timings[1].MsPerStep / c.Timings[0].MsPerStep:F3}"));
+        if (c.Accuracy is { } a)
+        {
+            Console.WriteLine(string.Create(inv,
+                $"  accuracy n={c.N}{(c.Input == "spikes" ? $" (input rate {100 * a.InputRate:F2} %)" : "")}: y split vs fp32 {a.YVsFp32:E2} (max |Δ|/Σ|terms|); " +
+                $"vs fp64 on a {Block}×{Block} block: fp32 {a.YFp32VsFp64:E2}, split {a.YSplitVsFp64:E2}"));
+            Console.WriteLine(string.Create(inv,
+                $"  grad W split vs fp32 {a.GradWVsFp32:E2}; vs fp64 block: fp32 {a.GradWFp32VsFp64:E2}, split {a.GradWSplitVsFp64:E2} " +
+                $"(max |Δ|/Σ|terms|); max rel |Δ|/|ref|: fp32 {a.GradWFp32VsFp64Rel:E2}, split {a.GradWSplitVsFp64Rel:E2}"));
+            Console.WriteLine(string.Create(inv,
+                $"  spikes: {a.DivergedNeurons} neuron(s) differ, {a.DivergedFarFromThreshold} of them first more than " +
+                $"{NearThreshold:E0} from θ (largest |h − θ| at a first difference {a.MaxDistanceAtDivergence:E2})"));
+        }
+        foreach (var p in c.Problems) Console.WriteLine($"  MISSED: {p}");
+    }
+}
