@@ -20,21 +20,24 @@ public sealed record OnTiming(string Path, double MsPerStep, long? PeakBytes, do
 /// <summary>Accuracy of the split path against the float32 path and float64 on the host, for one size.</summary>
 /// <param name="YVsFp32">max |y_split − y_fp32| / Σ|terms| over the whole output (Σ|terms| = |x|·|W|ᵀ).</param>
 /// <param name="YFp32VsFp64">As <paramref name="YSplitVsFp64"/> for the float32 path.</param>
-/// <param name="YSplitVsFp64">max |y − y_fp64| / Σ|terms| on a 64 × 64 block of the output, float64 on the host.</param>
-/// <param name="GradWVsFp32">max |gW_split − gW_fp32| / Σ|terms| over the whole gradient (same upstream gradient).</param>
+/// <param name="YSplitVsFp64">max |y − y_fp64| / Σ|terms| on a 64 × 64 block of the output (float64 on the
+/// host).</param>
+/// <param name="GradWVsFp32">max |gW_split − gW_fp32| / Σ|terms| over the whole gradient (same upstream
+/// gradient).</param>
 /// <param name="GradWSplitVsFp64Rel">max |gW − gW_fp64| / |gW_fp64| on a 64 × 64 block (entries with
 /// |gW_fp64| ≥ 1e-3 · Σ|terms|, so that cancellation does not make the ratio meaningless).</param>
 /// <param name="DivergedNeurons">Neurons whose spike train differs between the paths.</param>
 /// <param name="DivergedFarFromThreshold">Of those, how many first differ where the float32 membrane is more than
-/// 1e-5 from the threshold (0 is the bar; after the first differing spike a neuron's state legitimately differs).</param>
+/// 1e-5 from the threshold (0 is the bar; after the first differing spike a neuron's state legitimately
+/// differs).</param>
 /// <param name="MaxDistanceAtDivergence">Largest |h − θ| at a first differing spike.</param>
 public sealed record OnAccuracy(double YVsFp32, double YFp32VsFp64, double YSplitVsFp64, double GradWVsFp32,
     double GradWFp32VsFp64, double GradWSplitVsFp64, double GradWFp32VsFp64Rel, double GradWSplitVsFp64Rel,
     long DivergedNeurons, long DivergedFarFromThreshold, double MaxDistanceAtDivergence, double InputRate);
 
 /// <summary>One size of the <c>on</c> suite; <paramref name="Error"/> is set when the case threw.</summary>
-public sealed record OnCase(int N, int T, int B, string Input, OnTiming[] Timings, OnAccuracy? Accuracy, string[] Problems,
-    string? Error);
+public sealed record OnCase(int N, int T, int B, string Input, OnTiming[] Timings, OnAccuracy? Accuracy,
+    string[] Problems, string? Error);
 
 /// <summary>
 /// <c>on</c>: the Open Neuromorphic SNN-library benchmark step, x (T = 500, B = 16, n) → Linear(n, n, no bias) → LIF →
@@ -62,16 +65,20 @@ internal static class OpenNeuromorphicBench
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
-            bool takesValue = a is "--device" or "--sizes" or "--T" or "--B" or "--rate" or "--input" or "--reps" or "--out"
-                or "--split-at-once-mib";
+            bool takesValue = a is "--device" or "--sizes" or "--T" or "--B" or "--rate" or "--input" or "--reps"
+                or "--out" or "--split-at-once-mib";
             if (takesValue && i + 1 >= args.Length) return Usage($"option '{a}' needs a value");
             string v = takesValue ? args[++i] : "";
             switch (a)
             {
                 case "--device":
                     try { device = Device.Parse(v); }
-                    catch (ArgumentException) { return Usage($"--device: expected cpu, cuda, cuda:N or ilgpu-cpu, got '{v}'"); }
-                    if (DeviceCatalog.Unavailable(device) is string why) return Usage($"--device: {device} is not available: {why}");
+                    catch (ArgumentException)
+                    {
+                        return Usage($"--device: expected cpu, cuda, cuda:N or ilgpu-cpu, got '{v}'");
+                    }
+                    if (DeviceCatalog.Unavailable(device) is string why)
+                        return Usage($"--device: {device} is not available: {why}");
                     break;
                 case "--sizes":
                     var parts = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -85,11 +92,12 @@ internal static class OpenNeuromorphicBench
                     if (parsed.Count == 0) return Usage($"--sizes: expected at least one size, got '{v}'");
                     sizes = parsed.ToArray();
                     break;
-                case "--T": if (!PositiveInt(v, out T)) return Usage($"--T: expected a positive whole number, got '{v}'"); break;
-                case "--B": if (!PositiveInt(v, out B)) return Usage($"--B: expected a positive whole number, got '{v}'"); break;
-                case "--reps": if (!PositiveInt(v, out reps)) return Usage($"--reps: expected a positive whole number, got '{v}'"); break;
+                case "--T": if (!PositiveInt(v, out T)) return NotPositive(a, v); break;
+                case "--B": if (!PositiveInt(v, out B)) return NotPositive(a, v); break;
+                case "--reps": if (!PositiveInt(v, out reps)) return NotPositive(a, v); break;
                 case "--rate":
-                    if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out rate) || !(rate > 0 && rate < 1))
+                    if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out rate)
+                        || !(rate > 0 && rate < 1))
                         return Usage($"--rate: expected a firing rate between 0 and 1 (exclusive), got '{v}'");
                     break;
                 case "--input":
@@ -97,7 +105,7 @@ internal static class OpenNeuromorphicBench
                     input = v;
                     break;
                 case "--split-at-once-mib":
-                    if (!PositiveInt(v, out int mib)) return Usage($"--split-at-once-mib: expected a positive whole number, got '{v}'");
+                    if (!PositiveInt(v, out int mib)) return NotPositive(a, v);
                     atOnceMiB = mib;
                     break;
                 case "--out": outFile = v; break;
@@ -131,7 +139,8 @@ internal static class OpenNeuromorphicBench
             try { c = RunCase(be, n, T, B, input, rate, reps, emulate); }
             catch (Exception e)
             {
-                c = new OnCase(n, T, B, input, Array.Empty<OnTiming>(), null, Array.Empty<string>(), $"{e.GetType().Name}: {e.Message}");
+                c = new OnCase(n, T, B, input, Array.Empty<OnTiming>(), null, Array.Empty<string>(),
+                    $"{e.GetType().Name}: {e.Message}");
                 Console.WriteLine($"n={n}: FAILED with {e.GetType().Name}: {e.Message}");
                 Console.WriteLine(e.StackTrace);
             }
@@ -169,6 +178,9 @@ internal static class OpenNeuromorphicBench
             "--input spikes|randn, --reps N, --split-at-once-mib M, --out FILE, --check, --emulate");
         return 2;
     }
+
+    private static int NotPositive(string option, string v) =>
+        Usage($"{option}: expected a positive whole number, got '{v}'");
 
     private static bool PositiveInt(string v, out int x) =>
         int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out x) && x > 0;
@@ -236,11 +248,13 @@ internal static class OpenNeuromorphicBench
                 problems.Add($"the split path ran {sp.Bf16GemmsPerStep:F1} bfloat16 GEMMs per step, expected 6 " +
                     $"({string.Join("; ", SpikeGemm.FallbackNotes)})");
             if (acc.YSplitVsFp64 > AccuracyBar) problems.Add($"y vs fp64 {acc.YSplitVsFp64:E2} > {AccuracyBar:E0}");
-            if (acc.GradWSplitVsFp64 > AccuracyBar) problems.Add($"grad W vs fp64 {acc.GradWSplitVsFp64:E2} > {AccuracyBar:E0}");
+            if (acc.GradWSplitVsFp64 > AccuracyBar)
+                problems.Add($"grad W vs fp64 {acc.GradWSplitVsFp64:E2} > {AccuracyBar:E0}");
             if (acc.GradWSplitVsFp64Rel > GradRelBar)
                 problems.Add($"grad W relative error vs fp64 {acc.GradWSplitVsFp64Rel:E2} > {GradRelBar:E0}");
             if (acc.DivergedFarFromThreshold > 0)
-                problems.Add($"{acc.DivergedFarFromThreshold} neuron(s) first spike differently more than {NearThreshold:E0} from θ");
+                problems.Add($"{acc.DivergedFarFromThreshold} neuron(s) first spike differently more than " +
+                    $"{NearThreshold:E0} from θ");
         }
         return new OnCase(n, T, B, input, timings.ToArray(), acc, problems.ToArray(), null);
     }
@@ -296,14 +310,18 @@ internal static class OpenNeuromorphicBench
         var xs = x2.Narrow(0, 0, bm).ToArray();
         var ws = w.Detach().Narrow(0, 0, bn).ToArray();
         var (y64, ySum) = Dot64(xs, ws, bm, bn, n);
-        double yFp32 = BlockError(y32, y64, ySum, bm, bn, rel: false), ySplit = BlockError(ySp, y64, ySum, bm, bn, rel: false);
+        double yFp32 = BlockError(y32, y64, ySum, bm, bn, rel: false);
+        double ySplit = BlockError(ySp, y64, ySum, bm, bn, rel: false);
         var gCols = g2.Narrow(1, 0, bn).ToArray(); // (rows, bn)
         var xCols = x2.Narrow(1, 0, bn).ToArray(); // (rows, bn)
         var (g64, gSum) = Dot64(Transpose(gCols, rows, bn), Transpose(xCols, rows, bn), bn, bn, rows);
-        double gFp32 = BlockError(gW32, g64, gSum, bn, bn, rel: false), gSplit = BlockError(gWSp, g64, gSum, bn, bn, rel: false);
-        double gFp32Rel = BlockError(gW32, g64, gSum, bn, bn, rel: true), gSplitRel = BlockError(gWSp, g64, gSum, bn, bn, rel: true);
+        double gFp32 = BlockError(gW32, g64, gSum, bn, bn, rel: false);
+        double gSplit = BlockError(gWSp, g64, gSum, bn, bn, rel: false);
+        double gFp32Rel = BlockError(gW32, g64, gSum, bn, bn, rel: true);
+        double gSplitRel = BlockError(gWSp, g64, gSum, bn, bn, rel: true);
         g2.Dispose(); // the leaf's gradient is persistent: scopes do not free it
-        return new OnAccuracy(yVs32, yFp32, ySplit, gVs32, gFp32, gSplit, gFp32Rel, gSplitRel, diverged, far, maxDist, inputRate);
+        return new OnAccuracy(yVs32, yFp32, ySplit, gVs32, gFp32, gSplit, gFp32Rel, gSplitRel, diverged, far, maxDist,
+            inputRate);
     }
 
     // max |a − b| / scale over whole tensors, on the device (0 where the scale is 0: both products are 0 there).
@@ -313,7 +331,8 @@ internal static class OpenNeuromorphicBench
         return Math.Abs(a.Sub(b).Abs().Div(scale.AddScalar(1e-30f)).Max().Item()); // Abs: no "-0" in the report
     }
 
-    private static (long Diverged, long Far, double MaxDistance) CompareSpikes(float[] s32, float[] sSp, float[] h32, int T, int N)
+    private static (long Diverged, long Far, double MaxDistance) CompareSpikes(float[] s32, float[] sSp, float[] h32,
+        int T, int N)
     {
         long diverged = 0, far = 0; double maxDist = 0;
         for (int i = 0; i < N; i++)
@@ -368,7 +387,8 @@ internal static class OpenNeuromorphicBench
         {
             double err = Math.Abs(block[i] - exact[i]);
             if (!rel) { if (sum[i] > 0) worst = Math.Max(worst, err / sum[i]); }
-            else if (Math.Abs(exact[i]) >= 1e-3 * sum[i] && exact[i] != 0) worst = Math.Max(worst, err / Math.Abs(exact[i]));
+            else if (Math.Abs(exact[i]) >= 1e-3 * sum[i] && exact[i] != 0)
+                worst = Math.Max(worst, err / Math.Abs(exact[i]));
         }
         return worst;
     }
@@ -379,21 +399,28 @@ internal static class OpenNeuromorphicBench
         if (c.Error != null) return;
         Console.WriteLine($"{"n",7} {"path",6} {"ms/step",9} {"peak GiB",9} {"bf16 GEMMs/step",16}");
         foreach (var t in c.Timings)
-            Console.WriteLine(string.Create(inv, $"{c.N,7} {t.Path,6} {t.MsPerStep,9:F3} " +
-                $"{(t.PeakBytes is long p ? (p / (double)(1L << 30)).ToString("F3", inv) : "-"),9} {t.Bf16GemmsPerStep,16:F1}"));
-        if (c.Timings.Length == 2 && c.Timings[1].MsPerStep > 0)
-            Console.WriteLine(string.Create(inv, $"{"",7} split/fp32 time {c.Timings[1].MsPerStep / c.Timings[0].MsPerStep:F3}"));
+        {
+            string peak = t.PeakBytes is long p ? (p / (double)(1L << 30)).ToString("F3", inv) : "-";
+            Console.WriteLine(string.Create(inv,
+                $"{c.N,7} {t.Path,6} {t.MsPerStep,9:F3} {peak,9} {t.Bf16GemmsPerStep,16:F1}"));
+        }
+        if (c.Timings.Length == 2 && c.Timings[0].MsPerStep > 0)
+            Console.WriteLine(string.Create(inv,
+                $"{"",7} split/fp32 time {c.Timings[1].MsPerStep / c.Timings[0].MsPerStep:F3}"));
         if (c.Accuracy is { } a)
         {
+            string rate = c.Input == "spikes" ? string.Create(inv, $" (input rate {100 * a.InputRate:F2} %)") : "";
             Console.WriteLine(string.Create(inv,
-                $"  accuracy n={c.N}{(c.Input == "spikes" ? $" (input rate {100 * a.InputRate:F2} %)" : "")}: y split vs fp32 {a.YVsFp32:E2} (max |Δ|/Σ|terms|); " +
+                $"  accuracy n={c.N}{rate}: y split vs fp32 {a.YVsFp32:E2} (max |Δ|/Σ|terms|); " +
                 $"vs fp64 on a {Block}×{Block} block: fp32 {a.YFp32VsFp64:E2}, split {a.YSplitVsFp64:E2}"));
             Console.WriteLine(string.Create(inv,
-                $"  grad W split vs fp32 {a.GradWVsFp32:E2}; vs fp64 block: fp32 {a.GradWFp32VsFp64:E2}, split {a.GradWSplitVsFp64:E2} " +
-                $"(max |Δ|/Σ|terms|); max rel |Δ|/|ref|: fp32 {a.GradWFp32VsFp64Rel:E2}, split {a.GradWSplitVsFp64Rel:E2}"));
+                $"  grad W split vs fp32 {a.GradWVsFp32:E2}; vs fp64 block: fp32 {a.GradWFp32VsFp64:E2}, " +
+                $"split {a.GradWSplitVsFp64:E2} (max |Δ|/Σ|terms|); max rel |Δ|/|ref|: " +
+                $"fp32 {a.GradWFp32VsFp64Rel:E2}, split {a.GradWSplitVsFp64Rel:E2}"));
             Console.WriteLine(string.Create(inv,
-                $"  spikes: {a.DivergedNeurons} neuron(s) differ, {a.DivergedFarFromThreshold} of them first more than " +
-                $"{NearThreshold:E0} from θ (largest |h − θ| at a first difference {a.MaxDistanceAtDivergence:E2})"));
+                $"  spikes: {a.DivergedNeurons} neuron(s) differ, {a.DivergedFarFromThreshold} of them first " +
+                $"more than {NearThreshold:E0} from θ (largest |h − θ| at a first difference " +
+                $"{a.MaxDistanceAtDivergence:E2})"));
         }
         foreach (var p in c.Problems) Console.WriteLine($"  MISSED: {p}");
     }

@@ -48,7 +48,8 @@ public abstract class Storage
     /// <summary>True once the memory has been returned.</summary>
     public bool IsReleased => Volatile.Read(ref _refs) <= 0;
 
-    /// <summary>Every value is exactly representable in bfloat16 (spikes); see <see cref="Tensor.IsBf16Exact"/>.</summary>
+    /// <summary>Every value is exactly representable in bfloat16 (spikes); see
+    /// <see cref="Tensor.IsBf16Exact"/>.</summary>
     internal bool Bf16Exact { get; set; }
 
     /// <summary>How many tensors share this storage.</summary>

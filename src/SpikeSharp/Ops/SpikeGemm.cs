@@ -121,7 +121,8 @@ internal static class SpikeGemm
                 if (!Product(aExact ? e16 : d16, aExact ? d16 : e16, done == 0 ? beta : 1f))
                 {
                     // Only the first call can be refused (nothing written yet); later ones would have failed too.
-                    if (done > 0) throw new InvalidOperationException("cublasGemmEx refused a bfloat16 GEMM after accepting one");
+                    if (done > 0)
+                        throw new InvalidOperationException("cublasGemmEx refused a bfloat16 GEMM after accepting one");
                     Say(be.Bf16GemmUnavailable ?? "cublasGemmEx refused bfloat16 inputs", warn: true);
                     return false;
                 }
@@ -141,7 +142,8 @@ internal static class SpikeGemm
         }
     }
 
-    private static bool Emulated(IlgpuBackend be, bool transA, bool transB, int m, int n, int k, Buf a16, Buf b16, float beta, Buf c)
+    private static bool Emulated(IlgpuBackend be, bool transA, bool transB, int m, int n, int k, Buf a16, Buf b16,
+        float beta, Buf c)
     {
         be.GemmBf16Emulated(transA, transB, m, n, k, 1f, a16, b16, beta, c);
         return true;

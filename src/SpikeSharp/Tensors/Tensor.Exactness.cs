@@ -23,7 +23,8 @@ public sealed partial class Tensor
         {
             var s = Storage;
             if (value && s.DType != DType.Float32)
-                throw new InvalidOperationException($"IsBf16Exact: only float32 tensors carry the mark, this one is {s.DType.Name()}");
+                throw new InvalidOperationException(
+                    $"IsBf16Exact: only float32 tensors carry the mark, this one is {s.DType.Name()}");
             s.Bf16Exact = value;
         }
     }

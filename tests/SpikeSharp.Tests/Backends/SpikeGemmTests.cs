@@ -25,7 +25,8 @@ public class SpikeGemmTests
         if (float.IsNaN(f)) return (ushort)((B(f) >> 16) | 0x40);
         uint lo = B(f) & 0xFFFF0000u;
         if ((lo & 0x7FFFFFFFu) == 0x7F800000u) return (ushort)(lo >> 16); // infinity
-        double v = f, t = F(lo), u = (lo & 0x7FFFFFFFu) == 0x7F7F0000u ? Math.CopySign(Math.Pow(2, 128), v) : F(lo + 0x10000u);
+        double v = f, t = F(lo);
+        double u = (lo & 0x7FFFFFFFu) == 0x7F7F0000u ? Math.CopySign(Math.Pow(2, 128), v) : F(lo + 0x10000u);
         double dt = Math.Abs(v - t), du = Math.Abs(u - v);
         uint pick = dt < du ? lo : du < dt ? lo + 0x10000u : ((lo >> 16) & 1) == 0 ? lo : lo + 0x10000u;
         return (ushort)(pick >> 16);
@@ -82,7 +83,8 @@ public class SpikeGemmTests
         {
             if (MathF.Abs(w) < MinExact && w != 0f) continue;
             var (h1, h2, h3) = Parts(w);
-            Assert.True(float.IsFinite(ToF(h1)) && float.IsFinite(ToF(h2)) && float.IsFinite(ToF(h3)), $"{w:R}: a part is not finite");
+            Assert.True(float.IsFinite(ToF(h1)) && float.IsFinite(ToF(h2)) && float.IsFinite(ToF(h3)),
+                $"{w:R}: a part is not finite");
             double sum = (double)ToF(h1) + ToF(h2) + ToF(h3); // exact: 25 bits at most
             Assert.True(sum == w, $"split of {w:R} (0x{B(w):X8}) sums to {sum:R}");
             // The order the GEMMs use (smallest first) gives w back in float32 too.
@@ -98,7 +100,8 @@ public class SpikeGemmTests
     {
         var r = new Random(3);
         double bound = Math.Pow(2, -134);
-        var values = Enumerable.Range(0, 50000).Select(_ => F((uint)r.Next(2) << 31 | (uint)r.Next(0, 17) << 23 | (uint)r.Next(0, 1 << 23)))
+        var values = Enumerable.Range(0, 50000)
+            .Select(_ => F((uint)r.Next(2) << 31 | (uint)r.Next(0, 17) << 23 | (uint)r.Next(0, 1 << 23)))
             .Append(float.Epsilon).Append(-float.Epsilon).Append(F(0x007FFFFFu)).Append(F(0x0800_0001u)).ToArray();
         bool someInexact = false;
         foreach (var w in values)
@@ -175,7 +178,8 @@ public class SpikeGemmTests
         var got = Down<ushort>(be, padded);
         for (int p = 0; p < 3; p++)
             Assert.Equal(expected.AsSpan(p * n, n).ToArray(), got.AsSpan(p * stride, n).ToArray());
-        Assert.All(got.AsSpan(n, 5).ToArray().Concat(got.AsSpan(stride + n, 5).ToArray()), v => Assert.Equal((ushort)0, v));
+        Assert.All(got.AsSpan(n, 5).ToArray().Concat(got.AsSpan(stride + n, 5).ToArray()),
+            v => Assert.Equal((ushort)0, v));
 
         var conv = Empty(be, DType.Float16, n);
         be.ToBf16(src, conv);
@@ -187,9 +191,12 @@ public class SpikeGemmTests
     {
         var be = (IlgpuBackend)Gpu;
         var src = Up(be, new float[4]);
-        Expect.Throws<ArgumentOutOfRangeException>(() => be.SplitBf16(src, Empty(be, DType.Float16, 8), 2, 2), "split_bf16", "[2, 4)");
-        Expect.Throws<ArgumentException>(() => be.SplitBf16(src, Empty(be, DType.Float16, 7), 0, 2), "split_bf16", "8 vs 7");
-        Expect.Throws<ArgumentException>(() => be.SplitBf16(src, Empty(be, DType.Float32, 4), 0, 1), "split_bf16", "float32");
+        Expect.Throws<ArgumentOutOfRangeException>(() => be.SplitBf16(src, Empty(be, DType.Float16, 8), 2, 2),
+            "split_bf16", "[2, 4)");
+        Expect.Throws<ArgumentException>(() => be.SplitBf16(src, Empty(be, DType.Float16, 7), 0, 2),
+            "split_bf16", "8 vs 7");
+        Expect.Throws<ArgumentException>(() => be.SplitBf16(src, Empty(be, DType.Float32, 4), 0, 1),
+            "split_bf16", "float32 → float32");
         Expect.Throws<ArgumentException>(() => be.ToBf16(src, Empty(be, DType.Float16, 3)), "to_bf16", "4 vs 3");
         Expect.Throws<ArgumentOutOfRangeException>(() => be.SplitBf16(src, Empty(be, DType.Float16, 10), 0, 3, 3),
             "split_bf16", "part stride 3 is below the length 4");
@@ -207,7 +214,8 @@ public class SpikeGemmTests
     {
         // Mixed magnitudes (1e-6 .. 1e2) and signs, as trained weights and gradients have.
         var r = new Random(seed);
-        return Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2 - 1) * Math.Pow(10, r.Next(-6, 3)))).ToArray();
+        return Enumerable.Range(0, n)
+            .Select(_ => (float)((r.NextDouble() * 2 - 1) * Math.Pow(10, r.Next(-6, 3)))).ToArray();
     }
 
     // y[i, j] = Σ_k s[i, k]·w[j, k] (s: m×k, w: n×k, the Linear layout), per part in float32 (k order), parts
@@ -326,11 +334,13 @@ public class SpikeGemmTests
 
         var sh = s.ToArray(); var wh = w.ToArray(); var rh = r.ToArray();
         var (yExact, yScale) = Float64Product(sh, wh, T * Bt, outF, inF);
-        Assert.True(MaxRelError(split.y, yExact, yScale) <= 1e-6, $"forward: {MaxRelError(split.y, yExact, yScale):E2}");
+        double yErr = MaxRelError(split.y, yExact, yScale);
+        Assert.True(yErr <= 1e-6, $"forward: {yErr:E2}");
         // grad W = rᵀ·s: (outF × rows)·(rows × inF), r playing the dense operand.
         var rT = Transpose(rh, T * Bt, outF); var sT = Transpose(sh, T * Bt, inF);
         var (gExact, gScale) = Float64Product(rT, sT, outF, inF, T * Bt);
-        Assert.True(MaxRelError(split.gw, gExact, gScale) <= 1e-6, $"grad W: {MaxRelError(split.gw, gExact, gScale):E2}");
+        double gErr = MaxRelError(split.gw, gExact, gScale);
+        Assert.True(gErr <= 1e-6, $"grad W: {gErr:E2}");
         Assert.True(MaxRelError(plain.gw, gExact, gScale) <= 1e-6);
     }
 
@@ -356,7 +366,8 @@ public class SpikeGemmTests
         using var scope = TensorScope.Begin();
         int m = 13, n = 11, k = 37;
         int[] aShape = transA ? new[] { k, m } : new[] { m, k }, bShape = transB ? new[] { n, k } : new[] { k, n };
-        Tensor Operand(bool exact, int[] shape, int seed) => exact ? Spikes(shape, 0.4f, seed, Device.IlgpuCpu) : Weights(shape, seed, Device.IlgpuCpu);
+        Tensor Operand(bool exact, int[] shape, int seed) =>
+            exact ? Spikes(shape, 0.4f, seed, Device.IlgpuCpu) : Weights(shape, seed, Device.IlgpuCpu);
         var a = Operand(aExact, aShape, 11); var b = Operand(bExact, bShape, 12);
         long before = SpikeGemm.SplitProducts;
         float[] y;
@@ -369,7 +380,8 @@ public class SpikeGemmTests
         var opA = transA ? Transpose(ah, k, m) : ah;
         var opBt = transB ? bh : Transpose(bh, k, n);
         var (exact, scale) = Float64Product(opA, opBt, m, n, k);
-        Assert.True(MaxRelError(y, exact, scale) <= 1e-6, $"split ta={transA} tb={transB}: {MaxRelError(y, exact, scale):E2}");
+        double err = MaxRelError(y, exact, scale);
+        Assert.True(err <= 1e-6, $"split ta={transA} tb={transB}: {err:E2}");
     }
 
     [Fact]
@@ -411,7 +423,8 @@ public class SpikeGemmTests
         var (exact, scale) = Float64Product(rows.ToArray(), w.ToArray(), 12, 9, 20);
         var bh = bias.ToArray();
         for (int i = 0; i < exact.Length; i++) { exact[i] += bh[i % 9]; scale[i] += Math.Abs(bh[i % 9]); }
-        Assert.True(MaxRelError(split, exact, scale) <= 1e-6, $"split projection: {MaxRelError(split, exact, scale):E2}");
+        double err = MaxRelError(split, exact, scale);
+        Assert.True(err <= 1e-6, $"split projection: {err:E2}");
         Assert.True(MaxRelError(plain, exact, scale) <= 1e-6);
     }
 
@@ -433,7 +446,8 @@ public class SpikeGemmTests
     [InlineData("yes")]
     [InlineData("2")]
     public void SwitchRejectsOtherValues(string value) =>
-        Expect.Throws<InvalidOperationException>(() => Precision.ParseSwitch(value, Precision.ExactSpikeGemmVariable, false),
+        Expect.Throws<InvalidOperationException>(
+            () => Precision.ParseSwitch(value, Precision.ExactSpikeGemmVariable, false),
             "SPIKESHARP_SPIKE_GEMM must be 1 or 0", $"'{value}'");
 
     [Fact]

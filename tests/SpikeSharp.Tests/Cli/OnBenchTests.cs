@@ -23,9 +23,11 @@ public sealed class OnBenchTests : IDisposable
             "--emulate", "--sizes", "24", "--T", "4", "--B", "3", "--rate", "0.3", "--reps", "1", "--out", json);
         Assert.True(run.Code == 0, run.ToString());
         Assert.Contains("split path: emulated (plain bfloat16 GEMM kernel on the emulated device)", run.OutLines);
-        Assert.Single(run.OutLines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["24", "fp32", _, _, "0.0"]);
-        Assert.Single(run.OutLines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["24", "split", _, _, "6.0"]);
-        Assert.Contains(run.OutLines, l => l.Contains("spikes: ") && l.Contains(", 0 of them first more than 1E-005 from θ"));
+        string[] Words(string l) => l.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(run.OutLines, l => Words(l) is ["24", "fp32", _, _, "0.0"]);
+        Assert.Single(run.OutLines, l => Words(l) is ["24", "split", _, _, "6.0"]);
+        Assert.Contains(run.OutLines,
+            l => l.Contains("spikes: ") && l.Contains(", 0 of them first more than 1E-005 from θ"));
         Assert.DoesNotContain("MISSED", run.Out);
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -44,7 +46,8 @@ public sealed class OnBenchTests : IDisposable
             "--sizes", "16", "--T", "3", "--B", "2", "--rate", "0.3", "--reps", "1", "--out", _tmp.Combine("cpu.json"));
         Assert.True(run.Code == 1, run.ToString());
         Assert.Contains("split path: unavailable (cpu computes float32 products)", run.OutLines);
-        Assert.Contains(run.OutLines, l => l.Contains("MISSED: the split path ran 0.0 bfloat16 GEMMs per step, expected 6"));
+        Assert.Contains(run.OutLines,
+            l => l.Contains("MISSED: the split path ran 0.0 bfloat16 GEMMs per step, expected 6"));
         Assert.Contains("1 of 1 size(s) failed or missed a bar (see above)", run.OutLines);
     }
 

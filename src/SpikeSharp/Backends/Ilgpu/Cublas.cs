@@ -38,7 +38,8 @@ internal static unsafe class Cublas
 
         /// <summary>cublasGemmEx (mixed types; null when the library lacks it): handle, opA, opB, m, n, k, alpha,
         /// A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc, computeType, algo.</summary>
-        public delegate* unmanaged<IntPtr, int, int, int, int, int, void*, IntPtr, int, int, IntPtr, int, int, void*, IntPtr, int, int, int, int, int> GemmEx;
+        public delegate* unmanaged<IntPtr, int, int, int, int, int, void*, IntPtr, int, int, IntPtr, int, int, void*,
+            IntPtr, int, int, int, int, int> GemmEx;
     }
 
     public const int OpN = 0, OpT = 1;
@@ -47,7 +48,8 @@ internal static unsafe class Cublas
     /// <summary>cudaDataType_t values: CUDA_R_32F and CUDA_R_16BF.</summary>
     public const int R32F = 0, R16BF = 14;
 
-    /// <summary>cublasComputeType_t CUBLAS_COMPUTE_32F (float32 accumulation; tensor cores for 16-bit inputs).</summary>
+    /// <summary>cublasComputeType_t CUBLAS_COMPUTE_32F (float32 accumulation; tensor cores for 16-bit
+    /// inputs).</summary>
     public const int Compute32F = 68;
 
     /// <summary>cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT.</summary>
@@ -75,7 +77,8 @@ internal static unsafe class Cublas
                     SgemmStridedBatched = (delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, long, IntPtr, int, long, float*, IntPtr, int, long, int, int>)NativeLibrary.GetExport(h, "cublasSgemmStridedBatched"),
                     // Optional: only the split spike GEMMs need it, so a library without it keeps float32 GEMMs.
                     GemmEx = NativeLibrary.TryGetExport(h, "cublasGemmEx", out var gemmEx)
-                        ? (delegate* unmanaged<IntPtr, int, int, int, int, int, void*, IntPtr, int, int, IntPtr, int, int, void*, IntPtr, int, int, int, int, int>)gemmEx
+                        ? (delegate* unmanaged<IntPtr, int, int, int, int, int, void*, IntPtr, int, int, IntPtr, int,
+                            int, void*, IntPtr, int, int, int, int, int>)gemmEx
                         : null,
                 };
                 LoadedFrom = name;

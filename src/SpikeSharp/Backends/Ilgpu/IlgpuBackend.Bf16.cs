@@ -48,7 +48,8 @@ public sealed partial class IlgpuBackend
         if (h == IntPtr.Zero) return "no cuBLAS handle could be created";
         if (Cublas.Version(h) is { } v && v < 11000) return $"cuBLAS {v} is older than 11.0 (no bfloat16 GEMMs)";
         if (Accelerator is CudaAccelerator ca && ca.Architecture is { } arch && arch.Major < 8)
-            return $"{Device} has compute capability {arch.Major}.{arch.Minor}; bfloat16 tensor cores need 8.0 or newer";
+            return $"{Device} has compute capability {arch.Major}.{arch.Minor}; bfloat16 tensor cores need 8.0 "
+                + "or newer";
         return null;
     }
 
@@ -57,8 +58,8 @@ public sealed partial class IlgpuBackend
     /// through cublasGemmEx with float32 accumulation. Returns false, and marks the path unavailable for good, when
     /// cuBLAS answers that this GPU or library cannot do it (C is then untouched); other failures throw.
     /// </summary>
-    internal unsafe bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b, float beta,
-        Buf c)
+    internal unsafe bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b,
+        float beta, Buf c)
     {
         CheckBf16Operands(m, n, k, a, b, c);
         if (Bf16GemmUnavailable != null) return false;
@@ -116,7 +117,8 @@ public sealed partial class IlgpuBackend
             int i = idx / s.N, j = idx % s.N;
             float acc = 0f;
             for (int p = 0; p < s.K; p++)
-                acc += Bf16Bits.ToFloat(a[i * s.AStrideM + p * s.AStrideK]) * Bf16Bits.ToFloat(b[p * s.BStrideK + j * s.BStrideN]);
+                acc += Bf16Bits.ToFloat(a[i * s.AStrideM + p * s.AStrideK])
+                    * Bf16Bits.ToFloat(b[p * s.BStrideK + j * s.BStrideN]);
             // β = 0 ignores C, as cuBLAS does (it may hold garbage or NaN).
             c[idx] = s.Beta == 0f ? s.Alpha * acc : s.Alpha * acc + s.Beta * c[idx];
         }
@@ -124,10 +126,11 @@ public sealed partial class IlgpuBackend
 
     private static void CheckBf16Operands(int m, int n, int k, Buf a, Buf b, Buf c)
     {
-        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"gemm_bf16: sizes must be >= 0, got m={m}, n={n}, k={k}");
+        if (m < 0 || n < 0 || k < 0)
+            throw new ArgumentException($"gemm_bf16: sizes must be >= 0, got m={m}, n={n}, k={k}");
         if (a.DType != DType.Float16 || b.DType != DType.Float16 || c.DType != DType.Float32)
-            throw new ArgumentException($"gemm_bf16: expected bfloat16 bits in 2-byte buffers for A and B and float32 C, "
-                + $"got {a.DType.Name()}, {b.DType.Name()}, {c.DType.Name()}");
+            throw new ArgumentException("gemm_bf16: expected bfloat16 bits in 2-byte buffers for A and B and float32 "
+                + $"C, got {a.DType.Name()}, {b.DType.Name()}, {c.DType.Name()}");
         CheckSpan(a, 1, 0, (long)m * k, "a");
         CheckSpan(b, 1, 0, (long)k * n, "b");
         CheckSpan(c, 1, 0, (long)m * n, "c");
@@ -142,19 +145,25 @@ public sealed partial class IlgpuBackend
     internal void SplitBf16(Buf src, Buf dst, int firstPart, int parts, int partStride = -1)
     {
         if (src.DType != DType.Float32 || dst.DType != DType.Float16)
-            throw new ArgumentException($"split_bf16: expected float32 → 2-byte buffers, got {src.DType.Name()} → {dst.DType.Name()}");
+            throw new ArgumentException(
+                $"split_bf16: expected float32 → 2-byte buffers, got {src.DType.Name()} → {dst.DType.Name()}");
         if (firstPart < 0 || parts < 1 || firstPart + parts > 3)
-            throw new ArgumentOutOfRangeException(nameof(parts), $"split_bf16: parts [{firstPart}, {firstPart + parts}) are not within [0, 3)");
+            throw new ArgumentOutOfRangeException(nameof(parts),
+                $"split_bf16: parts [{firstPart}, {firstPart + parts}) are not within [0, 3)");
         if (partStride < 0) partStride = src.Length;
         if (partStride < src.Length)
-            throw new ArgumentOutOfRangeException(nameof(partStride), $"split_bf16: part stride {partStride} is below the length {src.Length}");
+            throw new ArgumentOutOfRangeException(nameof(partStride),
+                $"split_bf16: part stride {partStride} is below the length {src.Length}");
         CheckLen((long)(parts - 1) * partStride + src.Length, dst.Length, "split_bf16");
         if (src.Length == 0) return;
-        var kern = Kernel("split_bf16", acc => acc.LoadKernel<ArrayView<float>, ArrayView<ushort>, int, int, int, int>(SplitKernel));
-        kern(Stream, Launch1D(src.Length), View<float>(src), Raw<ushort>(dst), src.Length, firstPart, parts, partStride);
+        var kern = Kernel("split_bf16",
+            acc => acc.LoadKernel<ArrayView<float>, ArrayView<ushort>, int, int, int, int>(SplitKernel));
+        kern(Stream, Launch1D(src.Length), View<float>(src), Raw<ushort>(dst), src.Length, firstPart, parts,
+            partStride);
     }
 
-    private static void SplitKernel(ArrayView<float> x, ArrayView<ushort> y, int n, int firstPart, int parts, int partStride)
+    private static void SplitKernel(ArrayView<float> x, ArrayView<ushort> y, int n, int firstPart, int parts,
+        int partStride)
     {
         int stride = Grid.DimX * Group.DimX;
         for (int i = Grid.GlobalIndex.X; i < n; i += stride)
@@ -170,7 +179,8 @@ public sealed partial class IlgpuBackend
     internal void ToBf16(Buf src, Buf dst)
     {
         if (src.DType != DType.Float32 || dst.DType != DType.Float16)
-            throw new ArgumentException($"to_bf16: expected float32 → 2-byte buffers, got {src.DType.Name()} → {dst.DType.Name()}");
+            throw new ArgumentException(
+                $"to_bf16: expected float32 → 2-byte buffers, got {src.DType.Name()} → {dst.DType.Name()}");
         CheckLen(src.Length, dst.Length, "to_bf16");
         if (src.Length == 0) return;
         var kern = Kernel("to_bf16", acc => acc.LoadKernel<ArrayView<float>, ArrayView<ushort>, int>(ToBf16Kernel));

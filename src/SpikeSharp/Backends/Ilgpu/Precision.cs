@@ -34,7 +34,8 @@ public static class Precision
             int v = Volatile.Read(ref _exactSpikeGemm);
             if (v < 0)
             {
-                v = ParseSwitch(Environment.GetEnvironmentVariable(ExactSpikeGemmVariable), ExactSpikeGemmVariable, false) ? 1 : 0;
+                var env = Environment.GetEnvironmentVariable(ExactSpikeGemmVariable);
+                v = ParseSwitch(env, ExactSpikeGemmVariable, false) ? 1 : 0;
                 Interlocked.CompareExchange(ref _exactSpikeGemm, v, -1);
                 v = Volatile.Read(ref _exactSpikeGemm);
             }
@@ -49,10 +50,9 @@ public static class Precision
     {
         var v = value?.Trim();
         if (string.IsNullOrEmpty(v)) return unset;
-        if (v == "1" || v.Equals("true", StringComparison.OrdinalIgnoreCase) || v.Equals("on", StringComparison.OrdinalIgnoreCase))
-            return true;
-        if (v == "0" || v.Equals("false", StringComparison.OrdinalIgnoreCase) || v.Equals("off", StringComparison.OrdinalIgnoreCase))
-            return false;
+        bool Is(string word) => v.Equals(word, StringComparison.OrdinalIgnoreCase);
+        if (Is("1") || Is("true") || Is("on")) return true;
+        if (Is("0") || Is("false") || Is("off")) return false;
         throw new InvalidOperationException($"{name} must be 1 or 0 (or true/false, on/off), got '{value}'");
     }
 }
