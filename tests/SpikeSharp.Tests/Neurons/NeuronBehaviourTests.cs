@@ -196,20 +196,20 @@ public class NeuronKernelChoiceTests
     public void FourNeuronKernelsRunWhenNIsAMultipleOfFour()
     {
         var d = Device.Parse("ilgpu-cpu");
-        var be = (SpikeSharp.Neurons.Ilgpu.IlgpuNeuronDriver)SpikeSharp.Backends.BackendRegistry.Get(d)
+        var driver = (SpikeSharp.Neurons.Ilgpu.IlgpuNeuronDriver)SpikeSharp.Backends.BackendRegistry.Get(d)
             .Family<INeuronDriver>()!;
         foreach (var (N, vec) in new[] { (12, true), (10, false) })
         {
             using var scope = TensorScope.Begin();
-            long before = be.Vec4Launches;
+            long before = driver.Vec4Launches;
             var x = Tensor.Rand(new[] { 6, N }, new Generator(1), d, -0.5f, 1.5f); x.RequiresGrad = true;
             SpikingFunctions.Lif(x, null, Tensor.Full(new[] { 1 }, 0.8f, DType.Float32, d), Tensor.Full(new[] { 1 }, 1f, DType.Float32, d)).Spikes.Sum().Backward();
-            Assert.Equal(vec ? 1 : 0, be.Vec4Launches - before); // the forward pass (the backward is one-neuron)
+            Assert.Equal(vec ? 1 : 0, driver.Vec4Launches - before); // the forward pass (the backward is one-neuron)
             // ALIF always takes the one-neuron kernels.
-            before = be.Vec4Launches;
+            before = driver.Vec4Launches;
             var one = Tensor.Full(new[] { 1 }, 0.5f, DType.Float32, d);
             SpikingFunctions.Alif(x, null, null, one, one, one, one).Spikes.Sum().Backward();
-            Assert.Equal(0, be.Vec4Launches - before);
+            Assert.Equal(0, driver.Vec4Launches - before);
         }
     }
 
