@@ -9,6 +9,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["linear-lif"] = LinearLifBench.Run,
     ["neurons"] = NeuronBench.Run,
     ["bandwidth"] = BandwidthProbe.Run,
+    ["cpu"] = CpuBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

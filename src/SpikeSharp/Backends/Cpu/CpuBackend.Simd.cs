@@ -35,4 +35,31 @@ public sealed partial class CpuBackend
         if (typeof(TOp) == typeof(DivOp)) { TensorPrimitives.Divide(a, b, y); return true; }
         return false;
     }
+
+    // One row of a broadcasting binary op with input strides 0 (a repeated scalar) or 1 (contiguous).
+    private static bool TrySimdBroadcast<TOp>(float[] a, int pa, int sa, float[] b, int pb, int sb, Span<float> y)
+        where TOp : struct, IBinaryOp
+    {
+        int n = y.Length;
+        if (sa == 1 && sb == 1) return TrySimd<TOp>(a.AsSpan(pa, n), b.AsSpan(pb, n), y);
+        if (sa == 1 && sb == 0)
+        {
+            var x = a.AsSpan(pa, n); float v = b[pb];
+            if (typeof(TOp) == typeof(AddOp)) { TensorPrimitives.Add(x, v, y); return true; }
+            if (typeof(TOp) == typeof(SubOp)) { TensorPrimitives.Subtract(x, v, y); return true; }
+            if (typeof(TOp) == typeof(MulOp)) { TensorPrimitives.Multiply(x, v, y); return true; }
+            if (typeof(TOp) == typeof(DivOp)) { TensorPrimitives.Divide(x, v, y); return true; }
+            return false;
+        }
+        if (sa == 0 && sb == 1)
+        {
+            var x = b.AsSpan(pb, n); float v = a[pa];
+            if (typeof(TOp) == typeof(AddOp)) { TensorPrimitives.Add(x, v, y); return true; }
+            if (typeof(TOp) == typeof(SubOp)) { TensorPrimitives.Subtract(v, x, y); return true; }
+            if (typeof(TOp) == typeof(MulOp)) { TensorPrimitives.Multiply(x, v, y); return true; }
+            if (typeof(TOp) == typeof(DivOp)) { TensorPrimitives.Divide(v, x, y); return true; }
+            return false;
+        }
+        return false;
+    }
 }

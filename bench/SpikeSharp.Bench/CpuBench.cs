@@ -1,0 +1,394 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using System.Text.Json;
+using SpikeSharp.Backends;
+using SpikeSharp.Backends.Cpu;
+using SpikeSharp.Data;
+using SpikeSharp.Nn;
+using SpikeSharp.Optim;
+
+namespace SpikeSharp.Bench;
+
+/// <summary>
+/// <c>cpu</c>: the CPU path against the machine. (1) The FMA peak, measured with a loop of independent vector FMAs
+/// on every thread. (2) GEMM GFLOP/s at 1024³ and at the README job's shapes: SpikeSharp's own kernel, the backend
+/// with the BLAS it found, that BLAS called directly, and the kernel this backend had before (one row group per
+/// thread, 256-bit, no packing). (3) The README main job's training step (784 → 512 LIF → 10, T = 4, B = 128,
+/// direct encoding, Adam): ms/step, managed bytes allocated per step and full collections, for the new path and
+/// the old behaviours that can still be switched on in one process (own GEMM instead of BLAS, no buffer pool).
+/// Configurations alternate round by round and medians are reported, so a busy machine affects all alike.
+/// Options: --rounds N (default 7), --steps N per round (default 20), --quick (small sizes), --gemm-only,
+/// --out FILE (JSON). SPIKESHARP_NUM_THREADS=1 measures one core.
+/// </summary>
+internal static class CpuBench
+{
+    private sealed record GemmRow(string Shape, string Variant, double MedianMs, double GFlops, double OfPeak);
+    private sealed record StepRow(string Config, double MedianMs, double MinMs, long BytesPerStep, double Gen2PerStep,
+        long FreshArraysPerStep);
+
+    public static int Run(string[] args)
+    {
+        string? Opt(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
+        int rounds = int.Parse(Opt("--rounds") ?? "7", CultureInfo.InvariantCulture);
+        int steps = int.Parse(Opt("--steps") ?? "20", CultureInfo.InvariantCulture);
+        bool quick = args.Contains("--quick");
+        string outFile = Opt("--out") ?? "bench-results/cpu.json";
+        var blas = Blas.Instance;
+        Console.WriteLine($"cpu: {Environment.ProcessorCount} cores, {Threads.Count} threads, "
+            + $"BLAS: {CpuBackend.GemmDescription}; own GEMM: {CpuGemm.Description}; median of {rounds} rounds");
+
+        if (Opt("--tune") is { } tune)
+        {
+            // TEMP experiment: KC,MC pairs "256x128,128x128,..."
+            var cfgs = tune.Split(',').Select(t => t.Split('x').Select(int.Parse).ToArray()).ToArray();
+            int sz = int.Parse(Opt("--size") ?? "1024");
+            var ha = new float[sz * sz]; var hb = new float[sz * sz]; var hc = new float[sz * sz];
+            var rr = new Random(1); for (int i = 0; i < ha.Length; i++) { ha[i] = (float)rr.NextDouble(); hb[i] = (float)rr.NextDouble(); }
+            var tt = cfgs.Select(_ => new List<double>()).ToArray();
+            for (int r = 0; r < rounds; r++)
+                for (int ci = 0; ci < cfgs.Length; ci++)
+                {
+                    CpuGemm.KC = cfgs[ci][0]; CpuGemm.MC = cfgs[ci][1]; CpuGemm.Prefetch = cfgs[ci].Length > 2;
+                    unsafe
+                    {
+                        fixed (float* pa = ha, pb = hb, pc = hc)
+                        {
+                            CpuGemm.Sgemm(false, false, sz, sz, sz, 1f, pa, sz, pb, sz, 0f, pc, sz);
+                            var sw = Stopwatch.StartNew();
+                            for (int i = 0; i < 5; i++) CpuGemm.Sgemm(false, false, sz, sz, sz, 1f, pa, sz, pb, sz, 0f, pc, sz);
+                            tt[ci].Add(2.0 * sz * sz * sz * 5 / sw.Elapsed.TotalSeconds / 1e9);
+                        }
+                    }
+                }
+            for (int ci = 0; ci < cfgs.Length; ci++) Console.WriteLine($"KC {cfgs[ci][0]} MC {cfgs[ci][1]}: median {Median(tt[ci]):F1} max {tt[ci].Max():F1} GFLOP/s");
+            return 0;
+        }
+        var (peak1, peakAll) = MeasurePeak(rounds);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"FMA peak: {peak1:F1} GFLOP/s on 1 thread, {peakAll:F1} GFLOP/s on {Threads.Count} ({Lanes} lanes per FMA)"));
+
+        var gemm = new List<GemmRow>();
+        var shapes = quick
+            ? new[] { ("128³", false, false, 128, 128, 128) }
+            : new[]
+            {
+                ("1024³", false, false, 1024, 1024, 1024),
+                ("fwd x·Wᵀ 512×784→512", false, true, 512, 512, 784),
+                ("dW gᵀ·x 512×512→784", true, false, 512, 784, 512),
+                ("fwd 512×512→10", false, true, 512, 10, 512),
+            };
+        foreach (var (name, ta, tb, m, n, k) in shapes) GemmShape(gemm, name, ta, tb, m, n, k, rounds, peakAll, blas);
+
+        var stepRows = args.Contains("--gemm-only") ? new List<StepRow>() : TrainingSteps(rounds, quick ? 5 : steps, blas != null);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outFile))!);
+        File.WriteAllText(outFile, JsonSerializer.Serialize(new
+        {
+            machine = $"{Environment.ProcessorCount} cores",
+            threads = Threads.Count,
+            blas = CpuBackend.GemmDescription,
+            peak1Thread = peak1,
+            peakAllThreads = peakAll,
+            gemm,
+            steps = stepRows,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"wrote {outFile}");
+        return 0;
+    }
+
+    // ---- FMA peak ----
+
+    private static int Lanes => Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 16 : Fma.IsSupported ? 8 : 1;
+
+    private static (double One, double All) MeasurePeak(int rounds)
+    {
+        const long iters = 20_000_000;
+        double Run(int threads)
+        {
+            using var go = new Barrier(threads + 1);
+            var ts = Enumerable.Range(0, threads).Select(_ => new Thread(() => { go.SignalAndWait(); FmaLoop(iters / 4); go.SignalAndWait(); FmaLoop(iters); go.SignalAndWait(); })).ToList();
+            ts.ForEach(t => t.Start());
+            go.SignalAndWait(); go.SignalAndWait(); // warm-up pass
+            var sw = Stopwatch.StartNew();
+            go.SignalAndWait();
+            double s = sw.Elapsed.TotalSeconds;
+            ts.ForEach(t => t.Join());
+            return threads * iters * 16.0 * Lanes * 2 / s / 1e9; // 16 FMAs of Lanes lanes per iteration
+        }
+        var one = new List<double>(); var all = new List<double>();
+        for (int r = 0; r < rounds; r++) { one.Add(Run(1)); all.Add(Run(Threads.Count)); }
+        // The peak is the best a round reached: other load only ever lowers it.
+        return (one.Max(), all.Max());
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float FmaLoop(long iters)
+    {
+        if (Lanes == 16)
+        {
+            var x = Vector512.Create(0.999f); var y = Vector512.Create(1e-7f);
+            Vector512<float> a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x;
+            Vector512<float> a8 = x, a9 = x, aa = x, ab = x, ac = x, ad = x, ae = x, af = x;
+            for (long i = 0; i < iters; i++)
+            {
+                a0 = Avx512F.FusedMultiplyAdd(a0, x, y); a1 = Avx512F.FusedMultiplyAdd(a1, x, y);
+                a2 = Avx512F.FusedMultiplyAdd(a2, x, y); a3 = Avx512F.FusedMultiplyAdd(a3, x, y);
+                a4 = Avx512F.FusedMultiplyAdd(a4, x, y); a5 = Avx512F.FusedMultiplyAdd(a5, x, y);
+                a6 = Avx512F.FusedMultiplyAdd(a6, x, y); a7 = Avx512F.FusedMultiplyAdd(a7, x, y);
+                a8 = Avx512F.FusedMultiplyAdd(a8, x, y); a9 = Avx512F.FusedMultiplyAdd(a9, x, y);
+                aa = Avx512F.FusedMultiplyAdd(aa, x, y); ab = Avx512F.FusedMultiplyAdd(ab, x, y);
+                ac = Avx512F.FusedMultiplyAdd(ac, x, y); ad = Avx512F.FusedMultiplyAdd(ad, x, y);
+                ae = Avx512F.FusedMultiplyAdd(ae, x, y); af = Avx512F.FusedMultiplyAdd(af, x, y);
+            }
+            return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + aa + ab + ac + ad + ae + af).GetElement(0);
+        }
+        else
+        {
+            var x = Vector256.Create(0.999f); var y = Vector256.Create(1e-7f);
+            Vector256<float> a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x;
+            Vector256<float> a8 = x, a9 = x, aa = x, ab = x, ac = x, ad = x, ae = x, af = x;
+            for (long i = 0; i < iters; i++)
+            {
+                a0 = Fma.MultiplyAdd(a0, x, y); a1 = Fma.MultiplyAdd(a1, x, y); a2 = Fma.MultiplyAdd(a2, x, y);
+                a3 = Fma.MultiplyAdd(a3, x, y); a4 = Fma.MultiplyAdd(a4, x, y); a5 = Fma.MultiplyAdd(a5, x, y);
+                a6 = Fma.MultiplyAdd(a6, x, y); a7 = Fma.MultiplyAdd(a7, x, y); a8 = Fma.MultiplyAdd(a8, x, y);
+                a9 = Fma.MultiplyAdd(a9, x, y); aa = Fma.MultiplyAdd(aa, x, y); ab = Fma.MultiplyAdd(ab, x, y);
+                ac = Fma.MultiplyAdd(ac, x, y); ad = Fma.MultiplyAdd(ad, x, y); ae = Fma.MultiplyAdd(ae, x, y);
+                af = Fma.MultiplyAdd(af, x, y);
+            }
+            return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + aa + ab + ac + ad + ae + af).GetElement(0);
+        }
+    }
+
+    // ---- GEMM ----
+
+    private static unsafe void GemmShape(List<GemmRow> rows, string name, bool ta, bool tb, int m, int n, int k,
+        int rounds, double peak, Blas? blas)
+    {
+        var be = CpuBackend.Instance;
+        var rnd = new Random(7);
+        float[] Host(int len) { var h = new float[len]; for (int i = 0; i < len; i++) h[i] = (float)(rnd.NextDouble() - 0.5); return h; }
+        var ha = Host(m * k); var hb = Host(k * n);
+        Buf Up(float[] h) { var x = new Buf(be.Allocate(DType.Float32, h.Length), 0, h.Length); be.Upload<float>(h, x); return x; }
+        var a = Up(ha); var b = Up(hb); var c = new Buf(be.Allocate(DType.Float32, m * n), 0, m * n);
+        var want = new float[m * n];
+        Naive(ta, tb, m, n, k, ha, hb, want);
+        double flops = 2.0 * m * n * k;
+        var variants = new List<(string Name, Action Run)>
+        {
+            ("own", () => { CpuBackend.GemmPath = CpuGemmPath.Own; be.Gemm(ta, tb, m, n, k, 1f, a, b, 0f, c); }),
+            ("old kernel", () => LegacyGemm.Gemm(ta, tb, m, n, k, a.Array<float>(), b.Array<float>(), c.Array<float>())),
+        };
+        if (blas != null)
+        {
+            variants.Add(("backend → BLAS", () => { CpuBackend.GemmPath = CpuGemmPath.Auto; be.Gemm(ta, tb, m, n, k, 1f, a, b, 0f, c); }));
+            variants.Add(("BLAS direct", () =>
+            {
+                blas.UseThreads(Threads.Count);
+                fixed (float* pa = a.Array<float>(), pb = b.Array<float>(), pc = c.Array<float>())
+                    blas.Sgemm(ta, tb, m, n, k, 1f, pa, ta ? m : k, pb, tb ? k : n, 0f, pc, n);
+            }));
+        }
+        var got = new float[m * n];
+        foreach (var (vn, run) in variants)
+        {
+            be.Fill(c, float.NaN);
+            run();
+            be.Download<float>(c, got);
+            for (int i = 0; i < got.Length; i++)
+                if (!(Math.Abs(got[i] - want[i]) <= 1e-3f * (1 + Math.Abs(want[i]))))
+                    throw new InvalidOperationException($"cpu bench: {vn} gemm {name} wrong at {i}: {got[i]} vs {want[i]}; not timing");
+        }
+        var times = variants.Select(_ => new List<double>()).ToArray();
+        int reps = Math.Max(1, (int)(2e9 / flops)); // ~10 ms or more per sample at 200 GFLOP/s
+        for (int r = 0; r < rounds; r++)
+            for (int v = 0; v < variants.Count; v++)
+            {
+                variants[v].Run();
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < reps; i++) variants[v].Run();
+                times[v].Add(sw.Elapsed.TotalMilliseconds / reps);
+            }
+        CpuBackend.GemmPath = CpuGemmPath.Auto;
+        for (int v = 0; v < variants.Count; v++)
+        {
+            double ms = Median(times[v]), gf = flops / (ms * 1e6);
+            rows.Add(new GemmRow(name, variants[v].Name, ms, gf, gf / peak));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  gemm {name,-24} {variants[v].Name,-16} {ms,9:F3} ms {gf,8:F1} GFLOP/s {100 * gf / peak,5:F1} % of peak"));
+        }
+        foreach (var x in new[] { a, b, c }) x.Storage.Release();
+    }
+
+    private static void Naive(bool ta, bool tb, int m, int n, int k, float[] a, float[] b, float[] c)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < k; p++) s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                c[i * n + j] = (float)s;
+            }
+    }
+
+    private static double Median(List<double> xs)
+    {
+        var s = xs.OrderBy(x => x).ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : 0.5 * (s[s.Count / 2 - 1] + s[s.Count / 2]);
+    }
+
+    // ---- the README main job's training step ----
+
+    private static List<StepRow> TrainingSteps(int rounds, int steps, bool haveBlas)
+    {
+        var d = Device.Cpu;
+        var gen = new Generator(1);
+        using var net = new Sequential(
+            new MultiStep(new Flatten(1), new Linear(784, 512, gen: gen, device: d)),
+            new Lif(device: d),
+            new MultiStep(new Linear(512, 10, gen: gen, device: d)));
+        using var opt = new Adam(net.NamedParameters(), lr: 1e-3f);
+        var rnd = new Random(2);
+        var hx = new float[128 * 784];
+        for (int i = 0; i < hx.Length; i++) hx[i] = (float)rnd.NextDouble();
+        var hy = new int[128];
+        for (int i = 0; i < hy.Length; i++) hy[i] = i % 10;
+        void Step()
+        {
+            using var scope = TensorScope.Begin();
+            var x = Tensor.FromArray(hx, new[] { 128, 1, 28, 28 }, d);
+            var y = Tensor.FromArray(hy, null, d);
+            net.ResetState();
+            var logits = net.Forward(Encoders.Encode(x, 4, EncodingKind.Direct)).Mean(0);
+            var loss = Tensor.CrossEntropy(logits, y);
+            opt.ZeroGrad(); loss.Backward(); opt.Step();
+        }
+        var configs = new List<(string Name, CpuGemmPath Path, bool Pool)>();
+        if (haveBlas) configs.Add(("new: BLAS + pool", CpuGemmPath.Auto, true));
+        configs.Add(("new: own GEMM + pool", CpuGemmPath.Own, true));
+        configs.Add(("own GEMM, no pool", CpuGemmPath.Own, false));
+        var perConfig = configs.Select(_ => (Times: new List<double>(), Bytes: new List<long>(), Gen2: new List<double>(), Fresh: new List<long>())).ToArray();
+        Console.WriteLine($"README training step (784→512 LIF→10, T=4, B=128, Adam), {steps} steps per round:");
+        for (int r = 0; r < rounds; r++)
+            for (int ci = 0; ci < configs.Count; ci++)
+            {
+                CpuBackend.GemmPath = configs[ci].Path;
+                HostPool.Enabled = configs[ci].Pool;
+                for (int i = 0; i < 3; i++) Step(); // warm: the pool holds this configuration's sizes
+                long b0 = GC.GetTotalAllocatedBytes(precise: true), f0 = HostPool.FreshArrays;
+                int g0 = GC.CollectionCount(2);
+                for (int i = 0; i < steps; i++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    Step();
+                    perConfig[ci].Times.Add(sw.Elapsed.TotalMilliseconds);
+                }
+                perConfig[ci].Bytes.Add((GC.GetTotalAllocatedBytes(precise: true) - b0) / steps);
+                perConfig[ci].Fresh.Add((HostPool.FreshArrays - f0) / steps);
+                perConfig[ci].Gen2.Add((GC.CollectionCount(2) - g0) / (double)steps);
+            }
+        CpuBackend.GemmPath = CpuGemmPath.Auto;
+        HostPool.Enabled = true;
+        var rows = new List<StepRow>();
+        for (int ci = 0; ci < configs.Count; ci++)
+        {
+            var p = perConfig[ci];
+            var row = new StepRow(configs[ci].Name, Median(p.Times), p.Times.Min(), (long)Median(p.Bytes.Select(x => (double)x).ToList()),
+                Median(p.Gen2), (long)Median(p.Fresh.Select(x => (double)x).ToList()));
+            rows.Add(row);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {row.Config,-22} {row.MedianMs,8:F2} ms/step (min {row.MinMs:F2})  {row.BytesPerStep,10} B/step allocated  "
+                + $"{row.FreshArraysPerStep} new arrays/step  {row.Gen2PerStep:F2} gen2 GCs/step"));
+        }
+        return rows;
+    }
+
+    /// <summary>The CPU backend's GEMM before issue 13 (kept here only to measure against).</summary>
+    private static class LegacyGemm
+    {
+        public static void Gemm(bool transA, bool transB, int m, int n, int k, float[] a, float[] b, float[] c)
+        {
+            float[] A = a, B = b;
+            if (transA) A = Transpose(a, k, m);
+            if (transB) B = Transpose(b, n, k);
+            GemmNN(m, n, k, A, B, c);
+        }
+
+        private static float[] Transpose(float[] src, int rows, int cols)
+        {
+            var dst = GC.AllocateUninitializedArray<float>(rows * cols);
+            Parallel.For(0, (rows + 31) / 32, s =>
+            {
+                for (int r = s * 32; r < Math.Min(rows, s * 32 + 32); r++)
+                    for (int cc = 0; cc < cols; cc++) dst[cc * rows + r] = src[r * cols + cc];
+            });
+            return dst;
+        }
+
+        private static unsafe void GemmNN(int m, int n, int k, float[] A, float[] B, float[] C)
+        {
+            int groups = (m + 3) / 4;
+            Parallel.For(0, groups, g =>
+            {
+                fixed (float* pa = A, pb = B, pc = C)
+                {
+                    int i0 = g * 4, rowsHere = Math.Min(4, m - i0);
+                    for (int r = 0; r < rowsHere; r++) new Span<float>(pc + (long)(i0 + r) * n, n).Clear();
+                    for (int nb = 0; nb < n; nb += 2048)
+                    {
+                        int nEnd = Math.Min(n, nb + 2048);
+                        for (int kb = 0; kb < k; kb += 256)
+                        {
+                            int kEnd = Math.Min(k, kb + 256);
+                            if (rowsHere == 4) Block4(pa, pb, pc, i0, n, k, nb, nEnd, kb, kEnd);
+                            else for (int r = 0; r < rowsHere; r++) Block1(pa, pb, pc, i0 + r, n, k, nb, nEnd, kb, kEnd);
+                        }
+                    }
+                }
+            });
+        }
+
+        private static unsafe void Block4(float* A, float* B, float* C, int i0, int n, int k, int nb, int nEnd, int kb, int kEnd)
+        {
+            float* c0 = C + (long)i0 * n, c1 = c0 + n, c2 = c1 + n, c3 = c2 + n;
+            float* a0 = A + (long)i0 * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k;
+            for (int p = kb; p < kEnd; p++)
+            {
+                float s0 = a0[p], s1 = a1[p], s2 = a2[p], s3 = a3[p];
+                float* brow = B + (long)p * n;
+                var v0 = Vector256.Create(s0); var v1 = Vector256.Create(s1);
+                var v2 = Vector256.Create(s2); var v3 = Vector256.Create(s3);
+                int j = nb;
+                for (; j + 8 <= nEnd; j += 8)
+                {
+                    var bv = Vector256.Load(brow + j);
+                    Vector256.Store(Fma.MultiplyAdd(v0, bv, Vector256.Load(c0 + j)), c0 + j);
+                    Vector256.Store(Fma.MultiplyAdd(v1, bv, Vector256.Load(c1 + j)), c1 + j);
+                    Vector256.Store(Fma.MultiplyAdd(v2, bv, Vector256.Load(c2 + j)), c2 + j);
+                    Vector256.Store(Fma.MultiplyAdd(v3, bv, Vector256.Load(c3 + j)), c3 + j);
+                }
+                for (; j < nEnd; j++)
+                {
+                    float bv = brow[j];
+                    c0[j] += s0 * bv; c1[j] += s1 * bv; c2[j] += s2 * bv; c3[j] += s3 * bv;
+                }
+            }
+        }
+
+        private static unsafe void Block1(float* A, float* B, float* C, int i, int n, int k, int nb, int nEnd, int kb, int kEnd)
+        {
+            float* c0 = C + (long)i * n; float* a0 = A + (long)i * k;
+            for (int p = kb; p < kEnd; p++)
+            {
+                var v0 = Vector256.Create(a0[p]);
+                float* brow = B + (long)p * n;
+                int j = nb;
+                for (; j + 8 <= nEnd; j += 8)
+                    Vector256.Store(Fma.MultiplyAdd(v0, Vector256.Load(brow + j), Vector256.Load(c0 + j)), c0 + j);
+                for (; j < nEnd; j++) c0[j] += a0[p] * brow[j];
+            }
+        }
+    }
+}
