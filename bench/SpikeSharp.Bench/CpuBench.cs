@@ -25,7 +25,7 @@ namespace SpikeSharp.Bench;
 /// </summary>
 internal static class CpuBench
 {
-    private sealed record GemmRow(string Shape, string Variant, double MedianMs, double GFlops, double OfPeak);
+    private sealed record GemmRow(string Shape, string Variant, double MedianMs, double GFlops, double OfPeak, double BestOfPeak);
     private sealed record StepRow(string Config, double MedianMs, double MinMs, long BytesPerStep, double Gen2PerStep,
         long FreshArraysPerStep);
 
@@ -40,32 +40,6 @@ internal static class CpuBench
         Console.WriteLine($"cpu: {Environment.ProcessorCount} cores, {Threads.Count} threads, "
             + $"BLAS: {CpuBackend.GemmDescription}; own GEMM: {CpuGemm.Description}; median of {rounds} rounds");
 
-        if (Opt("--tune") is { } tune)
-        {
-            // TEMP experiment: KC,MC pairs "256x128,128x128,..."
-            var cfgs = tune.Split(',').Select(t => t.Split('x').Select(int.Parse).ToArray()).ToArray();
-            int sz = int.Parse(Opt("--size") ?? "1024");
-            var ha = new float[sz * sz]; var hb = new float[sz * sz]; var hc = new float[sz * sz];
-            var rr = new Random(1); for (int i = 0; i < ha.Length; i++) { ha[i] = (float)rr.NextDouble(); hb[i] = (float)rr.NextDouble(); }
-            var tt = cfgs.Select(_ => new List<double>()).ToArray();
-            for (int r = 0; r < rounds; r++)
-                for (int ci = 0; ci < cfgs.Length; ci++)
-                {
-                    CpuGemm.KC = cfgs[ci][0]; CpuGemm.MC = cfgs[ci][1]; CpuGemm.Prefetch = cfgs[ci].Length > 2;
-                    unsafe
-                    {
-                        fixed (float* pa = ha, pb = hb, pc = hc)
-                        {
-                            CpuGemm.Sgemm(false, false, sz, sz, sz, 1f, pa, sz, pb, sz, 0f, pc, sz);
-                            var sw = Stopwatch.StartNew();
-                            for (int i = 0; i < 5; i++) CpuGemm.Sgemm(false, false, sz, sz, sz, 1f, pa, sz, pb, sz, 0f, pc, sz);
-                            tt[ci].Add(2.0 * sz * sz * sz * 5 / sw.Elapsed.TotalSeconds / 1e9);
-                        }
-                    }
-                }
-            for (int ci = 0; ci < cfgs.Length; ci++) Console.WriteLine($"KC {cfgs[ci][0]} MC {cfgs[ci][1]}: median {Median(tt[ci]):F1} max {tt[ci].Max():F1} GFLOP/s");
-            return 0;
-        }
         var (peak1, peakAll) = MeasurePeak(rounds);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"FMA peak: {peak1:F1} GFLOP/s on 1 thread, {peakAll:F1} GFLOP/s on {Threads.Count} ({Lanes} lanes per FMA)"));
@@ -79,6 +53,8 @@ internal static class CpuBench
                 ("fwd x·Wᵀ 512×784→512", false, true, 512, 512, 784),
                 ("dW gᵀ·x 512×512→784", true, false, 512, 784, 512),
                 ("fwd 512×512→10", false, true, 512, 10, 512),
+                ("dX g·W 512×10→512", false, false, 512, 512, 10),
+                ("dW gᵀ·h 10×512→512", true, false, 10, 512, 512),
             };
         foreach (var (name, ta, tb, m, n, k) in shapes) GemmShape(gemm, name, ta, tb, m, n, k, rounds, peakAll, blas);
 
@@ -104,26 +80,33 @@ internal static class CpuBench
 
     private static (double One, double All) MeasurePeak(int rounds)
     {
-        const long iters = 20_000_000;
-        double Run(int threads)
-        {
-            using var go = new Barrier(threads + 1);
-            var ts = Enumerable.Range(0, threads).Select(_ => new Thread(() => { go.SignalAndWait(); FmaLoop(iters / 4); go.SignalAndWait(); FmaLoop(iters); go.SignalAndWait(); })).ToList();
-            ts.ForEach(t => t.Start());
-            go.SignalAndWait(); go.SignalAndWait(); // warm-up pass
-            var sw = Stopwatch.StartNew();
-            go.SignalAndWait();
-            double s = sw.Elapsed.TotalSeconds;
-            ts.ForEach(t => t.Join());
-            return threads * iters * 16.0 * Lanes * 2 / s / 1e9; // 16 FMAs of Lanes lanes per iteration
-        }
         var one = new List<double>(); var all = new List<double>();
-        for (int r = 0; r < rounds; r++) { one.Add(Run(1)); all.Add(Run(Threads.Count)); }
+        for (int r = 0; r < rounds; r++) { one.Add(PeakOnce(1, 20_000_000)); all.Add(PeakOnce(Threads.Count, 20_000_000)); }
         // The peak is the best a round reached: other load only ever lowers it.
         return (one.Max(), all.Max());
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    /// <summary>GFLOP/s of <paramref name="threads"/> threads each running <paramref name="iters"/> iterations of 16 independent FMAs.</summary>
+    private static double PeakOnce(int threads, long iters)
+    {
+        // Each thread times itself after a common start; the caller only joins (a waiting caller that spins would
+        // take a core from the measured threads).
+        var rates = new double[threads];
+        using var start = new Barrier(threads);
+        var ts = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            FmaLoop(iters / 8);
+            start.SignalAndWait();
+            var sw = Stopwatch.StartNew();
+            FmaLoop(iters);
+            rates[t] = iters * 16.0 * Lanes * 2 / sw.Elapsed.TotalSeconds / 1e9; // 16 FMAs of Lanes lanes per iteration
+        })).ToList();
+        ts.ForEach(t => t.Start());
+        ts.ForEach(t => t.Join());
+        return rates.Sum();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float FmaLoop(long iters)
     {
         if (Lanes == 16)
@@ -184,6 +167,7 @@ internal static class CpuBench
         if (blas != null)
         {
             variants.Add(("backend → BLAS", () => { CpuBackend.GemmPath = CpuGemmPath.Auto; be.Gemm(ta, tb, m, n, k, 1f, a, b, 0f, c); }));
+            variants.Add(("backend → BLAS lib-threads", () => { CpuBackend.GemmPath = CpuGemmPath.Auto; CpuBackend.SplitBlas = false; be.Gemm(ta, tb, m, n, k, 1f, a, b, 0f, c); CpuBackend.SplitBlas = true; }));
             variants.Add(("BLAS direct", () =>
             {
                 blas.UseThreads(Threads.Count);
@@ -206,18 +190,23 @@ internal static class CpuBench
         for (int r = 0; r < rounds; r++)
             for (int v = 0; v < variants.Count; v++)
             {
+                // A library pool (OpenBLAS's threads, .NET's thread pool) spins for a while after its last call;
+                // let it go idle so it does not slow the next variant down.
+                Thread.Sleep(150);
                 variants[v].Run();
                 var sw = Stopwatch.StartNew();
                 for (int i = 0; i < reps; i++) variants[v].Run();
-                times[v].Add(sw.Elapsed.TotalMilliseconds / reps);
+                double ms = sw.Elapsed.TotalMilliseconds / reps;
+                times[v].Add(ms);
             }
         CpuBackend.GemmPath = CpuGemmPath.Auto;
         for (int v = 0; v < variants.Count; v++)
         {
-            double ms = Median(times[v]), gf = flops / (ms * 1e6);
-            rows.Add(new GemmRow(name, variants[v].Name, ms, gf, gf / peak));
+            double ms = Median(times[v]), gf = flops / (ms * 1e6), best = flops / (times[v].Min() * 1e6);
+            rows.Add(new GemmRow(name, variants[v].Name, ms, gf, gf / peak, best / peak));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  gemm {name,-24} {variants[v].Name,-16} {ms,9:F3} ms {gf,8:F1} GFLOP/s {100 * gf / peak,5:F1} % of peak"));
+                $"  gemm {name,-24} {variants[v].Name,-18} {ms,8:F3} ms {gf,6:F1} GFLOP/s {100 * gf / peak,5:F1} % of peak "
+                + $"(best round {best:F1}, {100 * best / peak:F1} %)"));
         }
         foreach (var x in new[] { a, b, c }) x.Storage.Release();
     }
@@ -267,6 +256,7 @@ internal static class CpuBench
         }
         var configs = new List<(string Name, CpuGemmPath Path, bool Pool)>();
         if (haveBlas) configs.Add(("new: BLAS + pool", CpuGemmPath.Auto, true));
+        if (haveBlas) configs.Add(("BLAS lib threads", (CpuGemmPath)7, true));
         configs.Add(("new: own GEMM + pool", CpuGemmPath.Own, true));
         configs.Add(("own GEMM, no pool", CpuGemmPath.Own, false));
         var perConfig = configs.Select(_ => (Times: new List<double>(), Bytes: new List<long>(), Gen2: new List<double>(), Fresh: new List<long>())).ToArray();
@@ -274,7 +264,8 @@ internal static class CpuBench
         for (int r = 0; r < rounds; r++)
             for (int ci = 0; ci < configs.Count; ci++)
             {
-                CpuBackend.GemmPath = configs[ci].Path;
+                CpuBackend.GemmPath = configs[ci].Path == (CpuGemmPath)7 ? CpuGemmPath.Auto : configs[ci].Path;
+                CpuBackend.SplitBlas = configs[ci].Path != (CpuGemmPath)7;
                 HostPool.Enabled = configs[ci].Pool;
                 for (int i = 0; i < 3; i++) Step(); // warm: the pool holds this configuration's sizes
                 long b0 = GC.GetTotalAllocatedBytes(precise: true), f0 = HostPool.FreshArrays;

@@ -18,6 +18,13 @@ public sealed partial class CpuBackend
     /// <summary>Which GEMM runs (tests and benchmarks switch to <see cref="CpuGemmPath.Own"/> to compare).</summary>
     internal static CpuGemmPath GemmPath { get; set; } = CpuGemmPath.Auto;
 
+    /// <summary>
+    /// Whether a BLAS product is split across SpikeSharp's threads, the library running single-threaded in each part
+    /// (true), or handed whole to the library's own thread pool (false). Splitting keeps one set of threads: a
+    /// library pool that spins between calls takes cores from the elementwise kernels around the products.
+    /// </summary>
+    internal static bool SplitBlas { get; set; } = true;
+
     /// <summary>The BLAS in use for matrix products, or null when SpikeSharp's own GEMM runs.</summary>
     internal static Blas? ActiveBlas => GemmPath == CpuGemmPath.Auto ? Blas.Instance : null;
 
@@ -45,7 +52,7 @@ public sealed partial class CpuBackend
             {
                 TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
                 A = pa + a.Offset, B = pb + b.Offset, C = pc + c.Offset, Lda = lda, Ldb = ldb, Ldc = ldc,
-                StrideA = strideA, StrideB = strideB, StrideC = strideC, Blas = ActiveBlas,
+                StrideA = strideA, StrideB = strideB, StrideC = strideC, Blas = ActiveBlas, Split = SplitBlas,
             };
             // Items that write distinct C in parallel when they are small; a shared C (stride 0) keeps the order.
             if (batch > 1 && strideC != 0 && (long)m * n * k < SmallItem)
@@ -65,17 +72,59 @@ public sealed partial class CpuBackend
         public float Alpha, Beta;
         public float* A, B, C;
         public Blas? Blas;
+        public bool Split;
 
         public readonly void Item(int i)
         {
             float* a = A + (long)i * StrideA, b = B + (long)i * StrideB, c = C + (long)i * StrideC;
-            if (Blas != null && K > 0)
+            if (Blas == null || K == 0)
             {
-                Blas.UseThreads(Threads.Count);
-                Blas.Sgemm(TransA, TransB, M, N, K, Alpha, a, Lda, b, Ldb, Beta, c, Ldc);
+                CpuGemm.Sgemm(TransA, TransB, M, N, K, Alpha, a, Lda, b, Ldb, Beta, c, Ldc);
+                return;
             }
-            else CpuGemm.Sgemm(TransA, TransB, M, N, K, Alpha, a, Lda, b, Ldb, Beta, c, Ldc);
+            int threads = Threads.Count;
+            if (!Split)
+            {
+                Blas.UseThreads(threads);
+                Blas.Sgemm(TransA, TransB, M, N, K, Alpha, a, Lda, b, Ldb, Beta, c, Ldc);
+                return;
+            }
+            Blas.UseThreads(1);
+            // One part per thread, along the longer side of C, in multiples of 32 rows or columns.
+            long work = (long)M * N * K;
+            int parts = work < 1L << 18 ? 1 : Math.Min(threads, (Math.Max(M, N) + 31) / 32);
+            var part = new BlasPart { Job = this, A = a, B = b, C = c, Parts = parts };
+            CpuParallel.For(parts, in part, static (in BlasPart p, int s, int e) => { for (int j = s; j < e; j++) p.Run(j); }, 1);
         }
+    }
+
+    // Part j of a product split along rows of C (m ≥ n) or columns, each part one single-threaded BLAS call.
+    private unsafe struct BlasPart
+    {
+        public GemmJob Job;
+        public float* A, B, C;
+        public int Parts;
+
+        public readonly void Run(int j)
+        {
+            ref readonly var g = ref Job;
+            bool rows = g.M >= g.N;
+            int len = rows ? g.M : g.N;
+            int from = Bound(j, len), to = Bound(j + 1, len);
+            if (to <= from) return;
+            if (rows)
+            {
+                float* a = g.TransA ? A + from : A + (long)from * g.Lda;
+                g.Blas!.Sgemm(g.TransA, g.TransB, to - from, g.N, g.K, g.Alpha, a, g.Lda, B, g.Ldb, g.Beta, C + (long)from * g.Ldc, g.Ldc);
+            }
+            else
+            {
+                float* b = g.TransB ? B + (long)from * g.Ldb : B + from;
+                g.Blas!.Sgemm(g.TransA, g.TransB, g.M, to - from, g.K, g.Alpha, A, g.Lda, b, g.Ldb, g.Beta, C + from, g.Ldc);
+            }
+        }
+
+        private readonly int Bound(int j, int len) => j == Parts ? len : Math.Min(len, (int)((long)len * j / Parts + 31) / 32 * 32);
     }
 
     // An operand of `batch` items `stride` apart, each rows × cols, must lie inside its buffer.

@@ -145,6 +145,7 @@ public sealed partial class CpuBackend : IBackend
             var op = k.Op;
             float[] aa = k.A.Array<float>(), ba = k.B.Array<float>(), ca = k.C.Array<float>(), ya = k.Y.Array<float>();
             int ao = k.A.Offset, bo = k.B.Offset, co = k.C.Offset, yo = k.Y.Offset;
+            if (TrySimd(op, aa.AsSpan(ao + s, e - s), ba.AsSpan(bo + s, e - s), ca.AsSpan(co + s, e - s), ya.AsSpan(yo + s, e - s))) return;
             for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i], ca[co + i]);
         });
     }
@@ -166,19 +167,23 @@ public sealed partial class CpuBackend : IBackend
     public void MapBroadcast<TOp>(TOp op, Buf a, StridedIndex ia, Buf b, StridedIndex ib, Buf y) where TOp : struct, IBinaryOp
     {
         a.F(); b.F(); y.F();
-        var k = new BroadcastMap<TOp>(op, a, ia, b, ib, y);
-        var (run, _) = ia.Inner();
-        if (run >= 8 && run == ib.Inner().Size && y.Length % run == 0)
+        var (runA, sa) = Rows(ia);
+        var (runB, sb) = Rows(ib);
+        // Both indices describe y's shape, so each run is a product of y's trailing dims and the shorter divides the
+        // longer: rows of the shorter are evenly spaced in both inputs.
+        int run = Math.Min(runA, runB);
+        var k = new BroadcastMap<TOp>(op, a, ia, sa, b, ib, sb, y, run);
+        if (run >= 8 && SameDims(ia, ib) && y.Length % run == 0)
         {
-            // Rows of the innermost dim: one index computation per row, and SIMD when both strides are 0 or 1.
+            // One index computation per row, and SIMD when both strides are 0 or 1.
             For(y.Length / run, in k, static (in BroadcastMap<TOp> k, int s, int e) => k.Rows(s, e), Math.Max(1, Grain / run));
             return;
         }
         For(y.Length, in k, static (in BroadcastMap<TOp> k, int s, int e) => k.Elements(s, e));
     }
 
-    private readonly struct BroadcastMap<TOp>(TOp op, Buf a, StridedIndex ia, Buf b, StridedIndex ib, Buf y)
-        where TOp : struct, IBinaryOp
+    private readonly struct BroadcastMap<TOp>(TOp op, Buf a, StridedIndex ia, int sa, Buf b, StridedIndex ib, int sb,
+        Buf y, int run) where TOp : struct, IBinaryOp
     {
         private readonly float[] _a = a.Array<float>(), _b = b.Array<float>(), _y = y.Array<float>();
         private readonly int _ao = a.Offset, _bo = b.Offset, _yo = y.Offset;
@@ -190,8 +195,6 @@ public sealed partial class CpuBackend : IBackend
 
         public void Rows(int r0, int r1)
         {
-            var (run, sa) = ia.Inner();
-            int sb = ib.Inner().Stride;
             for (int r = r0; r < r1; r++)
             {
                 int i0 = r * run, pa = _ao + ia.Offset(i0), pb = _bo + ib.Offset(i0);
@@ -217,12 +220,12 @@ public sealed partial class CpuBackend : IBackend
     private static void GatherT<T>(Buf x, StridedIndex ix, Buf y) where T : unmanaged
     {
         x.Span<T>(); y.Span<T>();
-        var k = (X: x.Array<T>(), Xo: x.Offset, Ix: ix, Y: y.Array<T>(), Yo: y.Offset);
-        if (RowWalk(y.Length, ix, out int rowGrain))
+        if (RowWalk(y.Length, ix, out int rowRun, out int rowStride, out int rowGrain))
         {
-            For(y.Length / ix.Inner().Size, in k, static (in (T[] X, int Xo, StridedIndex Ix, T[] Y, int Yo) k, int r0, int r1) =>
+            var rk = (X: x.Array<T>(), Xo: x.Offset, Ix: ix, Y: y.Array<T>(), Yo: y.Offset, Run: rowRun, St: rowStride);
+            For(y.Length / rowRun, in rk, static (in (T[] X, int Xo, StridedIndex Ix, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
             {
-                var (run, st) = k.Ix.Inner();
+                int run = k.Run, st = k.St;
                 for (int r = r0; r < r1; r++)
                 {
                     int off = k.Xo + k.Ix.Offset(r * run), dst = k.Yo + r * run;
@@ -232,6 +235,7 @@ public sealed partial class CpuBackend : IBackend
             }, rowGrain);
             return;
         }
+        var k = (X: x.Array<T>(), Xo: x.Offset, Ix: ix, Y: y.Array<T>(), Yo: y.Offset);
         For(y.Length, in k, static (in (T[] X, int Xo, StridedIndex Ix, T[] Y, int Yo) k, int s, int e) =>
         {
             for (int i = s; i < e; i++) k.Y[k.Yo + i] = k.X[k.Xo + k.Ix.Offset(i)];
@@ -254,12 +258,12 @@ public sealed partial class CpuBackend : IBackend
     public void ScatterAdd(Buf x, Buf y, StridedIndex iy)
     {
         x.F(); y.F();
-        var k = (X: x.Array<float>(), Xo: x.Offset, Iy: iy, Y: y.Array<float>(), Yo: y.Offset);
-        if (RowWalk(x.Length, iy, out int rowGrain))
+        if (RowWalk(x.Length, iy, out int rowRun, out int rowStride, out int rowGrain))
         {
-            For(x.Length / iy.Inner().Size, in k, static (in (float[] X, int Xo, StridedIndex Iy, float[] Y, int Yo) k, int r0, int r1) =>
+            var rk = (X: x.Array<float>(), Xo: x.Offset, Iy: iy, Y: y.Array<float>(), Yo: y.Offset, Run: rowRun, St: rowStride);
+            For(x.Length / rowRun, in rk, static (in (float[] X, int Xo, StridedIndex Iy, float[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
             {
-                var (run, st) = k.Iy.Inner();
+                int run = k.Run, st = k.St;
                 for (int r = r0; r < r1; r++)
                 {
                     int off = k.Yo + k.Iy.Offset(r * run), src = k.Xo + r * run;
@@ -269,6 +273,7 @@ public sealed partial class CpuBackend : IBackend
             }, rowGrain);
             return;
         }
+        var k = (X: x.Array<float>(), Xo: x.Offset, Iy: iy, Y: y.Array<float>(), Yo: y.Offset);
         For(x.Length, in k, static (in (float[] X, int Xo, StridedIndex Iy, float[] Y, int Yo) k, int s, int e) =>
         {
             for (int i = s; i < e; i++) k.Y[k.Yo + k.Iy.Offset(i)] += k.X[k.Xo + i];
@@ -278,12 +283,12 @@ public sealed partial class CpuBackend : IBackend
     private static void ScatterT<T>(Buf x, Buf y, StridedIndex iy) where T : unmanaged
     {
         x.Span<T>(); y.Span<T>();
-        var k = (X: x.Array<T>(), Xo: x.Offset, Iy: iy, Y: y.Array<T>(), Yo: y.Offset);
-        if (RowWalk(x.Length, iy, out int rowGrain))
+        if (RowWalk(x.Length, iy, out int rowRun, out int rowStride, out int rowGrain))
         {
-            For(x.Length / iy.Inner().Size, in k, static (in (T[] X, int Xo, StridedIndex Iy, T[] Y, int Yo) k, int r0, int r1) =>
+            var rk = (X: x.Array<T>(), Xo: x.Offset, Iy: iy, Y: y.Array<T>(), Yo: y.Offset, Run: rowRun, St: rowStride);
+            For(x.Length / rowRun, in rk, static (in (T[] X, int Xo, StridedIndex Iy, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
             {
-                var (run, st) = k.Iy.Inner();
+                int run = k.Run, st = k.St;
                 for (int r = r0; r < r1; r++)
                 {
                     int off = k.Yo + k.Iy.Offset(r * run), src = k.Xo + r * run;
@@ -293,6 +298,7 @@ public sealed partial class CpuBackend : IBackend
             }, rowGrain);
             return;
         }
+        var k = (X: x.Array<T>(), Xo: x.Offset, Iy: iy, Y: y.Array<T>(), Yo: y.Offset);
         For(x.Length, in k, static (in (T[] X, int Xo, StridedIndex Iy, T[] Y, int Yo) k, int s, int e) =>
         {
             for (int i = s; i < e; i++) k.Y[k.Yo + k.Iy.Offset(i)] = k.X[k.Xo + i];
@@ -300,12 +306,32 @@ public sealed partial class CpuBackend : IBackend
     }
 
     /// <summary>
-    /// Whether flat indices [0, n) can be walked in rows of the index's innermost dim (one index computation per row
-    /// instead of one per element): rows of at least 8 that tile n. The grain is in rows.
+    /// The longest run of flat indices the index maps to equally spaced offsets: the innermost dim, merged with the
+    /// dims around it while they are laid out contiguously (stride of the outer = size × stride of the inner), so an
+    /// image row of 28 in a (B, 1, 28, 28) tensor becomes one run of 784.
     /// </summary>
-    private static bool RowWalk(int n, StridedIndex ix, out int rowGrain)
+    internal static (int Run, int Stride) Rows(in StridedIndex ix)
     {
-        var (run, _) = ix.Inner();
+        if (ix.Rank == 0) return (1, 0);
+        Span<int> d = stackalloc int[6] { ix.D0, ix.D1, ix.D2, ix.D3, ix.D4, ix.D5 };
+        Span<int> st = stackalloc int[6] { ix.S0, ix.S1, ix.S2, ix.S3, ix.S4, ix.S5 };
+        int i = ix.Rank - 1;
+        long run = d[i];
+        int stride = st[i];
+        for (i--; i >= 0 && (long)st[i] == run * stride && run * d[i] <= int.MaxValue; i--) run *= d[i];
+        return ((int)run, stride);
+    }
+
+    private static bool SameDims(in StridedIndex p, in StridedIndex q) =>
+        p.Rank == q.Rank && p.D0 == q.D0 && p.D1 == q.D1 && p.D2 == q.D2 && p.D3 == q.D3 && p.D4 == q.D4 && p.D5 == q.D5;
+
+    /// <summary>
+    /// Whether flat indices [0, n) can be walked in rows (see <see cref="Rows"/>; one index computation per row instead
+    /// of one per element): rows of at least 8 that tile n. The grain is in rows.
+    /// </summary>
+    private static bool RowWalk(int n, in StridedIndex ix, out int run, out int stride, out int rowGrain)
+    {
+        (run, stride) = Rows(ix);
         rowGrain = Math.Max(1, Grain / Math.Max(1, run));
         return run >= 8 && n % run == 0;
     }
