@@ -255,16 +255,29 @@ internal static class CpuBench
             opt.ZeroGrad(); loss.Backward(); opt.Step();
         }
         var configs = new List<(string Name, CpuGemmPath Path, bool Pool)>();
+        if (Environment.GetEnvironmentVariable("SPINEXP") != null)
+        {
+            configs.Add(("spin 0", (CpuGemmPath)100, true));
+            configs.Add(("spin 50us", (CpuGemmPath)101, true));
+            configs.Add(("spin 1ms", (CpuGemmPath)102, true));
+        }
+        else {
         if (haveBlas) configs.Add(("new: BLAS + pool", CpuGemmPath.Auto, true));
         if (haveBlas) configs.Add(("BLAS lib threads", (CpuGemmPath)7, true));
         configs.Add(("new: own GEMM + pool", CpuGemmPath.Own, true));
         configs.Add(("own GEMM, no pool", CpuGemmPath.Own, false));
+        }
         var perConfig = configs.Select(_ => (Times: new List<double>(), Bytes: new List<long>(), Gen2: new List<double>(), Fresh: new List<long>())).ToArray();
         Console.WriteLine($"README training step (784→512 LIF→10, T=4, B=128, Adam), {steps} steps per round:");
         for (int r = 0; r < rounds; r++)
             for (int ci = 0; ci < configs.Count; ci++)
             {
                 CpuBackend.GemmPath = configs[ci].Path == (CpuGemmPath)7 ? CpuGemmPath.Auto : configs[ci].Path;
+                if ((int)configs[ci].Path >= 100)
+                {
+                    CpuBackend.GemmPath = CpuGemmPath.Own;
+                    CpuParallel.SpinTicks = Stopwatch.Frequency * new[] { 0, 50, 1000 }[(int)configs[ci].Path - 100] / 1_000_000;
+                }
                 CpuBackend.SplitBlas = configs[ci].Path != (CpuGemmPath)7;
                 HostPool.Enabled = configs[ci].Pool;
                 for (int i = 0; i < 3; i++) Step(); // warm: the pool holds this configuration's sizes

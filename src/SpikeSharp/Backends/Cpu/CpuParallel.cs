@@ -14,9 +14,11 @@ internal delegate void RangeBody<TState>(in TState state, int start, int end);
 /// </summary>
 internal static class CpuParallel
 {
-    // Spin iterations a worker waits for the next loop before it sleeps: roughly 20-50 µs, longer than the
-    // host-side gap between two kernels of a training step, far shorter than a scheduler quantum.
-    private const int SpinIterations = 2000;
+    // How long a worker spins for the next loop before it sleeps: longer than the host-side gap between two kernels
+    // of a training step (a few µs), short enough not to hold a core from other work (a library's thread pool, another
+    // process) when the next kernel is far away. Timed, not counted: a pause instruction costs 10 to 140 cycles
+    // depending on the CPU.
+    internal static long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 20_000; // 50 µs
 
     private abstract class Job
     {
@@ -162,12 +164,17 @@ internal static class CpuParallel
 
     private static long WaitForNext(long seen)
     {
-        for (int i = 0; i < SpinIterations; i++)
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+        do
         {
-            long gen = Volatile.Read(ref _state) >> 32;
-            if (gen != seen) return gen;
-            Thread.SpinWait(20);
+            for (int i = 0; i < 16; i++)
+            {
+                long gen = Volatile.Read(ref _state) >> 32;
+                if (gen != seen) return gen;
+                Thread.SpinWait(1);
+            }
         }
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < deadline);
         lock (_gate)
         {
             Interlocked.Increment(ref _sleepers);

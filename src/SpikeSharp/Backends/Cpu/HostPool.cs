@@ -23,6 +23,12 @@ internal static class HostPool
     internal static long MaxCachedBytes { get; set; } =
         Math.Max(256L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
 
+    /// <summary>
+    /// Fill new and freed arrays with NaN (float types) or all-ones bits (integers), so that code reading a
+    /// tensor it never wrote shows up as NaN instead of as stale values: <c>SPIKESHARP_CPU_POISON=1</c>, for testing.
+    /// </summary>
+    internal static bool Poison { get; set; } = Environment.GetEnvironmentVariable("SPIKESHARP_CPU_POISON") == "1";
+
     /// <summary>Whether freed arrays are kept for reuse (a switch for benchmarks: off is the old allocate-per-tensor).</summary>
     internal static bool Enabled { get; set; } = true;
 
@@ -68,6 +74,7 @@ internal static class HostPool
             }
         }
         var fresh = GC.AllocateUninitializedArray<T>(size, pinned: true);
+        if (Poison) Fill(fresh);
         Interlocked.Increment(ref _fresh);
         lock (_lock) Account(bytes);
         return fresh;
@@ -87,6 +94,7 @@ internal static class HostPool
         {
             _live -= bytes;
             if (!Enabled || _cached + bytes > MaxCachedBytes) return;
+            if (Poison) Fill(array);
             var key = (array.GetType().GetElementType()!, array.Length);
             if (!_free.TryGetValue(key, out var stack)) _free[key] = stack = new();
             stack.Push(array);
@@ -119,6 +127,17 @@ internal static class HostPool
 
     /// <summary>Restarts <see cref="PeakBytes"/> from the live bytes.</summary>
     public static void ResetPeak() { lock (_lock) _peak = _live; }
+
+    private static void Fill(Array a)
+    {
+        switch (a)
+        {
+            case float[] f: f.AsSpan().Fill(float.NaN); break;
+            case Half[] h: h.AsSpan().Fill(Half.NaN); break;
+            case int[] i: i.AsSpan().Fill(-1); break;
+            case byte[] b: b.AsSpan().Fill(0xFF); break;
+        }
+    }
 
     private static long Bytes(Array a) => (long)a.Length * a switch
     {
