@@ -65,7 +65,8 @@ internal static class CpuParallel
     {
         if (n <= 0) return;
         grain = Math.Max(1, grain);
-        int threads = n <= grain ? 1 : Threads.Count;
+        int threads = Threads.Count; // read even for small loops: a bad SPIKESHARP_NUM_THREADS fails every kernel alike
+        if (n <= grain) threads = 1;
         if (threads == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             body(in state, 0, n);
