@@ -51,3 +51,28 @@ public sealed class CpuInfoTests : IDisposable
             + "fix or unset SPIKESHARP_NUM_THREADS, or set SpikeSharp.Threads.Count", line);
     }
 }
+
+/// <summary>
+/// The own GEMM's other kernels (AVX2 6 × 16 and scalar 4 × 4) on this machine: the runtime is told to hide AVX-512
+/// or AVX2 from a fresh process, which runs the <c>cpu</c> bench's checked products (edge tiles, all transpositions,
+/// a depth over one panel) before timing them.
+/// </summary>
+public sealed class CpuGemmKernelTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("spikesharp-kernels-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Theory]
+    [InlineData("DOTNET_EnableAVX512", "AVX2+FMA, 6×16 register tile")]
+    [InlineData("DOTNET_EnableAVX2", "scalar, 4×4 register tile")]
+    public void KernelWithoutTheWiderInstructionsComputesTheSameProducts(string variable, string kernel)
+    {
+        var env = new Dictionary<string, string> { [variable] = "0", ["SPIKESHARP_BLAS"] = "none" };
+        var run = CliProcess.RunDll(CliProcess.BenchDll, _dir, env, "cpu", "--quick", "--gemm-only", "--rounds", "1",
+            "--out", Path.Combine(_dir, "cpu.json"));
+        Assert.True(run.Code == 0, $"bench failed (a wrong product stops it before timing):\n{run.Out}\n{run.Err}");
+        Assert.Contains($"own GEMM: {kernel}", run.Out);
+        Assert.Contains("odd NT 7×130×1100", run.Out);
+    }
+}

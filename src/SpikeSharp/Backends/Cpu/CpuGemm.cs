@@ -30,7 +30,10 @@ internal static unsafe class CpuGemm
     // Measured on Zen 4 at 1024³ on one core: KC 256 → 81, 512 → 91, 1024 → 97 GFLOP/s of a 115 peak (the C
     // prefetch adds 5-8 %). MC: rows of a packed A block (MC × KC floats, 128 KiB, stays in L2). NC: columns of a
     // packed B panel (KC × NC floats, 4 MiB, stays in L3 and is shared by all threads).
-    internal const int KC = 512, MC = 64, NC = 2048;
+    internal const int KC = 512, NC = 2048;
+
+    /// <summary>Rows of a packed A block: 64, rounded up to whole register tiles.</summary>
+    internal static readonly int MC = (64 + MR - 1) / MR * MR;
 
     /// <summary>A description of the kernel for <c>spikesharp info</c> and the benchmarks.</summary>
     internal static string Description => Kind switch
@@ -210,6 +213,8 @@ internal static unsafe class CpuGemm
         public readonly void Run(int t0, int t1)
         {
             int mr = MR, nr = NR;
+            // PackA writes whole slivers; MC being a multiple of MR keeps them inside MC × KC.
+            System.Diagnostics.Debug.Assert(MC % mr == 0);
             var block = Buffer(ref _aBlock, MC * KC);
             fixed (float* ap = block)
             {

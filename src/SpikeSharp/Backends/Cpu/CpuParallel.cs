@@ -53,9 +53,6 @@ internal static class CpuParallel
     private static Job? _job;
     private static Exception? _error;
 
-    /// <summary>Worker threads started so far (the calling thread is not counted).</summary>
-    internal static int WorkerCount { get { lock (_gate) return _workers.Count; } }
-
     /// <summary>
     /// Runs body(state, start, end) over [0, n) in chunks of at least <paramref name="grain"/> elements, on up to
     /// <see cref="Threads.Count"/> threads; at most a few chunks per thread, so that the dynamic claiming balances
