@@ -11,6 +11,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["bandwidth"] = BandwidthProbe.Run,
     ["memory"] = MemoryBench.Run,
     ["on"] = OpenNeuromorphicBench.Run,
+    ["cpu"] = CpuBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

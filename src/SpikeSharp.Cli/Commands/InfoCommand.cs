@@ -28,6 +28,10 @@ internal static class InfoCommand
         o.WriteLine("Native libraries:");
         foreach (var l in Backends.DeviceCatalog.NativeLibraries)
             o.WriteLine($"  {l.Name,-10} {(l.LoadedFrom == null ? "not found" : $"{l.LoadedFrom} (version {l.Version})")}");
+        string threads;
+        try { threads = $"{Threads.Count} CPU threads"; }
+        catch (InvalidOperationException e) { threads = e.Message; }
+        o.WriteLine($"  {"CPU BLAS",-10} {Backends.Cpu.CpuBackend.GemmDescription}; {threads}");
         o.WriteLine();
         o.WriteLine(DefaultDeviceLine());
     }

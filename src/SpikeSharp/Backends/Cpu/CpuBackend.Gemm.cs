@@ -1,133 +1,142 @@
-using System.Numerics;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
-
 namespace SpikeSharp.Backends.Cpu;
+
+/// <summary>Which implementation the CPU backend's matrix products use.</summary>
+internal enum CpuGemmPath
+{
+    /// <summary>The BLAS library when one was found (<see cref="Blas.Instance"/>), else SpikeSharp's own GEMM.</summary>
+    Auto,
+    /// <summary>SpikeSharp's own GEMM (<see cref="CpuGemm"/>), even when a BLAS is present.</summary>
+    Own,
+}
 
 public sealed partial class CpuBackend
 {
-    // Blocked GEMM: C rows are split across threads in groups of four; for each k-block, each group
-    // streams rows of B once and updates four C rows with vector FMAs, so B is read a quarter as often.
-    private const int KBlock = 256;
-    private const int NBlock = 2048;
+    // Batched products whose items are smaller than this (m·n·k) run one item per thread, each item on one thread:
+    // splitting a small product across threads costs more in packing and synchronisation than it gains.
+    private const long SmallItem = 1L << 21;
+
+    /// <summary>Which GEMM runs (tests and benchmarks switch to <see cref="CpuGemmPath.Own"/> to compare).</summary>
+    internal static CpuGemmPath GemmPath { get; set; } = CpuGemmPath.Auto;
+
+    /// <summary>
+    /// Whether a BLAS product is split across SpikeSharp's threads, the library running single-threaded in each part
+    /// (true), or handed whole to the library's own thread pool (false). Splitting keeps one set of threads: a
+    /// library pool that spins between calls takes cores from the elementwise kernels around the products.
+    /// </summary>
+    internal static bool SplitBlas { get; set; } = true;
+
+    /// <summary>The BLAS in use for matrix products, or null when SpikeSharp's own GEMM runs.</summary>
+    internal static Blas? ActiveBlas => GemmPath == CpuGemmPath.Auto ? Blas.Instance : null;
+
+    /// <summary>
+    /// Where this backend's matrix products run: the BLAS library found (OpenBLAS, BLIS or MKL, see
+    /// <c>SPIKESHARP_BLAS</c>), or SpikeSharp's own packed AVX-512/AVX2 GEMM; for <c>spikesharp info</c>.
+    /// </summary>
+    public static string GemmDescription => Blas.Describe();
 
     /// <inheritdoc/>
-    public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b, float beta, Buf c,
+    public unsafe void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b, float beta, Buf c,
         int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0)
     {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"gemm: sizes must not be negative, got m={m}, n={n}, k={k}");
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "gemm: batch must be at least 1");
         a.F(); b.F(); c.F();
-        var aArr = a.Array<float>(); var bArr = b.Array<float>(); var cArr = c.Array<float>();
-        for (int bi = 0; bi < batch; bi++)
+        CheckOperand("a", a, batch, strideA, m, k);
+        CheckOperand("b", b, batch, strideB, k, n);
+        CheckOperand("c", c, batch, strideC, m, n);
+        if (m == 0 || n == 0) return;
+        int lda = Math.Max(1, transA ? m : k), ldb = Math.Max(1, transB ? k : n), ldc = n;
+        fixed (float* pa = a.Array<float>(), pb = b.Array<float>(), pc = c.Array<float>())
         {
-            int ao = a.Offset + bi * strideA, bo = b.Offset + bi * strideB, co = c.Offset + bi * strideC;
-            float[] A = aArr, B = bArr; int aOff = ao, bOff = bo;
-            if (transA) { A = Transpose(aArr, ao, k, m); aOff = 0; }
-            if (transB) { B = Transpose(bArr, bo, n, k); bOff = 0; }
-            GemmNN(m, n, k, alpha, A, aOff, B, bOff, beta, cArr, co);
+            var job = new GemmJob
+            {
+                TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+                A = pa + a.Offset, B = pb + b.Offset, C = pc + c.Offset, Lda = lda, Ldb = ldb, Ldc = ldc,
+                StrideA = strideA, StrideB = strideB, StrideC = strideC, Blas = ActiveBlas, Split = SplitBlas,
+            };
+            // Items that write distinct C in parallel when they are small; a shared C (stride 0) keeps the order.
+            if (batch > 1 && strideC != 0 && (long)m * n * k < SmallItem)
+            {
+                job.Blas = null; // one thread per item: the own kernel, no library thread pool in the way
+                CpuParallel.For(batch, in job, static (in GemmJob j, int s, int e) => { for (int i = s; i < e; i++) j.Item(i); },
+                    (int)Math.Clamp(SmallItem / Math.Max(1, (long)m * n * k), 1, batch));
+            }
+            else for (int i = 0; i < batch; i++) job.Item(i);
         }
     }
 
-    // src (rows × cols) → (cols × rows)
-    private static float[] Transpose(float[] src, int off, int rows, int cols)
+    private unsafe struct GemmJob
     {
-        var dst = GC.AllocateUninitializedArray<float>(rows * cols);
-        const int T = 32;
-        For((rows + T - 1) / T, (s, e) =>
-        {
-            for (int rb = s * T; rb < Math.Min(rows, e * T); rb += T)
-                for (int cb = 0; cb < cols; cb += T)
-                    for (int r = rb; r < Math.Min(rows, rb + T); r++)
-                        for (int cc = cb; cc < Math.Min(cols, cb + T); cc++)
-                            dst[cc * rows + r] = src[off + r * cols + cc];
-        }, 1);
-        return dst;
-    }
+        public bool TransA, TransB;
+        public int M, N, K, Lda, Ldb, Ldc, StrideA, StrideB, StrideC;
+        public float Alpha, Beta;
+        public float* A, B, C;
+        public Blas? Blas;
+        public bool Split;
 
-    private static unsafe void GemmNN(int m, int n, int k, float alpha, float[] A, int ao, float[] B, int bo,
-        float beta, float[] C, int co)
-    {
-        int groups = (m + 3) / 4;
-        long work = (long)m * n * k;
-        int grain = work < (1 << 18) ? groups : Math.Max(1, groups / (Environment.ProcessorCount * 4));
-        For(groups, (gs, ge) =>
+        public readonly void Item(int i)
         {
-            fixed (float* pa = A, pb = B, pc = C)
+            float* a = A + (long)i * StrideA, b = B + (long)i * StrideB, c = C + (long)i * StrideC;
+            if (Blas == null || K == 0)
             {
-                for (int g = gs; g < ge; g++)
-                {
-                    int i0 = g * 4, rowsHere = Math.Min(4, m - i0);
-                    for (int r = 0; r < rowsHere; r++)
-                    {
-                        float* crow = pc + co + (long)(i0 + r) * n;
-                        if (beta == 0f) new Span<float>(crow, n).Clear();
-                        else if (beta != 1f) for (int j = 0; j < n; j++) crow[j] *= beta;
-                    }
-                    for (int nb = 0; nb < n; nb += NBlock)
-                    {
-                        int nEnd = Math.Min(n, nb + NBlock);
-                        for (int kb = 0; kb < k; kb += KBlock)
-                        {
-                            int kEnd = Math.Min(k, kb + KBlock);
-                            if (rowsHere == 4) Block4(pa + ao, pb + bo, pc + co, i0, n, k, nb, nEnd, kb, kEnd, alpha);
-                            else
-                                for (int r = 0; r < rowsHere; r++) Block1(pa + ao, pb + bo, pc + co, i0 + r, n, k, nb, nEnd, kb, kEnd, alpha);
-                        }
-                    }
-                }
+                CpuGemm.Sgemm(TransA, TransB, M, N, K, Alpha, a, Lda, b, Ldb, Beta, c, Ldc);
+                return;
             }
-        }, grain);
-    }
-
-    private static unsafe void Block4(float* A, float* B, float* C, int i0, int n, int k, int nb, int nEnd, int kb, int kEnd, float alpha)
-    {
-        float* c0 = C + (long)i0 * n, c1 = c0 + n, c2 = c1 + n, c3 = c2 + n;
-        float* a0 = A + (long)i0 * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k;
-        int vw = Vector256<float>.Count;
-        for (int p = kb; p < kEnd; p++)
-        {
-            float s0 = alpha * a0[p], s1 = alpha * a1[p], s2 = alpha * a2[p], s3 = alpha * a3[p];
-            float* brow = B + (long)p * n;
-            int j = nb;
-            if (Vector256.IsHardwareAccelerated)
+            int threads = Threads.Count;
+            if (!Split)
             {
-                var v0 = Vector256.Create(s0); var v1 = Vector256.Create(s1);
-                var v2 = Vector256.Create(s2); var v3 = Vector256.Create(s3);
-                for (; j + vw <= nEnd; j += vw)
-                {
-                    var bv = Vector256.Load(brow + j);
-                    Vector256.Store(MulAdd(v0, bv, Vector256.Load(c0 + j)), c0 + j);
-                    Vector256.Store(MulAdd(v1, bv, Vector256.Load(c1 + j)), c1 + j);
-                    Vector256.Store(MulAdd(v2, bv, Vector256.Load(c2 + j)), c2 + j);
-                    Vector256.Store(MulAdd(v3, bv, Vector256.Load(c3 + j)), c3 + j);
-                }
+                Blas.UseThreads(threads);
+                Blas.Sgemm(TransA, TransB, M, N, K, Alpha, a, Lda, b, Ldb, Beta, c, Ldc);
+                return;
             }
-            for (; j < nEnd; j++)
-            {
-                float bv = brow[j];
-                c0[j] += s0 * bv; c1[j] += s1 * bv; c2[j] += s2 * bv; c3[j] += s3 * bv;
-            }
+            Blas.UseThreads(1);
+            // One part per thread, along the longer side of C, in multiples of 32 rows or columns.
+            long work = (long)M * N * K;
+            int parts = work < 1L << 18 ? 1 : Math.Min(threads, (Math.Max(M, N) + 31) / 32);
+            var part = new BlasPart { Job = this, A = a, B = b, C = c, Parts = parts };
+            CpuParallel.For(parts, in part, static (in BlasPart p, int s, int e) => { for (int j = s; j < e; j++) p.Run(j); }, 1);
         }
     }
 
-    private static unsafe void Block1(float* A, float* B, float* C, int i, int n, int k, int nb, int nEnd, int kb, int kEnd, float alpha)
+    // Part j of a product split along rows of C (m ≥ n) or columns, each part one single-threaded BLAS call.
+    private unsafe struct BlasPart
     {
-        float* c0 = C + (long)i * n; float* a0 = A + (long)i * k;
-        int vw = Vector256<float>.Count;
-        for (int p = kb; p < kEnd; p++)
+        public GemmJob Job;
+        public float* A, B, C;
+        public int Parts;
+
+        public readonly void Run(int j)
         {
-            float s0 = alpha * a0[p];
-            float* brow = B + (long)p * n;
-            int j = nb;
-            if (Vector256.IsHardwareAccelerated)
+            ref readonly var g = ref Job;
+            bool rows = g.M >= g.N;
+            int len = rows ? g.M : g.N;
+            int from = Bound(j, len), to = Bound(j + 1, len);
+            if (to <= from) return;
+            if (rows)
             {
-                var v0 = Vector256.Create(s0);
-                for (; j + vw <= nEnd; j += vw)
-                    Vector256.Store(MulAdd(v0, Vector256.Load(brow + j), Vector256.Load(c0 + j)), c0 + j);
+                float* a = g.TransA ? A + from : A + (long)from * g.Lda;
+                g.Blas!.Sgemm(g.TransA, g.TransB, to - from, g.N, g.K, g.Alpha, a, g.Lda, B, g.Ldb, g.Beta, C + (long)from * g.Ldc, g.Ldc);
             }
-            for (; j < nEnd; j++) c0[j] += s0 * brow[j];
+            else
+            {
+                float* b = g.TransB ? B + (long)from * g.Ldb : B + from;
+                g.Blas!.Sgemm(g.TransA, g.TransB, g.M, to - from, g.K, g.Alpha, A, g.Lda, b, g.Ldb, g.Beta, C + from, g.Ldc);
+            }
         }
+
+        private readonly int Bound(int j, int len) => j == Parts ? len : Math.Min(len, (int)((long)len * j / Parts + 31) / 32 * 32);
     }
 
-    private static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
-        System.Runtime.Intrinsics.X86.Fma.IsSupported ? System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a, b, c) : a * b + c;
+    // An operand of `batch` items `stride` apart, each rows × cols, must lie inside its buffer.
+    private static void CheckOperand(string name, Buf x, int batch, int stride, int rows, int cols)
+    {
+        if (stride < 0) throw new ArgumentOutOfRangeException("stride" + char.ToUpperInvariant(name[0]), stride,
+            $"gemm: the batch stride of {name} must not be negative");
+        long item = (long)rows * cols;
+        if (item == 0) return;
+        long need = (long)(batch - 1) * stride + item;
+        if (need > x.Length)
+            throw new ArgumentException($"gemm: {name} needs {need} elements ({batch} item(s) of {rows}×{cols}, "
+                + $"stride {stride}), its buffer has {x.Length}", name);
+    }
 }

@@ -4,8 +4,9 @@ using SpikeSharp.Kernels;
 namespace SpikeSharp.Backends.Cpu;
 
 /// <summary>
-/// The CPU backend: the specification every other backend is tested against. Kernels run as
-/// Parallel.For over chunks of the flat index space, with the op struct inlined by the JIT.
+/// The CPU backend: the specification every other backend is tested against. Kernels run one parallel loop each
+/// over chunks of the flat index space (<see cref="CpuParallel"/>, <see cref="Threads.Count"/> threads, small work on
+/// the calling thread), with the op struct inlined by the JIT; memory comes from a caching allocator.
 /// </summary>
 public sealed partial class CpuBackend : IBackend
 {
@@ -24,7 +25,26 @@ public sealed partial class CpuBackend : IBackend
     internal const int Grain = 1 << 15;
 
     /// <inheritdoc/>
-    public Storage Allocate(DType dtype, int length) => new CpuStorage(this, dtype, length);
+    public Storage Allocate(DType dtype, int length)
+    {
+        if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "allocate: length must not be negative");
+        return new CpuStorage(this, dtype, length);
+    }
+
+    /// <summary>Bytes of host memory held by live CPU tensors (rounded to the allocator's buckets).</summary>
+    public long AllocatedBytes => HostPool.LiveBytes;
+
+    /// <summary>Bytes of freed host memory kept for reuse (see <see cref="EmptyCache"/>).</summary>
+    public long CachedBytes => HostPool.CachedBytes;
+
+    /// <summary>Highest <see cref="AllocatedBytes"/> seen.</summary>
+    public long PeakBytes => HostPool.PeakBytes;
+
+    /// <summary>
+    /// Hands the cached host memory to the garbage collector (like <c>torch.cuda.empty_cache</c>); tensors in use
+    /// are not affected. The cache is otherwise bounded to a quarter of the memory available to the process.
+    /// </summary>
+    public void EmptyCache() => HostPool.EmptyCache();
 
     /// <inheritdoc/>
     public void Upload<T>(ReadOnlySpan<T> src, Buf dst) where T : unmanaged
@@ -79,29 +99,29 @@ public sealed partial class CpuBackend : IBackend
         }
     }
 
-    /// <summary>Runs body(start, end) over [0, n) in chunks, in parallel when large.</summary>
-    internal static void For(int n, Action<int, int> body, int grain = Grain)
-    {
-        if (n <= grain) { if (n > 0) body(0, n); return; }
-        int chunks = (n + grain - 1) / grain;
-        Parallel.For(0, chunks, c =>
-        {
-            int s = c * grain;
-            body(s, Math.Min(n, s + grain));
-        });
-    }
+    /// <summary>
+    /// Runs body(start, end) over [0, n) in chunks of at least <paramref name="grain"/>, on <see cref="Threads.Count"/>
+    /// threads when there is more than one grain of work (allocates the closure; kernels here pass their state
+    /// to the static-lambda overload instead).
+    /// </summary>
+    internal static void For(int n, Action<int, int> body, int grain = Grain) => CpuParallel.For(n, body, grain);
+
+    /// <summary>The non-allocating loop: body(state, start, end) with a static lambda (see <see cref="CpuParallel"/>).</summary>
+    internal static void For<TState>(int n, in TState state, RangeBody<TState> body, int grain = Grain) =>
+        CpuParallel.For(n, in state, body, grain);
 
     /// <inheritdoc/>
     public void Map<TOp>(TOp op, Buf x, Buf y) where TOp : struct, IUnaryOp
     {
         CheckLen(x.Length, y.Length, "map");
-        var xa = x.Array<float>(); var ya = y.Array<float>(); int xo = x.Offset, yo = y.Offset;
         x.F(); y.F();
-        For(y.Length, (s, e) =>
-        {
-            if (TrySimd(op, xa.AsSpan(xo + s, e - s), ya.AsSpan(yo + s, e - s))) return;
-            for (int i = s; i < e; i++) ya[yo + i] = op.Apply(xa[xo + i]);
-        });
+        For(y.Length, (op, X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset),
+            static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo) k, int s, int e) =>
+            {
+                if (TrySimd(k.Op, k.X.AsSpan(k.Xo + s, e - s), k.Y.AsSpan(k.Yo + s, e - s))) return;
+                var op = k.Op; float[] xa = k.X, ya = k.Y; int xo = k.Xo, yo = k.Yo;
+                for (int i = s; i < e; i++) ya[yo + i] = op.Apply(xa[xo + i]);
+            });
     }
 
     /// <inheritdoc/>
@@ -109,13 +129,13 @@ public sealed partial class CpuBackend : IBackend
     {
         CheckLen(a.Length, y.Length, "map"); CheckLen(b.Length, y.Length, "map");
         a.F(); b.F(); y.F();
-        var aa = a.Array<float>(); var ba = b.Array<float>(); var ya = y.Array<float>();
-        int ao = a.Offset, bo = b.Offset, yo = y.Offset;
-        For(y.Length, (s, e) =>
-        {
-            if (TrySimd<TOp>(aa.AsSpan(ao + s, e - s), ba.AsSpan(bo + s, e - s), ya.AsSpan(yo + s, e - s))) return;
-            for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i]);
-        });
+        For(y.Length, (op, A: a.Array<float>(), Ao: a.Offset, B: b.Array<float>(), Bo: b.Offset, Y: y.Array<float>(), Yo: y.Offset),
+            static (in (TOp Op, float[] A, int Ao, float[] B, int Bo, float[] Y, int Yo) k, int s, int e) =>
+            {
+                if (TrySimd<TOp>(k.A.AsSpan(k.Ao + s, e - s), k.B.AsSpan(k.Bo + s, e - s), k.Y.AsSpan(k.Yo + s, e - s))) return;
+                var op = k.Op; float[] aa = k.A, ba = k.B, ya = k.Y; int ao = k.Ao, bo = k.Bo, yo = k.Yo;
+                for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i]);
+            });
     }
 
     /// <inheritdoc/>
@@ -123,9 +143,14 @@ public sealed partial class CpuBackend : IBackend
     {
         CheckLen(a.Length, y.Length, "map"); CheckLen(b.Length, y.Length, "map"); CheckLen(c.Length, y.Length, "map");
         a.F(); b.F(); c.F(); y.F();
-        var aa = a.Array<float>(); var ba = b.Array<float>(); var ca = c.Array<float>(); var ya = y.Array<float>();
-        int ao = a.Offset, bo = b.Offset, co = c.Offset, yo = y.Offset;
-        For(y.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i], ca[co + i]); });
+        For(y.Length, (op, a, b, c, y), static (in (TOp Op, Buf A, Buf B, Buf C, Buf Y) k, int s, int e) =>
+        {
+            var op = k.Op;
+            float[] aa = k.A.Array<float>(), ba = k.B.Array<float>(), ca = k.C.Array<float>(), ya = k.Y.Array<float>();
+            int ao = k.A.Offset, bo = k.B.Offset, co = k.C.Offset, yo = k.Y.Offset;
+            if (TrySimd(op, aa.AsSpan(ao + s, e - s), ba.AsSpan(bo + s, e - s), ca.AsSpan(co + s, e - s), ya.AsSpan(yo + s, e - s))) return;
+            for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i], ca[co + i]);
+        });
     }
 
     /// <inheritdoc/>
@@ -133,20 +158,54 @@ public sealed partial class CpuBackend : IBackend
     {
         CheckLen(x.Length, y.Length, "map");
         x.F(); y.F();
-        var xa = x.Array<float>(); var ya = y.Array<float>(); int xo = x.Offset, yo = y.Offset;
-        For(y.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + i] = op.Apply(i, xa[xo + i]); });
+        For(y.Length, (op, X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset),
+            static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo) k, int s, int e) =>
+            {
+                var op = k.Op; float[] xa = k.X, ya = k.Y; int xo = k.Xo, yo = k.Yo;
+                for (int i = s; i < e; i++) ya[yo + i] = op.Apply(i, xa[xo + i]);
+            });
     }
 
     /// <inheritdoc/>
     public void MapBroadcast<TOp>(TOp op, Buf a, StridedIndex ia, Buf b, StridedIndex ib, Buf y) where TOp : struct, IBinaryOp
     {
         a.F(); b.F(); y.F();
-        var aa = a.Array<float>(); var ba = b.Array<float>(); var ya = y.Array<float>();
-        int ao = a.Offset, bo = b.Offset, yo = y.Offset;
-        For(y.Length, (s, e) =>
+        var (runA, sa) = Rows(ia);
+        var (runB, sb) = Rows(ib);
+        // Both indices describe y's shape, so each run is a product of y's trailing dims and the shorter divides the
+        // longer: rows of the shorter are evenly spaced in both inputs.
+        int run = Math.Min(runA, runB);
+        var k = new BroadcastMap<TOp>(op, a, ia, sa, b, ib, sb, y, run);
+        if (run >= 8 && SameDims(ia, ib) && y.Length % run == 0)
         {
-            for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + ia.Offset(i)], ba[bo + ib.Offset(i)]);
-        });
+            // One index computation per row, and SIMD when both strides are 0 or 1.
+            For(y.Length / run, in k, static (in BroadcastMap<TOp> k, int s, int e) => k.Rows(s, e), Math.Max(1, Grain / run));
+            return;
+        }
+        For(y.Length, in k, static (in BroadcastMap<TOp> k, int s, int e) => k.Elements(s, e));
+    }
+
+    private readonly struct BroadcastMap<TOp>(TOp op, Buf a, StridedIndex ia, int sa, Buf b, StridedIndex ib, int sb,
+        Buf y, int run) where TOp : struct, IBinaryOp
+    {
+        private readonly float[] _a = a.Array<float>(), _b = b.Array<float>(), _y = y.Array<float>();
+        private readonly int _ao = a.Offset, _bo = b.Offset, _yo = y.Offset;
+
+        public void Elements(int s, int e)
+        {
+            for (int i = s; i < e; i++) _y[_yo + i] = op.Apply(_a[_ao + ia.Offset(i)], _b[_bo + ib.Offset(i)]);
+        }
+
+        public void Rows(int r0, int r1)
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                int i0 = r * run, pa = _ao + ia.Offset(i0), pb = _bo + ib.Offset(i0);
+                var yr = _y.AsSpan(_yo + i0, run);
+                if (sa <= 1 && sb <= 1 && TrySimdBroadcast<TOp>(_a, pa, sa, _b, pb, sb, yr)) continue;
+                for (int j = 0; j < run; j++) yr[j] = op.Apply(_a[pa + j * sa], _b[pb + j * sb]);
+            }
+        }
     }
 
     /// <inheritdoc/>
@@ -164,13 +223,26 @@ public sealed partial class CpuBackend : IBackend
     private static void GatherT<T>(Buf x, StridedIndex ix, Buf y) where T : unmanaged
     {
         x.Span<T>(); y.Span<T>();
-        var xa = x.Array<T>(); var ya = y.Array<T>(); int xo = x.Offset, yo = y.Offset;
-        if (ForRows(y.Length, ix, (r, off, run, st) =>
+        if (RowWalk(y.Length, ix, out int rowRun, out int rowStride, out int rowGrain))
+        {
+            var rk = (X: x.Array<T>(), Xo: x.Offset, Ix: ix, Y: y.Array<T>(), Yo: y.Offset, Run: rowRun, St: rowStride);
+            For(y.Length / rowRun, in rk, static (in (T[] X, int Xo, StridedIndex Ix, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
             {
-                if (st == 1) System.Array.Copy(xa, xo + off, ya, yo + r, run);
-                else for (int j = 0; j < run; j++) ya[yo + r + j] = xa[xo + off + j * st];
-            })) return;
-        For(y.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + i] = xa[xo + ix.Offset(i)]; });
+                int run = k.Run, st = k.St;
+                for (int r = r0; r < r1; r++)
+                {
+                    int off = k.Xo + k.Ix.Offset(r * run), dst = k.Yo + r * run;
+                    if (st == 1) System.Array.Copy(k.X, off, k.Y, dst, run);
+                    else for (int j = 0; j < run; j++) k.Y[dst + j] = k.X[off + j * st];
+                }
+            }, rowGrain);
+            return;
+        }
+        var k = (X: x.Array<T>(), Xo: x.Offset, Ix: ix, Y: y.Array<T>(), Yo: y.Offset);
+        For(y.Length, in k, static (in (T[] X, int Xo, StridedIndex Ix, T[] Y, int Yo) k, int s, int e) =>
+        {
+            for (int i = s; i < e; i++) k.Y[k.Yo + i] = k.X[k.Xo + k.Ix.Offset(i)];
+        });
     }
 
     /// <inheritdoc/>
@@ -189,90 +261,187 @@ public sealed partial class CpuBackend : IBackend
     public void ScatterAdd(Buf x, Buf y, StridedIndex iy)
     {
         x.F(); y.F();
-        var xa = x.Array<float>(); var ya = y.Array<float>(); int xo = x.Offset, yo = y.Offset;
-        if (ForRows(x.Length, iy, (r, off, run, st) => { for (int j = 0; j < run; j++) ya[yo + off + j * st] += xa[xo + r + j]; })) return;
-        For(x.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + iy.Offset(i)] += xa[xo + i]; });
+        if (RowWalk(x.Length, iy, out int rowRun, out int rowStride, out int rowGrain))
+        {
+            var rk = (X: x.Array<float>(), Xo: x.Offset, Iy: iy, Y: y.Array<float>(), Yo: y.Offset, Run: rowRun, St: rowStride);
+            For(x.Length / rowRun, in rk, static (in (float[] X, int Xo, StridedIndex Iy, float[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
+            {
+                int run = k.Run, st = k.St;
+                for (int r = r0; r < r1; r++)
+                {
+                    int off = k.Yo + k.Iy.Offset(r * run), src = k.Xo + r * run;
+                    if (st == 1) System.Numerics.Tensors.TensorPrimitives.Add(k.Y.AsSpan(off, run), k.X.AsSpan(src, run), k.Y.AsSpan(off, run));
+                    else for (int j = 0; j < run; j++) k.Y[off + j * st] += k.X[src + j];
+                }
+            }, rowGrain);
+            return;
+        }
+        var k = (X: x.Array<float>(), Xo: x.Offset, Iy: iy, Y: y.Array<float>(), Yo: y.Offset);
+        For(x.Length, in k, static (in (float[] X, int Xo, StridedIndex Iy, float[] Y, int Yo) k, int s, int e) =>
+        {
+            for (int i = s; i < e; i++) k.Y[k.Yo + k.Iy.Offset(i)] += k.X[k.Xo + i];
+        });
     }
 
     private static void ScatterT<T>(Buf x, Buf y, StridedIndex iy) where T : unmanaged
     {
         x.Span<T>(); y.Span<T>();
-        var xa = x.Array<T>(); var ya = y.Array<T>(); int xo = x.Offset, yo = y.Offset;
-        if (ForRows(x.Length, iy, (r, off, run, st) => { for (int j = 0; j < run; j++) ya[yo + off + j * st] = xa[xo + r + j]; })) return;
-        For(x.Length, (s, e) => { for (int i = s; i < e; i++) ya[yo + iy.Offset(i)] = xa[xo + i]; });
+        if (RowWalk(x.Length, iy, out int rowRun, out int rowStride, out int rowGrain))
+        {
+            var rk = (X: x.Array<T>(), Xo: x.Offset, Iy: iy, Y: y.Array<T>(), Yo: y.Offset, Run: rowRun, St: rowStride);
+            For(x.Length / rowRun, in rk, static (in (T[] X, int Xo, StridedIndex Iy, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
+            {
+                int run = k.Run, st = k.St;
+                for (int r = r0; r < r1; r++)
+                {
+                    int off = k.Yo + k.Iy.Offset(r * run), src = k.Xo + r * run;
+                    if (st == 1) System.Array.Copy(k.X, src, k.Y, off, run);
+                    else for (int j = 0; j < run; j++) k.Y[off + j * st] = k.X[src + j];
+                }
+            }, rowGrain);
+            return;
+        }
+        var k = (X: x.Array<T>(), Xo: x.Offset, Iy: iy, Y: y.Array<T>(), Yo: y.Offset);
+        For(x.Length, in k, static (in (T[] X, int Xo, StridedIndex Iy, T[] Y, int Yo) k, int s, int e) =>
+        {
+            for (int i = s; i < e; i++) k.Y[k.Yo + k.Iy.Offset(i)] = k.X[k.Xo + i];
+        });
     }
 
     /// <summary>
-    /// Walks flat indices [0, n) in rows of the index's innermost dim, calling body(rowStart, offset, run, stride)
-    /// with one index computation per row instead of one per element. False (nothing done) for short rows.
+    /// The longest run of flat indices the index maps to equally spaced offsets: the innermost dim, merged with the
+    /// dims around it while they are laid out contiguously (stride of the outer = size × stride of the inner), so an
+    /// image row of 28 in a (B, 1, 28, 28) tensor becomes one run of 784.
     /// </summary>
-    private static bool ForRows(int n, StridedIndex ix, Action<int, int, int, int> body)
+    internal static (int Run, int Stride) Rows(in StridedIndex ix)
     {
-        var (run, st) = ix.Inner();
-        if (run < 8 || n % run != 0) return false;
-        For(n / run, (s, e) => { for (int r = s; r < e; r++) body(r * run, ix.Offset(r * run), run, st); }, Math.Max(1, Grain / run));
-        return true;
+        if (ix.Rank == 0) return (1, 0);
+        Span<int> d = stackalloc int[6] { ix.D0, ix.D1, ix.D2, ix.D3, ix.D4, ix.D5 };
+        Span<int> st = stackalloc int[6] { ix.S0, ix.S1, ix.S2, ix.S3, ix.S4, ix.S5 };
+        int i = ix.Rank - 1;
+        long run = d[i];
+        int stride = st[i];
+        for (i--; i >= 0 && (long)st[i] == run * stride && run * d[i] <= int.MaxValue; i--) run *= d[i];
+        return ((int)run, stride);
+    }
+
+    private static bool SameDims(in StridedIndex p, in StridedIndex q) =>
+        p.Rank == q.Rank && p.D0 == q.D0 && p.D1 == q.D1 && p.D2 == q.D2 && p.D3 == q.D3 && p.D4 == q.D4 && p.D5 == q.D5;
+
+    /// <summary>
+    /// Whether flat indices [0, n) can be walked in rows (see <see cref="Rows"/>; one index computation per row instead
+    /// of one per element): rows of at least 8 that tile n. The grain is in rows.
+    /// </summary>
+    private static bool RowWalk(int n, in StridedIndex ix, out int run, out int stride, out int rowGrain)
+    {
+        (run, stride) = Rows(ix);
+        rowGrain = Math.Max(1, Grain / Math.Max(1, run));
+        return run >= 8 && n % run == 0;
     }
 
     /// <inheritdoc/>
     public void Reduce<TOp>(TOp op, Buf x, Buf y, int outer, int r, int inner) where TOp : struct, IReduceOp
     {
         CheckLen((long)outer * r * inner, x.Length, "reduce"); CheckLen((long)outer * inner, y.Length, "reduce");
-        var xa = x.Array<float>(); var ya = y.Array<float>(); int xo = x.Offset, yo = y.Offset;
         x.F(); y.F();
+        var k = (op, X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset, Outer: outer, R: r, Inner: inner);
         if (outer * inner == 1)
         {
-            // Full reduction: partial results per chunk, combined in chunk order (deterministic).
+            // Full reduction: partial results per fixed chunk of Grain, combined in chunk order, so the result does
+            // not depend on the thread count.
             int chunks = Math.Max(1, (r + Grain - 1) / Grain);
-            var part = new float[chunks];
-            Parallel.For(0, chunks, c =>
+            if (chunks == 1) { y.F()[0] = ReduceRange(op, k.X, k.Xo, r); return; }
+            var part = HostPool.Rent<float>(chunks);
+            try
             {
-                int s = c * Grain, e = Math.Min(r, s + Grain);
-                if (typeof(TOp) == typeof(SumOp)) { part[c] = System.Numerics.Tensors.TensorPrimitives.Sum<float>(xa.AsSpan(xo + s, e - s)); return; }
-                float acc = op.Identity();
-                for (int j = s; j < e; j++) acc = op.Combine(acc, xa[xo + j]);
-                part[c] = acc;
-            });
-            float tot = op.Identity();
-            foreach (var p in part) tot = op.Combine(tot, p);
-            ya[yo] = tot;
+                For(chunks, (k, Part: part), static (in ((TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) K, float[] Part) p, int c0, int c1) =>
+                {
+                    for (int c = c0; c < c1; c++)
+                    {
+                        int s = c * Grain, e = Math.Min(p.K.R, s + Grain);
+                        p.Part[c] = ReduceRange(p.K.Op, p.K.X, p.K.Xo + s, e - s);
+                    }
+                }, 1);
+                float tot = op.Identity();
+                for (int c = 0; c < chunks; c++) tot = op.Combine(tot, part[c]);
+                y.F()[0] = tot;
+            }
+            finally { HostPool.Return(part); }
             return;
         }
-        int rows = outer;
-        For(outer * inner, (s, e) =>
+        if (inner == 1)
         {
-            for (int oi = s; oi < e; oi++)
+            // Rows reduce along contiguous memory.
+            For(outer, in k, static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k, int s, int e) =>
             {
-                int o = oi / inner, i = oi - o * inner;
-                int b = xo + o * r * inner + i;
-                float acc = op.Identity();
-                for (int j = 0; j < r; j++) acc = op.Combine(acc, xa[b + j * inner]);
-                ya[yo + oi] = acc;
+                for (int o = s; o < e; o++) k.Y[k.Yo + o] = ReduceRange(k.Op, k.X, k.Xo + o * k.R, k.R);
+            }, Math.Max(1, Grain / Math.Max(1, r)));
+            return;
+        }
+        // Reduce over a middle dim: accumulate whole rows of `inner` elements (contiguous, vectorised for sums) into
+        // the output, j ascending as in the element-wise definition. Parallel over outer, or over inner when outer is 1.
+        if (outer >= Threads.Count || (long)r * inner < 2 * Grain)
+        {
+            For(outer, in k, static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k, int s, int e) =>
+            {
+                for (int o = s; o < e; o++) ReduceColumns(k.Op, k.X, k.Xo + o * k.R * k.Inner, k.R, k.Inner, k.Y.AsSpan(k.Yo + o * k.Inner, k.Inner), k.Inner);
+            }, Math.Max(1, Grain / Math.Max(1, r * inner)));
+            return;
+        }
+        For(outer * inner, in k, static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k, int s, int e) =>
+        {
+            // [s, e) is a flat range of outputs; split it at row boundaries of `inner`.
+            while (s < e)
+            {
+                int o = s / k.Inner, i = s - o * k.Inner, len = Math.Min(e - s, k.Inner - i);
+                ReduceColumns(k.Op, k.X, k.Xo + o * k.R * k.Inner + i, k.R, k.Inner, k.Y.AsSpan(k.Yo + s, len), len);
+                s += len;
             }
-        }, Math.Max(1, Grain / Math.Max(1, r)));
-        _ = rows;
+        }, Math.Max(16, Grain / Math.Max(1, r)));
+    }
+
+    // Reduces x[xo .. xo + count) in order (sums vectorised).
+    private static float ReduceRange<TOp>(TOp op, float[] x, int xo, int count) where TOp : struct, IReduceOp
+    {
+        if (typeof(TOp) == typeof(SumOp)) return System.Numerics.Tensors.TensorPrimitives.Sum<float>(x.AsSpan(xo, count));
+        float acc = op.Identity();
+        for (int j = 0; j < count; j++) acc = op.Combine(acc, x[xo + j]);
+        return acc;
+    }
+
+    // y[i] = reduce over j < r of x[xo + j·stride + i], for i < width: row by row, each row contiguous.
+    private static void ReduceColumns<TOp>(TOp op, float[] x, int xo, int r, int stride, Span<float> y, int width)
+        where TOp : struct, IReduceOp
+    {
+        y.Fill(op.Identity());
+        for (int j = 0; j < r; j++)
+        {
+            var row = x.AsSpan(xo + j * stride, width);
+            if (typeof(TOp) == typeof(SumOp)) System.Numerics.Tensors.TensorPrimitives.Add(y, row, y);
+            else for (int i = 0; i < width; i++) y[i] = op.Combine(y[i], row[i]);
+        }
     }
 
     /// <inheritdoc/>
     public void ArgMax(Buf x, Buf y, int outer, int r, int inner)
     {
-        var xs = x.Array<float>(); var ys = y.Array<int>(); int xo = x.Offset, yo = y.Offset;
         x.F(); y.I();
-        For(outer * inner, (s, e) =>
-        {
-            for (int oi = s; oi < e; oi++)
+        For(outer * inner, (X: x.Array<float>(), Xo: x.Offset, Y: y.Array<int>(), Yo: y.Offset, R: r, Inner: inner),
+            static (in (float[] X, int Xo, int[] Y, int Yo, int R, int Inner) k, int s, int e) =>
             {
-                int o = oi / inner, i = oi - o * inner;
-                int b = xo + o * r * inner + i;
-                float best = xs[b]; int bi = 0;
-                for (int j = 1; j < r; j++)
+                for (int oi = s; oi < e; oi++)
                 {
-                    float v = xs[b + j * inner];
-                    if (v > best || (float.IsNaN(v) && !float.IsNaN(best))) { best = v; bi = j; }
+                    int o = oi / k.Inner, i = oi - o * k.Inner;
+                    int b = k.Xo + o * k.R * k.Inner + i;
+                    float best = k.X[b]; int bi = 0;
+                    for (int j = 1; j < k.R; j++)
+                    {
+                        float v = k.X[b + j * k.Inner];
+                        if (v > best || (float.IsNaN(v) && !float.IsNaN(best))) { best = v; bi = j; }
+                    }
+                    k.Y[k.Yo + oi] = bi;
                 }
-                ys[yo + oi] = bi;
-            }
-        }, Math.Max(1, Grain / Math.Max(1, r)));
+            }, Math.Max(1, Grain / Math.Max(1, r)));
     }
 
     /// <inheritdoc/>
@@ -281,17 +450,17 @@ public sealed partial class CpuBackend : IBackend
         var ids = idx.I();
         for (int j = 0; j < ids.Length; j++)
             if ((uint)ids[j] >= (uint)r) throw new IndexOutOfRangeException($"index_select: index {ids[j]} at position {j} is out of range [0, {r})");
-        var xs = x.Array<float>(); var ys = y.Array<float>(); var ia = idx.Array<int>();
-        int xo = x.Offset, yo = y.Offset, io = idx.Offset;
         x.F(); y.F();
-        For(outer * count, (s, e) =>
-        {
-            for (int oj = s; oj < e; oj++)
+        For(outer * count, (X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset, I: idx.Array<int>(), Io: idx.Offset,
+            R: r, Count: count, Inner: inner),
+            static (in (float[] X, int Xo, float[] Y, int Yo, int[] I, int Io, int R, int Count, int Inner) k, int s, int e) =>
             {
-                int o = oj / count, j = oj - o * count;
-                System.Array.Copy(xs, xo + (o * r + ia[io + j]) * inner, ys, yo + oj * inner, inner);
-            }
-        }, Math.Max(1, Grain / Math.Max(1, inner)));
+                for (int oj = s; oj < e; oj++)
+                {
+                    int o = oj / k.Count, j = oj - o * k.Count;
+                    System.Array.Copy(k.X, k.Xo + (o * k.R + k.I[k.Io + j]) * k.Inner, k.Y, k.Yo + oj * k.Inner, k.Inner);
+                }
+            }, Math.Max(1, Grain / Math.Max(1, inner)));
     }
 
     /// <inheritdoc/>
