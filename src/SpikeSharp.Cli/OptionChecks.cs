@@ -38,6 +38,9 @@ internal static class OptionChecks
     /// <summary>A directory the command will create or write into.</summary>
     private sealed record OutputDirectory : Rule;
 
+    /// <summary>A file the command will create or replace (its directory is created if needed).</summary>
+    private sealed record OutputFile(string What) : Rule;
+
     /// <summary>An existing file to read.</summary>
     private sealed record InputFile(string What) : Rule;
 
@@ -74,21 +77,36 @@ internal static class OptionChecks
         ["--text"] = new InputFile("a UTF-8 text file"),
         ["--data"] = new InputDirectory("a directory holding the dataset files"),
         ["--checkpoint"] = new InputDirectory("a directory written by 'spikesharp train lm --out DIR'"),
+        ["--tensorboard"] = new OutputDirectory(),
+        ["--dt"] = new Real(false, "a positive number of seconds such as 0.0001"),
     };
+
+    /// <summary>Rules of options that mean something else in one command than elsewhere (by command name).</summary>
+    private static readonly Dictionary<(string Command, string Option), Rule> CommandRules = new()
+    {
+        [("export", "--checkpoint")] =
+            new InputDirectory("a run directory written by 'spikesharp train fashion-mnist --out DIR'"),
+        [("export", "--out")] = new OutputFile("a .nir file to write"),
+        [("export", "--format")] = new Choice("nir"),
+    };
+
+    private static Rule? RuleFor(Command command, Option option) =>
+        CommandRules.GetValueOrDefault((command.Name, option.Name)) ?? Rules.GetValueOrDefault(option.Name);
 
     /// <summary>Installs the checks on every option of <paramref name="root"/> and of its subcommands.</summary>
     public static void Install(Command root)
     {
         foreach (var option in root.Options)
         {
-            AttachParser(option);
+            var rule = RuleFor(root, option);
+            AttachParser(option, rule);
             // Option validators also run for a default value (runs/... for --out), before it is converted.
-            if (Rules.GetValueOrDefault(option.Name) is OutputDirectory or InputFile or InputDirectory or DeviceName
+            if (rule is OutputDirectory or OutputFile or InputFile or InputDirectory or DeviceName
                 && option is Option<string> or Option<string?>)
-                option.Validators.Add(r => CheckPathOrDevice(r, Rules[option.Name]));
+                option.Validators.Add(r => CheckPathOrDevice(r, rule));
         }
         // SPIKESHARP_DEVICE stands in for an absent --device, which has no option result to validate.
-        if (root.Options.FirstOrDefault(o => Rules.GetValueOrDefault(o.Name) is DeviceName) is { } device)
+        if (root.Options.FirstOrDefault(o => RuleFor(root, o) is DeviceName) is { } device)
             root.Validators.Add(r =>
             {
                 if (r.GetResult(device) is null && EnvironmentDeviceProblem() is string problem) r.AddError(problem);
@@ -100,9 +118,8 @@ internal static class OptionChecks
     public static string Expected(string option, string expected, string got) =>
         $"{option}: expected {expected}, got '{got}'";
 
-    private static void AttachParser(Option option)
+    private static void AttachParser(Option option, Rule? rule)
     {
-        var rule = Rules.GetValueOrDefault(option.Name);
         var whole = rule as Whole ?? new Whole(long.MinValue, "a whole number");
         var real = rule as Real ?? new Real(true, "a number");
         switch (option)
@@ -200,6 +217,7 @@ internal static class OptionChecks
         {
             DeviceName => DeviceProblem(name, value, "use --device cpu"),
             OutputDirectory => OutputProblem(name, value),
+            OutputFile f => OutputFileProblem(name, value, f.What),
             InputFile f => InputFileProblem(name, value, f.What),
             InputDirectory d => InputDirectoryProblem(name, value, d.What),
             _ => null,
@@ -253,6 +271,21 @@ internal static class OptionChecks
         return WriteProblem(ancestor) is string reason
             ? $"{option}: cannot create '{path}': {reason} in '{ancestor}'"
             : null;
+    }
+
+    /// <summary>Why the command could not write the file <paramref name="path"/>, or null.</summary>
+    internal static string? OutputFileProblem(string option, string path, string what)
+    {
+        if (string.IsNullOrWhiteSpace(path)) return Expected(option, what, path);
+        string full;
+        try { full = Path.GetFullPath(path); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return Expected(option, what, path);
+        }
+        if (Directory.Exists(full) || path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar))
+            return Expected(option, what, path) + ", which is a directory";
+        return OutputProblem(option, Path.GetDirectoryName(full)!);
     }
 
     // Creates and deletes a uniquely named empty file: the only portable test of write permission.

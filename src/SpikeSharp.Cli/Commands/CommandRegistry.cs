@@ -9,5 +9,6 @@ internal static class CommandRegistry
     {
         yield return TrainCommand.Build();
         yield return GenerateCommand.Build();
+        yield return ExportCommand.Build();
     }
 }

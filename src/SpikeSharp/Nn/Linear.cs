@@ -55,6 +55,11 @@ public sealed class Flatten : Module
     /// <summary>Flattens dims startDim..endDim (default: all but the batch dim).</summary>
     public Flatten(int startDim = 1, int endDim = -1) { _start = startDim; _end = endDim; }
 
+    /// <summary>First dim merged (negative counts from the end).</summary>
+    public int StartDim => _start;
+    /// <summary>Last dim merged (negative counts from the end).</summary>
+    public int EndDim => _end;
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x) => x.Flatten(_start, _end);
 

@@ -13,6 +13,13 @@ public sealed class MaxPool2d : Module
     public MaxPool2d(int kernelSize, int stride = 0, int padding = 0)
         : this((kernelSize, kernelSize), stride > 0 ? (stride, stride) : null, (padding, padding)) { }
 
+    /// <summary>Window size (kh, kw).</summary>
+    public (int H, int W) KernelSize => _k;
+    /// <summary>Step between windows (sh, sw).</summary>
+    public (int H, int W) Stride => _s;
+    /// <summary>Padding on each side (ph, pw).</summary>
+    public (int H, int W) Padding => _p;
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x) => Tensor.MaxPool2d(x, _k, _s, _p);
 
@@ -32,6 +39,13 @@ public sealed class AvgPool2d : Module
     /// <summary>Square-kernel convenience constructor (stride 0 = kernel).</summary>
     public AvgPool2d(int kernelSize, int stride = 0, int padding = 0)
         : this((kernelSize, kernelSize), stride > 0 ? (stride, stride) : null, (padding, padding)) { }
+
+    /// <summary>Window size (kh, kw).</summary>
+    public (int H, int W) KernelSize => _k;
+    /// <summary>Step between windows (sh, sw).</summary>
+    public (int H, int W) Stride => _s;
+    /// <summary>Padding on each side (ph, pw).</summary>
+    public (int H, int W) Padding => _p;
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x) => Tensor.AvgPool2d(x, _k, _s, _p);
