@@ -22,8 +22,9 @@ public static class Precision
     /// additions differs from the float32 GEMM (results agree to float32 rounding). Linear's forward and weight
     /// gradient use it; the input gradient (no spike operand) stays a float32 GEMM. Where it cannot run (the CPU,
     /// the emulated device, no cuBLAS bfloat16 GEMMs, a GPU before compute capability 8.0) products stay float32 and
-    /// the reason is traced once. Off by default for now; the initial value comes from the environment variable
-    /// <c>SPIKESHARP_SPIKE_GEMM</c> (1 or true: on, 0 or false: off).
+    /// the reason is traced once. On by default (verified on an H200: Open Neuromorphic step n = 16384 37.4 ms against
+    /// 164.3 ms for float32, grad W closer to float64 than the float32 GEMM's); the initial value comes from the
+    /// environment variable <c>SPIKESHARP_SPIKE_GEMM</c> (1 or true: on, 0 or false: off).
     /// </summary>
     /// <exception cref="InvalidOperationException">Read while <c>SPIKESHARP_SPIKE_GEMM</c> holds another value (and the
     /// property was not set).</exception>
@@ -35,7 +36,7 @@ public static class Precision
             if (v < 0)
             {
                 var env = Environment.GetEnvironmentVariable(ExactSpikeGemmVariable);
-                v = ParseSwitch(env, ExactSpikeGemmVariable, false) ? 1 : 0;
+                v = ParseSwitch(env, ExactSpikeGemmVariable, true) ? 1 : 0;
                 Interlocked.CompareExchange(ref _exactSpikeGemm, v, -1);
                 v = Volatile.Read(ref _exactSpikeGemm);
             }
