@@ -451,11 +451,11 @@ public class SpikeGemmTests
             "SPIKESHARP_SPIKE_GEMM must be 1 or 0", $"'{value}'");
 
     [Fact]
-    public void SwitchIsOffUnlessTheEnvironmentSaysOtherwise()
+    public void SwitchIsOnUnlessTheEnvironmentSaysOtherwise()
     {
         var env = Environment.GetEnvironmentVariable(Precision.ExactSpikeGemmVariable);
         bool before = Precision.ExactSpikeGemm;
-        Assert.Equal(Precision.ParseSwitch(env, Precision.ExactSpikeGemmVariable, false), before);
+        Assert.Equal(Precision.ParseSwitch(env, Precision.ExactSpikeGemmVariable, true), before);
         try
         {
             Precision.ExactSpikeGemm = !before;
