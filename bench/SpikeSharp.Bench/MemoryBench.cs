@@ -3,16 +3,18 @@ using System.Globalization;
 using System.Text.Json;
 using SpikeSharp.Backends;
 using SpikeSharp.Nn;
+using SpikeSharp.Nn.Transformer;
 using SpikeSharp.Optim;
 
 namespace SpikeSharp.Bench;
 
 /// <summary>
 /// <c>memory</c>: where the bytes of a training step are. Runs a few steps of a Fashion-MNIST-shaped conv network
-/// (forward, rate MSE, backward, Adam) under a <see cref="MemoryProfile"/> and prints, for the last step: live tensor
+/// (forward, rate MSE, backward, Adam), or of the spiking LM of <c>train lm</c> (defaults 384×6×6; -T is the window,
+/// 64 there), under a <see cref="MemoryProfile"/> and prints, for the last step: live tensor
 /// bytes after the forward pass and after the backward pass, the step's high-water mark of live tensor bytes, the ops
 /// holding it, the process's peak RSS and the step time.
-/// Options: --model plif-csnn|csnn (default plif-csnn), --batch N (default 32), -T N (default 8), --steps N
+/// Options: --model plif-csnn|csnn|lm (default plif-csnn), --batch N (default 32), -T N (default 8), --steps N
 /// (default 2), --device D (default cpu), --top N (default 15), --out FILE (JSON).
 /// </summary>
 internal static class MemoryBench
@@ -54,10 +56,15 @@ internal static class MemoryBench
     {
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "--steps: expected at least 1");
         var gen = new Generator(0);
-        using var net = Create(model, gen, device);
+        bool lm = model == "lm";
+        using var net = lm ? new SpikingLanguageModel(new SpikingLmConfig(LmVocab), gen: gen, device: device) : Create(model, gen, device);
         var opt = new Adam(net.NamedParameters());
-        using var x = Tensor.Rand(new[] { t, batch, 1, 28, 28 }, gen, device).Persist();
-        using var labels = Tensor.FromArray(Enumerable.Range(0, batch).Select(i => i % 10).ToArray(), device: device).Persist();
+        // The LM reads (T, B) characters and predicts the next one; T is the window (64 in train lm).
+        var rnd = new Random(0);
+        using var x = (lm ? Tensor.FromArray(Enumerable.Range(0, t * batch).Select(_ => rnd.Next(LmVocab)).ToArray(), new[] { t, batch }, device)
+            : Tensor.Rand(new[] { t, batch, 1, 28, 28 }, gen, device)).Persist();
+        using var labels = Tensor.FromArray(Enumerable.Range(0, lm ? t * batch : batch).Select(i => lm ? rnd.Next(LmVocab) : i % 10).ToArray(),
+            device: device).Persist();
         Result? last = null;
         for (int s = 0; s < steps; s++)
         {
@@ -70,7 +77,7 @@ internal static class MemoryBench
             {
                 net.ResetState();
                 var y = net.Forward(x);
-                var loss = Functional.RateMse(y, labels);
+                var loss = lm ? Tensor.CrossEntropy(y.Reshape(-1, LmVocab), labels) : Functional.RateMse(y, labels);
                 afterForward = prof.LiveBytes;
                 opt.ZeroGrad();
                 loss.Backward();
@@ -100,6 +107,9 @@ internal static class MemoryBench
         catch (IOException) { }
         return Environment.WorkingSet / 1048576.0;
     }
+
+    // Characters of the bundled LM corpus are about this many.
+    private const int LmVocab = 96;
 
     /// <summary>The Fashion-MNIST conv networks of <c>train fashion-mnist</c> (built here so the bench does not
     /// depend on the trainer): inputs (T, B, 1, 28, 28), outputs (T, B, 10).</summary>
