@@ -1,25 +1,29 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using SpikeSharp.Autograd;
 using SpikeSharp.Backends;
 using SpikeSharp.Nn;
+using SpikeSharp.Nn.Transformer;
 using SpikeSharp.Optim;
 
 namespace SpikeSharp.Bench;
 
 /// <summary>
 /// <c>memory</c>: where the bytes of a training step are. Runs a few steps of a Fashion-MNIST-shaped conv network
-/// (forward, rate MSE, backward, Adam) under a <see cref="MemoryProfile"/> and prints, for the last step: live tensor
+/// (forward, rate MSE, backward, Adam), or of the spiking LM of <c>train lm</c> (defaults 384×6×6; -T is the window,
+/// 64 there), under a <see cref="MemoryProfile"/> and prints, for the last step: live tensor
 /// bytes after the forward pass and after the backward pass, the step's high-water mark of live tensor bytes, the ops
 /// holding it, the process's peak RSS and the step time.
-/// Options: --model plif-csnn|csnn (default plif-csnn), --batch N (default 32), -T N (default 8), --steps N
-/// (default 2), --device D (default cpu), --top N (default 15), --out FILE (JSON).
+/// Options: --model plif-csnn|csnn|lm (default plif-csnn), --batch N (default 32), -T N (default 8), --steps N
+/// (default 2), --device D (default cpu), --top N (default 15), --eval (forward and loss under NoGrad in evaluation
+/// mode, as the trainer evaluates), --out FILE (JSON).
 /// </summary>
 internal static class MemoryBench
 {
     internal sealed record OpRow(string Op, double AtPeakMb, double PeakMb, double AllocatedMb, long Count);
 
-    internal sealed record Result(string Model, string Device, int Batch, int T, double AfterForwardMb,
+    internal sealed record Result(string Model, string Pass, string Device, int Batch, int T, double AfterForwardMb,
         double AfterBackwardMb, double PeakMb, double AllocatedMb, double StepSeconds, double PeakRssMb,
         double AllocatorPeakMb, List<OpRow> Ops);
 
@@ -30,9 +34,10 @@ internal static class MemoryBench
         string model = Opt("--model") ?? "plif-csnn";
         var device = Device.Parse(Opt("--device") ?? "cpu");
         int batch = Int("--batch", 32), t = Int("-T", 8), steps = Int("--steps", 2), top = Int("--top", 15);
-        var r = Measure(model, device, batch, t, steps);
+        bool eval = args.Contains("--eval");
+        var r = Measure(model, device, batch, t, steps, eval);
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(inv, $"memory: {model} on {device}, batch {batch}, T {t}, step {steps} of {steps}"));
+        Console.WriteLine(string.Create(inv, $"memory: {model} {r.Pass} on {device}, batch {batch}, T {t}, step {steps} of {steps}"));
         Console.WriteLine(string.Create(inv, $"live after forward {r.AfterForwardMb:F1} MB, after backward "
             + $"{r.AfterBackwardMb:F1} MB, step peak {r.PeakMb:F1} MB, allocated {r.AllocatedMb:F1} MB"));
         Console.WriteLine(string.Create(inv, $"step {r.StepSeconds:F2} s, process peak RSS {r.PeakRssMb:F0} MB")
@@ -49,15 +54,21 @@ internal static class MemoryBench
         return 0;
     }
 
-    /// <summary>Runs <paramref name="steps"/> training steps and profiles the last.</summary>
-    internal static Result Measure(string model, Device device, int batch, int t, int steps)
+    /// <summary>Runs <paramref name="steps"/> training steps (evaluation steps: forward and loss without gradients,
+    /// when <paramref name="eval"/>) and profiles the last.</summary>
+    internal static Result Measure(string model, Device device, int batch, int t, int steps, bool eval = false)
     {
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "--steps: expected at least 1");
         var gen = new Generator(0);
-        using var net = Create(model, gen, device);
+        bool lm = model == "lm";
+        using var net = lm ? new SpikingLanguageModel(new SpikingLmConfig(LmVocab), gen: gen, device: device) : Create(model, gen, device);
         var opt = new Adam(net.NamedParameters());
-        using var x = Tensor.Rand(new[] { t, batch, 1, 28, 28 }, gen, device).Persist();
-        using var labels = Tensor.FromArray(Enumerable.Range(0, batch).Select(i => i % 10).ToArray(), device: device).Persist();
+        // The LM reads (T, B) characters and predicts the next one; T is the window (64 in train lm).
+        var rnd = new Random(0);
+        using var x = (lm ? Tensor.FromArray(Enumerable.Range(0, t * batch).Select(_ => rnd.Next(LmVocab)).ToArray(), new[] { t, batch }, device)
+            : Tensor.Rand(new[] { t, batch, 1, 28, 28 }, gen, device)).Persist();
+        using var labels = Tensor.FromArray(Enumerable.Range(0, lm ? t * batch : batch).Select(i => lm ? rnd.Next(LmVocab) : i % 10).ToArray(),
+            device: device).Persist();
         Result? last = null;
         for (int s = 0; s < steps; s++)
         {
@@ -67,21 +78,26 @@ internal static class MemoryBench
             using var prof = MemoryProfile.Start();
             long afterForward, afterBackward;
             using (TensorScope.Begin())
+            using (eval ? Tape.NoGrad() : null)
             {
+                if (eval) net.Eval();
                 net.ResetState();
                 var y = net.Forward(x);
-                var loss = Functional.RateMse(y, labels);
+                var loss = lm ? Tensor.CrossEntropy(y.Reshape(-1, LmVocab), labels) : Functional.RateMse(y, labels);
                 afterForward = prof.LiveBytes;
-                opt.ZeroGrad();
-                loss.Backward();
+                if (!eval)
+                {
+                    opt.ZeroGrad();
+                    loss.Backward();
+                    opt.Step();
+                }
                 afterBackward = prof.LiveBytes;
-                opt.Step();
                 loss.Item();
             }
             BackendRegistry.Get(device).Synchronize();
             double secs = sw.Elapsed.TotalSeconds;
             static double Mb(long b) => b / 1048576.0;
-            last = new Result(model, device.ToString(), batch, t, Mb(afterForward), Mb(afterBackward), Mb(prof.PeakBytes),
+            last = new Result(model, eval ? "eval" : "train", device.ToString(), batch, t, Mb(afterForward), Mb(afterBackward), Mb(prof.PeakBytes),
                 Mb(prof.AllocatedBytes), secs, PeakRssMb(), ilgpu != null ? Mb(ilgpu.Memory.PeakBytes) : 0,
                 prof.Ops.Select(o => new OpRow(o.Op, Mb(o.LiveAtPeakBytes), Mb(o.PeakLiveBytes), Mb(o.AllocatedBytes), o.Allocations)).ToList());
         }
@@ -100,6 +116,9 @@ internal static class MemoryBench
         catch (IOException) { }
         return Environment.WorkingSet / 1048576.0;
     }
+
+    // Characters of the bundled LM corpus are about this many.
+    private const int LmVocab = 96;
 
     /// <summary>The Fashion-MNIST conv networks of <c>train fashion-mnist</c> (built here so the bench does not
     /// depend on the trainer): inputs (T, B, 1, 28, 28), outputs (T, B, 10).</summary>

@@ -19,7 +19,7 @@ internal static class LmTrainCommand
     /// the checkpoint's values. Null: all were given.</param>
     public sealed record Settings(string? Text, int Dim, int Layers, int Heads, int SeqLen, int BatchSize, int Steps, float Lr,
         string? Device, string Out, int Seed, int EvalEvery, int EvalBatches = 4, int CheckpointEvery = 500,
-        bool Resume = false, bool Overwrite = false, IReadOnlySet<string>? Given = null);
+        bool Resume = false, bool Overwrite = false, IReadOnlySet<string>? Given = null, string? TensorBoard = null);
 
     /// <summary>The <c>lm</c> subcommand.</summary>
     public static Command BuildLm()
@@ -58,16 +58,21 @@ internal static class LmTrainCommand
             Description = "delete the run already in --out and start again (without it, or --resume, an existing "
                 + "run is refused)",
         };
+        var tensorboard = new Option<string?>("--tensorboard")
+        {
+            Description = "also write TensorBoard event files into DIR (losses, bits per character, learning "
+                + "rate, firing rate of every spiking layer; view with 'tensorboard --logdir DIR')",
+        };
         var cmd = new Command("lm", "Train a character-level spiking language model (embedding → spiking transformer blocks → head).")
         {
             text, dim, layers, heads, seqLen, batch, steps, lr, device, outDir, seed, evalEvery, checkpointEvery,
-            resume, overwrite,
+            resume, overwrite, tensorboard,
         };
         cmd.SetAction(p => Run(new Settings(p.GetValue(text), p.GetValue(dim), p.GetValue(layers), p.GetValue(heads), p.GetValue(seqLen),
             p.GetValue(batch), p.GetValue(steps), p.GetValue(lr), p.GetValue(device), p.GetValue(outDir)!, p.GetValue(seed),
             p.GetValue(evalEvery), CheckpointEvery: p.GetValue(checkpointEvery), Resume: p.GetValue(resume),
             Overwrite: p.GetValue(overwrite), Given: cmd.Options.Where(o => p.GetResult(o) is { Implicit: false })
-                .Select(o => o.Name.TrimStart('-')).ToHashSet()),
+                .Select(o => o.Name.TrimStart('-')).ToHashSet(), TensorBoard: p.GetValue(tensorboard)),
             Console.Out, interactive: !Console.IsOutputRedirected));
         return cmd;
     }
@@ -80,6 +85,8 @@ internal static class LmTrainCommand
         Positive(s.CheckpointEvery, "checkpoint-every");
         if (s.Dim % s.Heads != 0) throw new ArgumentException($"--heads {s.Heads} must divide --dim {s.Dim}", "heads");
         if (!(s.Lr > 0 && float.IsFinite(s.Lr))) throw new ArgumentException($"--lr must be a positive number, got {s.Lr}", "lr");
+        if (s.TensorBoard is { } tb && string.IsNullOrWhiteSpace(tb))
+            throw new ArgumentException("--tensorboard must name a directory", "tensorboard");
     }
 
     /// <summary>Runs training; returns the exit code. Throws ArgumentException / IOException on bad input.</summary>
@@ -119,6 +126,7 @@ internal static class LmTrainCommand
         var sched = new CosineLr(opt, s.Steps, warmupSteps: Math.Min(100, s.Steps / 10), minLr: s.Lr / 10);
 
         var metrics = new MetricsCsv(Path.Combine(s.Out, "metrics.csv"), MetricsColumns, overwrite: saved is null);
+        using var tb = s.TensorBoard is { } tbDir ? new TensorBoardWriter(tbDir) : null;
         var sw = Stopwatch.StartNew();
         double trainLoss = double.NaN, lastVal = double.NaN, firstVal = double.NaN, elapsedBefore = 0;
         int start = 0;
@@ -155,17 +163,30 @@ internal static class LmTrainCommand
             loss.Backward();
             GradClip.ClipGradNorm(model.Parameters(), 1f)?.Dispose();
             opt.Step(); sched.Step();
-            if (step % 10 == 0 || step == s.Steps || progress?.IsDue(step) == true) trainLoss = loss.Item();
+            if (step % 10 == 0 || step == s.Steps || progress?.IsDue(step) == true)
+            {
+                trainLoss = loss.Item();
+                tb?.AddScalar("loss/train", trainLoss, step);
+            }
         }
 
         void Evaluate(int step, Action<string> log)
         {
-            var (val, report) = EvaluateValidation(model, corpus.Validation, s, device);
+            var rates = tb is null ? null : new Dictionary<string, double>();
+            var (val, report) = EvaluateValidation(model, corpus.Validation, s, device, rates);
             if (double.IsNaN(firstVal)) firstVal = val;
             lastVal = val;
             double elapsed = elapsedBefore + sw.Elapsed.TotalSeconds;
             log(Inv($"step {step,5}  train {(double.IsNaN(trainLoss) ? "  -   " : trainLoss.ToString("F4", CultureInfo.InvariantCulture))}  val {val:F4} nats = {BigramBaseline.BitsPerChar(val):F3} bpc  (bigram {bigramLoss:F4})  lr {opt.Lr:G3}  {elapsed:F0}s"));
             log("  " + report.Summary());
+            if (tb is not null)
+            {
+                tb.AddScalar("loss/val", val, step);
+                tb.AddScalar("bpc/val", BigramBaseline.BitsPerChar(val), step);
+                tb.AddScalar("lr", opt.Lr, step);
+                tb.AddScalar("efficiency/mean_input_rate", report.MeanRate, step);
+                foreach (var (layer, rate) in rates!) tb.AddScalar($"firing_rate/{layer}", rate, step);
+            }
             metrics.Append(Inv($"{step}"), Inv($"{trainLoss:G6}"), Inv($"{val:G6}"),
                 Inv($"{BigramBaseline.BitsPerChar(val):G6}"), Inv($"{bigramLoss:G6}"), Inv($"{opt.Lr:G6}"),
                 Inv($"{report.MeanRate:G6}"), Inv($"{report.DenseMacs:G6}"), Inv($"{report.Macs:G6}"),
@@ -300,7 +321,14 @@ internal static class LmTrainCommand
     }
 
     /// <summary>Mean validation loss over fixed windows (the same every evaluation) and the efficiency report of that pass.</summary>
-    public static (double Loss, EfficiencyReport Report) EvaluateValidation(SpikingLanguageModel model, int[] valIds, Settings s, Device device)
+    /// <param name="model">The model.</param>
+    /// <param name="valIds">The validation split.</param>
+    /// <param name="s">Window length and batch size.</param>
+    /// <param name="device">Where the model runs.</param>
+    /// <param name="firingRates">When given, filled with the firing rate of every spiking layer in the first validation
+    /// batch (the one the efficiency report reads), by the layer's dotted name.</param>
+    public static (double Loss, EfficiencyReport Report) EvaluateValidation(SpikingLanguageModel model, int[] valIds,
+        Settings s, Device device, IDictionary<string, double>? firingRates = null)
     {
         var rng = new Random(12345);
         double sum = 0;
@@ -316,7 +344,13 @@ internal static class LmTrainCommand
                 var (x, y) = TextCorpus.SampleBatch(valIds, s.SeqLen, s.BatchSize, rng);
                 var logits = model.Forward(Tensor.FromArray(x, new[] { s.SeqLen, s.BatchSize }, device));
                 sum += Tensor.CrossEntropy(logits.Reshape(-1, model.Config.VocabSize), Tensor.FromArray(y, null, device)).Item();
-                if (i == 0) report = model.Efficiency();
+                if (i == 0)
+                {
+                    report = model.Efficiency();
+                    if (firingRates is not null)
+                        foreach (var (name, m) in model.NamedModules())
+                            if (m is Nn.INeuronLayer { FiringRate: { } rate }) firingRates[name] = rate.Item();
+                }
             }
         model.TrackFiringRates(false);
         model.Train();

@@ -55,13 +55,18 @@ internal static class TrainCommand
         private readonly Option<bool> _noPlots = new("--no-plots") { Description = "skip the PNG plots (e.g. on machines without the plotting native libraries)" };
         private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "stop after N epochs of this invocation (continue later with --resume)" };
         private readonly Option<int?> _limit = new("--train-limit") { Description = "use only the first N training samples" };
+        private readonly Option<string?> _tensorboard = new("--tensorboard")
+        {
+            Description = "also write TensorBoard event files into DIR (losses, accuracies, learning rate, firing rates, "
+                + "parameter histograms; view with 'tensorboard --logdir DIR')",
+        };
 
         public void AddTo(Command c)
         {
             foreach (var o in new Option[]
                      {
                          _model, _epochs, _batch, _timeSteps, _oldSteps, _lr, _encoding, _device, _data, _out, _resume,
-                         _overwrite, _seed, _limit, _stopAfter, _noPlots,
+                         _overwrite, _seed, _limit, _stopAfter, _noPlots, _tensorboard,
                      })
                 c.Options.Add(o);
         }
@@ -108,6 +113,7 @@ internal static class TrainCommand
                 SampleEpochs = r.GetValue(_epochs) is null && saved?.Epochs is null && kind == FashionModelKind.Mlp
                     ? 10 : null,
                 Plots = !r.GetValue(_noPlots),
+                TensorBoardDir = r.GetValue(_tensorboard),
             };
             var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg)); // validates the options first
             AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.TimeSteps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
@@ -142,6 +148,7 @@ internal static class TrainCommand
             if (trainer.LastCheckpoint?.Name is { } save)
                 wrote[^1] += $" (checkpoint {Path.Combine(o.OutDir, Checkpoint.SavesDirectory, save)})";
             if (o.Plots) wrote.Add(Path.Combine(o.OutDir, "plots") + "/");
+            if (o.TensorBoardDir is { } tb) wrote.Add($"TensorBoard events in {tb}");
             Console.WriteLine($"wrote {string.Join(", ", wrote)}");
             if (MemoryReport.Line(device) is { } mem) Console.WriteLine(mem);
             Console.WriteLine($"test accuracy: {acc.ToString("F4", CultureInfo.InvariantCulture)}");

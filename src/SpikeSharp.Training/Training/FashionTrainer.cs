@@ -53,6 +53,13 @@ public sealed record FashionTrainOptions
     public int? StopAfter { get; init; }
     /// <summary>Write PNG plots at the end.</summary>
     public bool Plots { get; init; } = true;
+    /// <summary>
+    /// Directory for TensorBoard event files (the command line's <c>--tensorboard</c>), or null for none: per epoch
+    /// the losses, accuracies, learning rate, time, the firing rate of every neuron layer (on the test set) and
+    /// histograms of the parameters; the running training loss and accuracy whenever progress is reported. Every step
+    /// axis counts optimiser steps.
+    /// </summary>
+    public string? TensorBoardDir { get; init; }
 
     /// <summary>Validates every field; throws naming the first bad one.</summary>
     public void Validate()
@@ -70,6 +77,8 @@ public sealed record FashionTrainOptions
         if (KeepCheckpoints < 1)
             throw new ArgumentOutOfRangeException(
                 nameof(KeepCheckpoints), $"checkpoints to keep must be at least 1, got {KeepCheckpoints}");
+        if (TensorBoardDir is { } tb && string.IsNullOrWhiteSpace(tb))
+            throw new ArgumentException("--tensorboard must name a directory", nameof(TensorBoardDir));
     }
 }
 
@@ -155,6 +164,7 @@ public sealed class FashionTrainer
     private readonly FashionTrainOptions _o;
     private readonly Action<string> _log;
     private int _epochs;
+    private TensorBoardWriter? _tb;
 
     public FashionTrainer(FashionTrainOptions options, Action<string>? log = null)
     {
@@ -246,14 +256,17 @@ public sealed class FashionTrainer
         else csv = new MetricsCsv(metricsPath, MetricsColumns, overwrite: true);
 
         int endEpoch = _o.StopAfter is int stop ? Math.Min(_epochs, startEpoch + stop) : _epochs;
+        using var tb = _tb = _o.TensorBoardDir is { } tbDir ? new TensorBoardWriter(tbDir) : null;
         for (int epoch = startEpoch; epoch < endEpoch; epoch++)
         {
             var sw = Stopwatch.StartNew();
             var (trLoss, trAcc) = TrainEpoch(model, opt, sched, loader, encGen, epoch);
             double secs = sw.Elapsed.TotalSeconds;
-            var (teLoss, teAcc) = Evaluate(model, testLoader, encGen);
+            var rates = tb is null ? null : new Dictionary<string, double>();
+            var (teLoss, teAcc) = Evaluate(model, testLoader, encGen, rates);
             var r = new EpochResult(epoch + 1, trLoss, trAcc, teLoss, teAcc, secs, loader.BatchCount * _o.BatchSize / secs);
             History.Add(r);
+            if (tb is not null) LogEpoch(tb, model, r, opt.Lr, rates!, (long)(epoch + 1) * loader.BatchCount);
             csv.Append(r.Epoch, r.TrainLoss, r.TrainAccuracy, r.TestLoss, r.TestAccuracy, r.Seconds, r.SamplesPerSecond, opt.Lr);
             _log($"epoch {r.Epoch}/{_epochs}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:F4} | test loss {r.TestLoss:F4} acc {r.TestAccuracy:F4} | {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");
             LastCheckpoint = Checkpoint.Save(_o.OutDir, $"epoch-{epoch + 1}", model, opt, new Dictionary<string, string>
@@ -276,6 +289,23 @@ public sealed class FashionTrainer
         }
         if (_o.Plots) TrainingPlots.Write(Path.Combine(_o.OutDir, "plots"), History, model, test, _o, encGen);
         return History.Count > 0 ? History[^1].TestAccuracy : double.NaN;
+    }
+
+    // The epoch's scalars and the parameter histograms, at the step count reached (the test set gave the rates).
+    private static void LogEpoch(TensorBoardWriter tb, Module model, EpochResult r, double lr,
+        Dictionary<string, double> rates, long step)
+    {
+        tb.AddScalar("loss/train", r.TrainLoss, step);
+        tb.AddScalar("loss/test", r.TestLoss, step);
+        tb.AddScalar("accuracy/train", r.TrainAccuracy, step);
+        tb.AddScalar("accuracy/test", r.TestAccuracy, step);
+        tb.AddScalar("lr", lr, step);
+        tb.AddScalar("epoch", r.Epoch, step);
+        tb.AddScalar("time/epoch_seconds", r.Seconds, step);
+        tb.AddScalar("time/samples_per_second", r.SamplesPerSecond, step);
+        foreach (var (layer, rate) in rates) tb.AddScalar($"firing_rate/{layer}", rate, step);
+        foreach (var (name, p) in model.NamedParameters())
+            tb.AddHistogram($"parameters/{name}", p.ToArray<float>(), step);
     }
 
     private static string Inv(IFormattable v, string? format = null) =>
@@ -349,7 +379,15 @@ public sealed class FashionTrainer
             }
             step++; seen += y.Size(0);
             if (progress.Report(step))
-                Progress?.Invoke(new TrainProgress(epoch + 1, _epochs, step, loader.BatchCount, lossSum.Item() / step, correct.Item() / seen, seen / sw.Elapsed.TotalSeconds));
+            {
+                // The only host reads of the step, as often as progress is reported.
+                double runningLoss = lossSum.Item() / step, runningAcc = correct.Item() / seen;
+                Progress?.Invoke(new TrainProgress(epoch + 1, _epochs, step, loader.BatchCount, runningLoss, runningAcc,
+                    seen / sw.Elapsed.TotalSeconds));
+                long global = (long)epoch * loader.BatchCount + step;
+                _tb?.AddScalar("loss/train_running", runningLoss, global);
+                _tb?.AddScalar("accuracy/train_running", runningAcc, global);
+            }
         }
         return (lossSum.Item() / Math.Max(1, step), correct.Item() / Math.Max(1, seen));
     }
@@ -357,21 +395,45 @@ public sealed class FashionTrainer
     internal static void AccumulateInto(Tensor acc, Tensor v) => acc.Backend.Map(new Kernels.AddOp(), acc.Buf, v.Buf, acc.Buf);
 
     /// <summary>Mean loss and accuracy on a dataset, without gradients.</summary>
-    public (double loss, double acc) Evaluate(Module model, DataLoader loader, Generator encGen)
+    /// <param name="model">The network (set to evaluation mode).</param>
+    /// <param name="loader">The batches.</param>
+    /// <param name="encGen">The encoder's generator.</param>
+    /// <param name="firingRates">When given, filled with the mean firing rate of every neuron layer over the batches,
+    /// by the layer's dotted name (summed on the device, read once at the end).</param>
+    public (double loss, double acc) Evaluate(Module model, DataLoader loader, Generator encGen,
+        IDictionary<string, double>? firingRates = null)
     {
         model.Eval();
         using var _ = Tape.NoGrad();
         using var lossSum = Tensor.Zeros(new[] { 1 }, _o.Device).Persist();
         using var correct = Tensor.Zeros(new[] { 1 }, _o.Device).Persist();
+        var neurons = firingRates is null ? new List<(string, INeuronLayer, bool)>()
+            : model.NamedModules().Where(m => m.Module is INeuronLayer)
+                .Select(m => (m.Name, (INeuronLayer)m.Module, ((INeuronLayer)m.Module).TrackFiringRate)).ToList();
+        var rateSums = neurons.Select(_ => Tensor.Zeros(new[] { 1 }, _o.Device).Persist()).ToList();
+        foreach (var (_, layer, _) in neurons) layer.TrackFiringRate = true;
         int batches = 0, seen = 0;
-        foreach (var (x, y) in loader.Batches())
+        try
         {
-            using var scope = TensorScope.Begin();
-            model.ResetState();
-            var outT = model.Forward(Encoders.Encode(x, _o.TimeSteps, _o.Encoding, encGen));
-            AccumulateInto(lossSum, Loss(outT, y).Reshape(1));
-            AccumulateInto(correct, Functional.Correct(outT, y));
-            batches++; seen += y.Size(0);
+            foreach (var (x, y) in loader.Batches())
+            {
+                using var scope = TensorScope.Begin();
+                model.ResetState();
+                var outT = model.Forward(Encoders.Encode(x, _o.TimeSteps, _o.Encoding, encGen));
+                AccumulateInto(lossSum, Loss(outT, y).Reshape(1));
+                AccumulateInto(correct, Functional.Correct(outT, y));
+                for (int i = 0; i < neurons.Count; i++)
+                    if (neurons[i].Item2.FiringRate is { } rate) AccumulateInto(rateSums[i], rate.Reshape(1));
+                batches++; seen += y.Size(0);
+            }
+            for (int i = 0; i < neurons.Count; i++)
+                firingRates![neurons[i].Item1.Length == 0 ? "model" : neurons[i].Item1] =
+                    rateSums[i].Item() / Math.Max(1, batches);
+        }
+        finally
+        {
+            foreach (var (_, layer, was) in neurons) layer.TrackFiringRate = was;
+            foreach (var t in rateSums) t.Dispose();
         }
         return (lossSum.Item() / Math.Max(1, batches), correct.Item() / Math.Max(1, seen));
     }

@@ -29,7 +29,7 @@ public static class CausalAccumulation
         if (n > 0) kernels.Forward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
         else if (state.Numel > 0) q.Backend.Fill(state.Buf, 0f);
 
-        Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, g =>
+        Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, Saves.Of(q, k, v, s0), g =>
         {
             var (gOut, gState) = (g[0], g[1]);
             if (n == 0) return new Tensor?[4];

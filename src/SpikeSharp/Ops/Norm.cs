@@ -32,12 +32,17 @@ public sealed partial class Tensor
         var be = x.Backend; var dev = x.Device;
         // x viewed as (N, C, S); per-channel values broadcast as (1, C, 1).
         var (full, chan) = Broadcasting.Indices(new[] { n, c, sp }, new[] { n, c, sp }, new[] { 1, c, 1 });
-        Tensor xhat, rstd, y;
+        bool recording = Tape.Needs(x, weight, bias);
+        bool gx = recording && x.RequiresGrad, gw = recording && weight is { RequiresGrad: true };
+        bool gb = recording && bias is { RequiresGrad: true };
+        bool keepXhat = gw || (gx && batchStats);
+        Tensor? xhat;
+        Tensor rstd, y;
         using (MemoryProfile.Label("batch_norm"))
         {
-            xhat = Empty(x._shape, DType.Float32, dev);
             if (batchStats)
             {
+                xhat = Empty(x._shape, DType.Float32, dev);
                 using var mean = ChannelSum(be, dev, x.Buf, n, c, sp);
                 be.Map(new AffineOp(1f / count, 0f), mean.Buf, mean.Buf);
                 be.MapBroadcast(new SubOp(), x.Buf, full, mean.Buf, chan, xhat.Buf);
@@ -54,27 +59,28 @@ public sealed partial class Tensor
             }
             else
             {
-                be.MapBroadcast(new SubOp(), x.Buf, full, runningMean!.Buf, chan, xhat.Buf);
+                // Running statistics: x̂ is kept only for the weight's gradient; else y is built in place.
+                xhat = keepXhat ? Empty(x._shape, DType.Float32, dev) : null;
+                y = Empty(x._shape, DType.Float32, dev);
+                be.MapBroadcast(new SubOp(), x.Buf, full, runningMean!.Buf, chan, (xhat ?? y).Buf);
                 rstd = Empty(new[] { c }, DType.Float32, dev);
                 be.Copy(runningVar!.Buf, rstd.Buf);
-                y = Empty(x._shape, DType.Float32, dev);
             }
             be.Map(new AffineOp(1f, eps), rstd.Buf, rstd.Buf);
             be.Map(new PowOp(-0.5f), rstd.Buf, rstd.Buf);
-            be.MapBroadcast(new MulOp(), xhat.Buf, full, rstd.Buf, chan, xhat.Buf);
-            if (weight != null) be.MapBroadcast(new MulOp(), xhat.Buf, full, weight.Buf, chan, y.Buf);
-            else be.Copy(xhat.Buf, y.Buf);
+            var centred = xhat ?? y;
+            be.MapBroadcast(new MulOp(), centred.Buf, full, rstd.Buf, chan, centred.Buf);
+            if (weight != null) be.MapBroadcast(new MulOp(), centred.Buf, full, weight.Buf, chan, y.Buf);
+            else if (xhat != null) be.Copy(xhat.Buf, y.Buf);
             if (bias != null) be.MapBroadcast(new AddOp(), y.Buf, full, bias.Buf, chan, y.Buf);
         }
-        bool gx = x.RequiresGrad, gw = weight is { RequiresGrad: true }, gb = bias is { RequiresGrad: true };
-        bool keepXhat = gw || (gx && batchStats);
         Tape.Record("batch_norm", y, Saves.Of(keepXhat ? xhat : null, gx ? rstd : null, gx ? weight : null), gy =>
         {
             Tensor? sumG = gb || (gx && batchStats) ? ChannelSum(gy.Backend, gy.Device, gy.Buf, n, c, sp) : null;
             Tensor? sumGx = null, t = null;
             if (keepXhat)
             {
-                t = Binary(gy, xhat, new MulOp(), "batch_norm_backward");
+                t = Binary(gy, xhat!, new MulOp(), "batch_norm_backward");
                 sumGx = ChannelSum(gy.Backend, gy.Device, t.Buf, n, c, sp);
             }
             Tensor? dx = null;
@@ -88,7 +94,7 @@ public sealed partial class Tensor
                     using var k2 = Unary(sumG!, new AffineOp(1f / count, 0f), "batch_norm_backward");
                     dx = t!;
                     t = null;
-                    be.MapBroadcast(new MulOp(), xhat.Buf, full, k1.Buf, chan, dx.Buf);
+                    be.MapBroadcast(new MulOp(), xhat!.Buf, full, k1.Buf, chan, dx.Buf);
                     be.Map(new SubOp(), gy.Buf, dx.Buf, dx.Buf);
                     be.MapBroadcast(new SubOp(), dx.Buf, full, k2.Buf, chan, dx.Buf);
                     be.MapBroadcast(new MulOp(), dx.Buf, full, scale.Buf, chan, dx.Buf);
@@ -105,7 +111,7 @@ public sealed partial class Tensor
             sumGx?.Dispose(); sumG?.Dispose();
             return new[] { dx, null, null, dw, db };
         }, x, runningMean, runningVar, weight, bias);
-        xhat.Release();
+        xhat?.Release();
         rstd.Release();
         return y;
     }

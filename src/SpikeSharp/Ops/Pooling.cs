@@ -30,17 +30,16 @@ public sealed partial class Tensor
         var y = Empty(new[] { win.N, win.C, win.Ho, win.Wo }, DType.Float32, dev);
         int m = y.Numel;
         if (m == 0) return y;
-        Tensor? arg = null;
+        // The windows are built for a chunk of the batch at a time, as conv2d builds its columns.
+        var arg = Tape.Needs(x) ? Empty(y._shape, DType.Int32, dev) : null;
         using (MemoryProfile.Label("max_pool2d"))
-        using (var cols = Im2Col(be, dev, x.Buf, win, float.NegativeInfinity, channelsOuter: false))
-        {
-            be.Reduce(new MaxOp(), cols.Buf, y.Buf, 1, kk, m);
-            if (Tape.Needs(x))
+            foreach (var (n0, nc) in Chunks(win.N, kk * win.C * win.Ho * win.Wo))
             {
-                arg = Empty(new[] { m }, DType.Int32, dev);
-                be.ArgMax(cols.Buf, arg.Buf, 1, kk, m);
+                using var cols = Im2Col(be, dev, Rows(x, n0, nc), win with { N = nc }, float.NegativeInfinity, channelsOuter: false);
+                int mc = nc * win.C * win.Ho * win.Wo;
+                be.Reduce(new MaxOp(), cols.Buf, Rows(y, n0, nc), 1, kk, mc);
+                if (arg != null) be.ArgMax(cols.Buf, Rows(arg, n0, nc), 1, kk, mc);
             }
-        }
         if (arg == null) return y;
         var inShape = x._shape;
         Tape.Record("max_pool2d", y, Saves.Of(arg), g =>

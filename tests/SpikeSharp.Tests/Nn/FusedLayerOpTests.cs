@@ -40,6 +40,30 @@ public class FusedLayerOpTests
     }
 
     [Theory, MemberData(nameof(Devices))]
+    public void MaxPoolSplitIntoChunksGivesTheSameOutputAndGradient(string dev)
+    {
+        var d = Device.Parse(dev);
+        using var scope = TensorScope.Begin();
+        (float[] y, float[] gx) Run()
+        {
+            var x = GradCheck.Rand(d, 1, 5, 2, 7, 6);
+            x.RequiresGrad = true;
+            var y = Tensor.MaxPool2d(x, (3, 2), (2, 2), (1, 1));
+            (y * GradCheck.Rand(d, 2, y.Shape)).Sum().Backward();
+            return (y.ToArray(), x.Grad!.ToArray());
+        }
+        var whole = Run();
+        Tensor.ColumnChunkElements = 2 * 6 * 2 * 4 * 4; // taps · C · Ho · Wo of 2 samples: chunks of 2, 2 and 1
+        try
+        {
+            var chunked = Run();
+            Assert.Equal(whole.y, chunked.y);
+            Assert.Equal(whole.gx, chunked.gx);
+        }
+        finally { Tensor.ColumnChunkElements = 0; }
+    }
+
+    [Theory, MemberData(nameof(Devices))]
     public void BatchNormGradientsWithRunningStatisticsAndWithoutAffine(string dev)
     {
         var d = Device.Parse(dev);

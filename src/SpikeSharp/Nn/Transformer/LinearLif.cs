@@ -104,9 +104,15 @@ public sealed class LinearLif : Module, INeuronLayer
                 + $"this input {ShapeUtil.Format(x.Shape)} needs {ShapeUtil.Format(outShape[1..])}; "
                 + "call ResetState() when the batch changes");
         var rows = x.Reshape(-1, InFeatures);
-        var pre = Project(rows, Weight, Bias).Reshape(outShape);
-        var r = SpikingFunctions.Lif(pre, v0, Decay(), Threshold, Options, Alpha);
+        var y = Project(rows, Weight, Bias);
+        rows.Release();
+        var pre = Tensor.Releasing(y, y.Reshape(outShape));
+        var decay = Decay();
+        var r = SpikingFunctions.Lif(pre, v0, decay, Threshold, Options, Alpha);
+        // Freed now or once the neuron's backward has read them: the layer returns only the spikes.
+        pre.Release(); decay.Release();
         SetBuffer("v", r.V.Detach());
+        r.V.Release();
         FiringRate?.Dispose();
         FiringRate = null;
         if (TrackFiringRate)
@@ -141,13 +147,22 @@ public sealed class LinearLif : Module, INeuronLayer
             rows.Backend.Gather(bias.Buf, StridedIndex.Create(new[] { r, outF }, new[] { 0, 1 }), y.Buf);
             SpikeGemm.Gemm(rows, weight, false, true, r, outF, inF, 1f, y.Buf); // β = 1: onto the bias
         }
-        Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias }, g => g[0] is not { } gy ? new Tensor?[3] : new[]
-        {
-            rows.RequiresGrad ? Tensor.Matmul(gy, weight) : null,
-            weight.RequiresGrad ? Tensor.Matmul(gy, rows, transA: true) : null,
-            bias.RequiresGrad ? gy.Sum(0).Reshape(bias.Shape) : null,
-        });
+        bool gr = rows.RequiresGrad, gw = weight.RequiresGrad, gb = bias.RequiresGrad;
+        Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias }, Saves.Of(gr ? weight : null, gw ? rows : null),
+            g => g[0] is not { } gy ? new Tensor?[3] : new[]
+            {
+                gr ? Tensor.Matmul(gy, weight) : null,
+                gw ? Tensor.Matmul(gy, rows, transA: true) : null,
+                gb ? BiasGrad(gy, bias.Shape) : null,
+            });
         return y;
+    }
+
+    // Σ over rows of the output gradient, in the bias's shape.
+    private static Tensor BiasGrad(Tensor gy, int[] shape)
+    {
+        var s = gy.Sum(0);
+        return Tensor.Releasing(s, s.Reshape(shape));
     }
 
     /// <inheritdoc/>

@@ -61,9 +61,11 @@ public sealed class SpikingLanguageModel : Module
     {
         if (tokens.DType != DType.Int32 || tokens.Rank != 2)
             throw new ArgumentException($"SpikingLanguageModel: tokens must be (T, B) int32, got {tokens.DType.Name()} {ShapeUtil.Format(tokens.Shape)}", nameof(tokens));
+        // Each block's input is released once the block has run (freed unless a backward rule kept it).
         var x = Child<Embedding>("embed").Forward(tokens);
-        foreach (var b in Blocks) x = b.Forward(x);
-        return Child<Linear>("head").Forward(Child<LayerNorm>("ln_f").Forward(x));
+        foreach (var b in Blocks) x = Tensor.Releasing(x, b.Forward(x));
+        var n = Tensor.Releasing(x, Child<LayerNorm>("ln_f").Forward(x));
+        return Tensor.Releasing(n, Child<Linear>("head").Forward(n));
     }
 
     /// <summary>Turns firing-rate tracking of every spiking layer on or off.</summary>

@@ -49,15 +49,20 @@ public sealed class SpikingSelfAttention : Module
         if (x.Rank != 3 || x.Size(2) != Dim)
             throw new ArgumentException($"SpikingSelfAttention: expected (T, B, {Dim}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
         int t = x.Size(0), b = x.Size(1), hd = Dim / Heads;
-        var q = Query.Forward(x).Reshape(t, b, Heads, hd);
-        var k = Key.Forward(x).Reshape(t, b, Heads, hd);
-        var v = Value.Forward(x).Reshape(t, b, Heads, hd);
+        Tensor Heads4(LinearLif l) { var y = l.Forward(x); return Tensor.Releasing(y, y.Reshape(t, b, Heads, hd)); }
+        var q = Heads4(Query);
+        var k = Heads4(Key);
+        var v = Heads4(Value);
         var s0 = State;
         if (s0 != null && (s0.Size(0) != b))
             throw new InvalidOperationException($"SpikingSelfAttention: the kept state is for batch {s0.Size(0)}, this input has batch {b}; call ResetState() when the batch changes");
         var (a, s) = CausalAccumulation.Forward(q, k, v, s0);
+        // q, k and v stay until the accumulation's backward has read them; the rest of this call goes now.
+        q.Release(); k.Release(); v.Release();
         SetBuffer("kv_state", s.Detach());
-        return Projection.Forward(a.Reshape(t, b, Dim));
+        s.Release();
+        var merged = Tensor.Releasing(a, a.Reshape(t, b, Dim));
+        return Tensor.Releasing(merged, Projection.Forward(merged));
     }
 
     /// <inheritdoc/>

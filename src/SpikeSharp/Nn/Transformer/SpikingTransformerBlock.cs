@@ -38,10 +38,18 @@ public sealed class SpikingTransformerBlock : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x)
     {
-        var a = Attention.Forward(Child<LayerNorm>("ln1").Forward(x).Mul(Param("attn_scale")));
-        x = x.Add(a);
-        var h = Hidden1.Forward(Child<LayerNorm>("ln2").Forward(x).Mul(Param("mlp_scale")));
-        return x.Add(Child<Linear>("fc2").Forward(h));
+        // Each intermediate is released once used: freed then, or when the backward rule that kept it has run.
+        var n1 = Child<LayerNorm>("ln1").Forward(x);
+        var s1 = Tensor.Releasing(n1, n1.Mul(Param("attn_scale")));
+        var a = Tensor.Releasing(s1, Attention.Forward(s1));
+        var x1 = Tensor.Releasing(a, x.Add(a));
+        var n2 = Child<LayerNorm>("ln2").Forward(x1);
+        var s2 = Tensor.Releasing(n2, n2.Mul(Param("mlp_scale")));
+        var h = Tensor.Releasing(s2, Hidden1.Forward(s2));
+        var m = Tensor.Releasing(h, Child<Linear>("fc2").Forward(h));
+        var y = x1.Add(m);
+        x1.Release(); m.Release();
+        return y;
     }
 
     /// <inheritdoc/>
