@@ -51,7 +51,7 @@ public static class NirImport
     {
         var chain = Chain(graph, source);
         using var _ = Tape.NoGrad();
-        var model = new Builder(graph, source, device, o).Build(chain);
+        var model = new Builder(source, device, o).Build(chain);
         model.Eval();
         return model;
     }
@@ -124,7 +124,6 @@ public static class NirImport
 
     private sealed class Builder
     {
-        private readonly NirGraph _g;
         private readonly string _source;
         private readonly Device _device;
         private readonly NirOptions _o;
@@ -133,9 +132,9 @@ public static class NirImport
         private int[] _shape = Array.Empty<int>();
         private NirNode _node = null!;
 
-        public Builder(NirGraph g, string source, Device device, NirOptions o)
+        public Builder(string source, Device device, NirOptions o)
         {
-            _g = g; _source = source; _device = device; _o = o;
+            _source = source; _device = device; _o = o;
         }
 
         public Sequential Build(List<NirNode> chain)
