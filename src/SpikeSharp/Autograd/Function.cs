@@ -47,7 +47,8 @@ public sealed class FunctionContext
         }
     }
 
-    /// <summary>What the backward pass may read: the saved tensors and any tensor stored with <see cref="Set"/>.</summary>
+    /// <summary>What the backward pass may read: the saved tensors and any tensor stored with <see cref="Set"/>.
+    /// </summary>
     internal Saves Pinned => Saves.Of(_saved.Concat(_values.Values.OfType<Tensor>()).ToArray());
 
     /// <summary>Marks outputs that carry no gradient (indices, masks, monitoring traces): they do not require grad.</summary>

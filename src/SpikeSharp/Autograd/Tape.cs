@@ -173,7 +173,13 @@ public static class Tape
                 if (!_pending.TryGetValue(prev, out var arr)) _pending[prev] = arr = new Tensor?[prev.NumOutputs];
                 return Put(ref arr[input.OutputIndex], g);
             }
-            if (!_leaves.TryGetValue(input, out var old)) { _leaves[input] = g; _leafOrder.Add(input); Hold(g); return true; }
+            if (!_leaves.TryGetValue(input, out var old))
+            {
+                _leaves[input] = g;
+                _leafOrder.Add(input);
+                Hold(g);
+                return true;
+            }
             var slot = (Tensor?)old;
             bool kept = Put(ref slot, g);
             _leaves[input] = slot!;
@@ -240,7 +246,11 @@ public static class Tape
         if (!leaf.RequiresGrad) return false;
         if (leaf.Grad == null || leaf.Grad.IsDisposed)
         {
-            if (mayAdopt && g.Storage.RefCount == 1 && g.Numel == g.Storage.Length) { leaf.Grad = g.Persist(); return true; }
+            if (mayAdopt && g.Storage.RefCount == 1 && g.Numel == g.Storage.Length)
+            {
+                leaf.Grad = g.Persist();
+                return true;
+            }
             using (MemoryProfile.Label("grad")) leaf.Grad = g.Clone().Persist();
         }
         else

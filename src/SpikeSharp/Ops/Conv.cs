@@ -37,18 +37,22 @@ public sealed partial class Tensor
         public (int sA, int sB, int a, int b) Layout(bool channelsOuter) =>
             channelsOuter ? (Hp * Wp, C * Hp * Wp, C, N) : (C * Hp * Wp, Hp * Wp, N, C);
 
-        public StridedIndex Interior => StridedIndex.Create(new[] { N, C, H, W }, new[] { C * Hp * Wp, Hp * Wp, Wp, 1 });
+        public StridedIndex Interior =>
+            StridedIndex.Create(new[] { N, C, H, W }, new[] { C * Hp * Wp, Hp * Wp, Wp, 1 });
     }
 
     private static Window CheckWindow(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw, string op)
     {
         x.CheckFloat(op);
-        if (x.Rank != 4) throw new ArgumentException($"{op}: expected input (N, C, H, W), got {ShapeUtil.Format(x._shape)}", "input");
+        if (x.Rank != 4)
+            throw new ArgumentException($"{op}: expected input (N, C, H, W), got {ShapeUtil.Format(x._shape)}", "input");
         if (kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0 || ph < 0 || pw < 0)
-            throw new ArgumentException($"{op}: kernel ({kh}, {kw}) and stride ({sh}, {sw}) must be positive and padding ({ph}, {pw}) non-negative");
+            throw new ArgumentException($"{op}: kernel ({kh}, {kw}) and stride ({sh}, {sw}) must be positive and "
+                + $"padding ({ph}, {pw}) non-negative");
         var w = new Window(x._shape[0], x._shape[1], x._shape[2], x._shape[3], kh, kw, sh, sw, ph, pw);
         if (w.Hp < kh || w.Wp < kw)
-            throw new ArgumentException($"{op}: kernel ({kh}, {kw}) is larger than the padded input ({w.Hp}, {w.Wp}) of {ShapeUtil.Format(x._shape)}", "input");
+            throw new ArgumentException($"{op}: kernel ({kh}, {kw}) is larger than the padded input ({w.Hp}, {w.Wp}) "
+                + $"of {ShapeUtil.Format(x._shape)}", "input");
         return w;
     }
 
@@ -67,7 +71,8 @@ public sealed partial class Tensor
         }
         var cols = Empty(new[] { w.Taps, a, b, w.Ho, w.Wo }, DType.Float32, dev);
         if (cols.Numel > 0)
-            be.Gather(src, StridedIndex.Create(new[] { w.Kh, w.Kw, a, b, w.Ho, w.Wo }, new[] { w.Wp, 1, sA, sB, w.Sh * w.Wp, w.Sw }), cols.Buf);
+            be.Gather(src, StridedIndex.Create(new[] { w.Kh, w.Kw, a, b, w.Ho, w.Wo },
+                new[] { w.Wp, 1, sA, sB, w.Sh * w.Wp, w.Sw }), cols.Buf);
         padded?.Dispose();
         return cols;
     }
@@ -103,7 +108,8 @@ public sealed partial class Tensor
     /// reduces over the leading tap dim). The border is padded with <paramref name="padValue"/>.
     /// Differentiable with respect to x.
     /// </summary>
-    internal static Tensor Unfold2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw, float padValue, bool channelsOuter, string op)
+    internal static Tensor Unfold2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw, float padValue,
+        bool channelsOuter, string op)
     {
         var w = CheckWindow(x, kh, kw, sh, sw, ph, pw, op);
         var cols = Im2Col(x.Backend, x.Device, x.Buf, w, padValue, channelsOuter);
@@ -195,7 +201,8 @@ public sealed partial class Tensor
         for (int n0 = 0; n0 < n; n0 += step) yield return (n0, Math.Min(step, n - n0));
     }
 
-    private static Tensor?[] Conv2dBackward(Tensor g, Tensor x, Tensor weight, Window win, bool needX, bool needW, bool needB)
+    private static Tensor?[] Conv2dBackward(Tensor g, Tensor x, Tensor weight, Window win, bool needX, bool needW,
+        bool needB)
     {
         int o = weight._shape[0], c = weight._shape[1], kh = weight._shape[2], kw = weight._shape[3];
         int n = win.N, k = kh * kw * c, l = win.Ho * win.Wo;

@@ -85,7 +85,10 @@ public sealed partial class Tensor
         {
             using var mask = Binary(a, b, new CompareOp(5), "maximum_backward");
             using var inv = Unary(mask, new AffineOp(-1f, 1f), "maximum_backward");
-            return new[] { ProductSumTo(g, mask, a._shape, "maximum_backward"), ProductSumTo(g, inv, b._shape, "maximum_backward") };
+            return new[]
+            {
+                ProductSumTo(g, mask, a._shape, "maximum_backward"), ProductSumTo(g, inv, b._shape, "maximum_backward"),
+            };
         }, this, b);
     }
 
@@ -93,7 +96,8 @@ public sealed partial class Tensor
     public Tensor Affine(float scale, float shift)
     {
         var y = Unary(this, new AffineOp(scale, shift), "affine");
-        return Tape.Record("affine", y, Saves.None, g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, this);
+        return Tape.Record("affine", y, Saves.None,
+            g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, this);
     }
 
     /// <summary>x + s.</summary>
@@ -126,7 +130,8 @@ public sealed partial class Tensor
         Owned(Binary(g, other, new MulOp(), name), t => t.SumTo(shape));
 
     // −g summed to `shape` (no autograd).
-    private static Tensor NegSumTo(Tensor g, int[] shape) => Owned(Unary(g, new AffineOp(-1f, 0f), "sub_backward"), t => t.SumTo(shape));
+    private static Tensor NegSumTo(Tensor g, int[] shape) =>
+        Owned(Unary(g, new AffineOp(-1f, 0f), "sub_backward"), t => t.SumTo(shape));
 
     // ∂(a / b)/∂b · g = −g·y / b, summed to b's shape.
     private static Tensor DivGradB(Tensor g, Tensor y, Tensor b)

@@ -27,8 +27,10 @@ public sealed partial class Tensor
         bool batchStats = training || runningMean == null || runningVar == null;
         int count = n * sp;
         if (training && count <= 1)
-            throw new ArgumentException($"batch_norm: training needs more than one value per channel, input {ShapeUtil.Format(x._shape)}", nameof(x));
-        foreach (var t in new[] { runningMean, runningVar, weight, bias }) if (t != null) x.CheckSameDevice(t, "batch_norm");
+            throw new ArgumentException("batch_norm: training needs more than one value per channel, input "
+                + ShapeUtil.Format(x._shape), nameof(x));
+        foreach (var t in new[] { runningMean, runningVar, weight, bias })
+            if (t != null) x.CheckSameDevice(t, "batch_norm");
         var be = x.Backend; var dev = x.Device;
         // x viewed as (N, C, S); per-channel values broadcast as (1, C, 1).
         var (full, chan) = Broadcasting.Indices(new[] { n, c, sp }, new[] { n, c, sp }, new[] { 1, c, 1 });
@@ -86,8 +88,10 @@ public sealed partial class Tensor
             Tensor? dx = null;
             if (gx)
             {
-                // scale = rstd·γ; with batch statistics dx = scale · (g − mean(g) − x̂ · mean(g·x̂)), else scale · g.
-                using var scale = weight != null ? Binary(rstd, weight, new MulOp(), "batch_norm_backward") : rstd.Clone();
+                // scale = rstd·γ; with batch statistics dx = scale · (g − mean(g) − x̂ · mean(g·x̂)),
+                // else scale · g.
+                using var scale = weight != null
+                    ? Binary(rstd, weight, new MulOp(), "batch_norm_backward") : rstd.Clone();
                 if (batchStats)
                 {
                     using var k1 = Unary(sumGx!, new AffineOp(1f / count, 0f), "batch_norm_backward");
@@ -179,7 +183,10 @@ public sealed partial class Tensor
         Tape.Record("layer_norm", y, Saves.Of(gx || gw ? xhat : null, gx ? rstd : null, gx ? weight : null), gy =>
         {
             if (gy.Numel == 0)
-                return new[] { gx ? ZerosLike(gy) : null, gw ? ZerosLike(weight!) : null, gb ? ZerosLike(bias!) : null };
+                return new[]
+                {
+                    gx ? ZerosLike(gy) : null, gw ? ZerosLike(weight!) : null, gb ? ZerosLike(bias!) : null,
+                };
             // u = g ⊙ x̂ gives dγ (summed over rows); then g·γ and u·γ give
             // dx = rstd · (gγ − mean_D(gγ) − x̂ · mean_D(gγ ⊙ x̂)).
             Tensor? dw = null, db = null, dx = null;

@@ -35,7 +35,8 @@ public sealed partial class Tensor
         using (MemoryProfile.Label("max_pool2d"))
             foreach (var (n0, nc) in Chunks(win.N, kk * win.C * win.Ho * win.Wo))
             {
-                using var cols = Im2Col(be, dev, Rows(x, n0, nc), win with { N = nc }, float.NegativeInfinity, channelsOuter: false);
+                using var cols = Im2Col(be, dev, Rows(x, n0, nc), win with { N = nc }, float.NegativeInfinity,
+                    channelsOuter: false);
                 int mc = nc * win.C * win.Ho * win.Wo;
                 be.Reduce(new MaxOp(), cols.Buf, Rows(y, n0, nc), 1, kk, mc);
                 if (arg != null) be.ArgMax(cols.Buf, Rows(arg, n0, nc), 1, kk, mc);

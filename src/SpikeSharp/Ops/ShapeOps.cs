@@ -144,7 +144,8 @@ public sealed partial class Tensor
         var starts = new int[tensors.Count];
         for (int i = 0, s = 0; i < tensors.Count; i++) { starts[i] = s; PlaceInto(tensors[i], y, d, s); s += tensors[i]._shape[d]; }
         var lens = tensors.Select(t => t._shape[d]).ToArray();
-        Tape.Record("cat", new[] { y }, tensors.ToArray(), Saves.None, g => g[0] is not { } g0 ? new Tensor?[lens.Length]
+        Tape.Record("cat", new[] { y }, tensors.ToArray(), Saves.None,
+            g => g[0] is not { } g0 ? new Tensor?[lens.Length]
             : lens.Select((l, i) => (Tensor?)g0.Narrow(d, starts[i], l)).ToArray());
         return y;
     }

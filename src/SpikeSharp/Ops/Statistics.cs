@@ -11,7 +11,8 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new SquareOp(), "square");
         var x = this;
-        return Tape.Record("square", y, Saves.Of(x), g => new[] { Binary(x, g, new SquareGradOp(), "square_backward") }, this);
+        return Tape.Record("square", y, Saves.Of(x),
+            g => new[] { Binary(x, g, new SquareGradOp(), "square_backward") }, this);
     }
 
     /// <summary>Minimum over <paramref name="dims"/> (all when null). The gradient goes to every minimal element.</summary>

@@ -37,7 +37,11 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new AbsOp(), "abs");
         var x = this;
-        return Tape.Record("abs", y, Saves.Of(x), g => { using var s = Unary(x, new SignOp(), "sign"); return new[] { g.Mul(s) }; }, this);
+        return Tape.Record("abs", y, Saves.Of(x), g =>
+        {
+            using var s = Unary(x, new SignOp(), "sign");
+            return new[] { g.Mul(s) };
+        }, this);
     }
 
     /// <summary>xᵖ for a scalar exponent.</summary>
@@ -53,21 +57,24 @@ public sealed partial class Tensor
     {
         var y = Unary(this, new ReluOp(), "relu");
         var x = this;
-        return Tape.Record("relu", y, Saves.Of(x), g => new[] { Binary(x, g, new ReluGradOp(), "relu_backward") }, this);
+        return Tape.Record("relu", y, Saves.Of(x),
+            g => new[] { Binary(x, g, new ReluGradOp(), "relu_backward") }, this);
     }
 
     /// <summary>1 / (1 + e⁻ˣ).</summary>
     public Tensor Sigmoid()
     {
         var y = Unary(this, new SigmoidOp(), "sigmoid");
-        return Tape.Record("sigmoid", y, Saves.Of(y), g => new[] { Binary(y, g, new SigmoidGradOp(), "sigmoid_backward") }, this);
+        return Tape.Record("sigmoid", y, Saves.Of(y),
+            g => new[] { Binary(y, g, new SigmoidGradOp(), "sigmoid_backward") }, this);
     }
 
     /// <summary>tanh(x).</summary>
     public Tensor Tanh()
     {
         var y = Unary(this, new TanhOp(), "tanh");
-        return Tape.Record("tanh", y, Saves.Of(y), g => new[] { Binary(y, g, new TanhGradOp(), "tanh_backward") }, this);
+        return Tape.Record("tanh", y, Saves.Of(y),
+            g => new[] { Binary(y, g, new TanhGradOp(), "tanh_backward") }, this);
     }
 
     /// <summary>min(max(x, lo), hi) (gradient passes inside [lo, hi]).</summary>
@@ -76,7 +83,8 @@ public sealed partial class Tensor
         if (lo > hi) throw new ArgumentException($"clamp: lo {lo} is greater than hi {hi}", nameof(lo));
         var y = Unary(this, new ClampOp(lo, hi), "clamp");
         var x = this;
-        return Tape.Record("clamp", y, Saves.Of(x), g => new[] { Binary(x, g, new ClampGradOp(lo, hi), "clamp_backward") }, this);
+        return Tape.Record("clamp", y, Saves.Of(x),
+            g => new[] { Binary(x, g, new ClampGradOp(lo, hi), "clamp_backward") }, this);
     }
 
     /// <summary>Elementwise select: cond (float32, nonzero = true) ? a : b; all three the same shape.</summary>

@@ -105,7 +105,8 @@ public sealed class MemoryProfile : IDisposable
         {
             _peak = _live;
             foreach (var s in _ops.Values) s.Peak = s.Live;
-            _atPeak = _ops.Where(kv => kv.Value.Live > 0).ToDictionary(kv => kv.Key, kv => kv.Value.Live, StringComparer.Ordinal);
+            _atPeak = _ops.Where(kv => kv.Value.Live > 0)
+                .ToDictionary(kv => kv.Key, kv => kv.Value.Live, StringComparer.Ordinal);
         }
     }
 
@@ -210,10 +211,12 @@ public sealed class MemoryProfile : IDisposable
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.Append(inv, $"peak {Mb(PeakBytes)} MB, live {Mb(LiveBytes)} MB, allocated {Mb(AllocatedBytes)} MB in {Allocations} storages\n");
+        sb.Append(inv, $"peak {Mb(PeakBytes)} MB, live {Mb(LiveBytes)} MB, ");
+        sb.Append(inv, $"allocated {Mb(AllocatedBytes)} MB in {Allocations} storages\n");
         sb.Append(inv, $"{"op",-34} {"at peak MB",11} {"live MB",9} {"peak MB",9} {"alloc MB",10} {"count",7}\n");
         foreach (var o in Ops.Take(top))
-            sb.Append(inv, $"{o.Op,-34} {Mb(o.LiveAtPeakBytes),11} {Mb(o.LiveBytes),9} {Mb(o.PeakLiveBytes),9} {Mb(o.AllocatedBytes),10} {o.Allocations,7}\n");
+            sb.Append(inv, $"{o.Op,-34} {Mb(o.LiveAtPeakBytes),11} {Mb(o.LiveBytes),9} {Mb(o.PeakLiveBytes),9} ")
+                .Append(inv, $"{Mb(o.AllocatedBytes),10} {o.Allocations,7}\n");
         return sb.ToString();
     }
 

@@ -139,16 +139,25 @@ public sealed partial class Tensor : IDisposable
     private bool _released;
 
     /// <summary>
-    /// Frees this tensor as soon as nothing needs it: now, or, when recorded ops saved it for their backward pass,
-    /// once the last of them has run its backward (or the enclosing scope ends). Library code calls it on the
-    /// intermediates it creates and does not return (a layer's input inside <see cref="Nn.Sequential"/>, an op's
-    /// temporaries), so a training step holds only what its backward pass needs instead of every tensor of the
-    /// step. Persistent tensors and leaves that collect a gradient are left alone.
+    /// Says that the caller is done with this tensor: it is freed now, or, when recorded ops saved it for their
+    /// backward pass, as soon as the last of them has run its backward (or the enclosing scope ends). The library
+    /// calls it on the intermediates it makes and does not return (each layer's output inside
+    /// <see cref="Nn.Sequential"/>, an op's temporaries), so a training step holds what its backward pass needs
+    /// instead of every tensor of the step; a custom layer can do the same with its own intermediates. Persistent
+    /// tensors and leaves that collect a gradient are left alone. Using the tensor after it was freed throws
+    /// <see cref="ObjectDisposedException"/>.
     /// </summary>
-    internal void Release()
+    /// <example><code>
+    /// var h = x.Matmul(w1);           // matmul keeps x and w1, not h
+    /// var y = h.Relu().Matmul(w2);    // relu keeps h: h lives until relu's backward has run
+    /// h.Release();
+    /// </code></example>
+    public void Release()
     {
         if (IsPersistent || _storage == null || (GradFn == null && _requiresGrad)) return;
         _released = true;
+        DisposedHint ??= "it was released as an intermediate (Tensor.Release: Sequential, MultiStep and composite ops "
+            + "free what they made once it was used and no backward pass needs it); keep a Clone() to use it later";
         if (_pins == 0) Dispose();
     }
 

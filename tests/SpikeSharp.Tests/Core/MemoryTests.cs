@@ -18,7 +18,8 @@ public class MemoryTests
     {
         var g = new Generator(3);
         return new Sequential(
-            new MultiStep(new Conv2d(1, C, 3, padding: 1, bias: false, gen: g, device: d), new BatchNorm2d(C, device: d)),
+            new MultiStep(new Conv2d(1, C, 3, padding: 1, bias: false, gen: g, device: d),
+                new BatchNorm2d(C, device: d)),
             new Lif(device: d),
             new MultiStep(new MaxPool2d((2, 2)), new Conv2d(C, C, 3, padding: 1, bias: false, gen: g, device: d),
                 new BatchNorm2d(C, device: d)),
@@ -66,7 +67,8 @@ public class MemoryTests
         // What the backward pass needs of the first block: BN's x̂ (1 unit), the LIF input it recomputes from
         // (1 unit), pooling's argmax (¼) and the spike bits (⅛); of the second block a quarter of that, and its
         // conv input (¼): 3.5 units.
-        Assert.True(m.AfterForward <= 4 * Unit, $"live after forward {m.AfterForward} B > 4 units of {Unit} B\n{m.ForwardProfile}");
+        Assert.True(m.AfterForward <= 4 * Unit,
+            $"live after forward {m.AfterForward} B > 4 units of {Unit} B\n{m.ForwardProfile}");
         // The peak adds the second conv's im2col columns (9 × its ¼-unit input) to that: 6.5 units. (When every
         // tensor of the step lived until the scope's end: 15.1 units after forward, a peak of 37.7 units, and
         // 19.8 MB left after backward for 20 kB of gradients.)
@@ -91,7 +93,8 @@ public class MemoryTests
         var loss = h.Sum();
         using var prof = MemoryProfile.Start();
         loss.Backward();
-        Assert.True(prof.PeakBytes <= 3 * unit + 1024, $"backward peak {prof.PeakBytes} B > 3 × {unit} B\n{prof.Format()}");
+        Assert.True(prof.PeakBytes <= 3 * unit + 1024,
+            $"backward peak {prof.PeakBytes} B > 3 × {unit} B\n{prof.Format()}");
         Assert.InRange(prof.LiveBytes, unit, unit + 1024); // x.Grad, adopted without a copy (and the scalar seed)
         var expected = Math.Pow(2.01, 24);
         Assert.Equal(expected, x.Grad!.ToArray()[0], expected * 1e-4);
@@ -132,6 +135,7 @@ public class MemoryTests
         var y = h.Tanh(); // tanh keeps its output, not its input
         h.Release();
         Assert.True(h.IsDisposed);
+        Expect.Throws<ObjectDisposedException>(() => h.ToArray(), "has been disposed", "released as an intermediate");
         y.Sum().Backward();
         Assert.Equal(3f * (1 - MathF.Tanh(3f) * MathF.Tanh(3f)), x.Grad!.ToArray()[0], 5);
         x.Grad.Dispose();

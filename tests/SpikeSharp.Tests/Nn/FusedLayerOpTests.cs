@@ -32,7 +32,8 @@ public class FusedLayerOpTests
             foreach (var (a, c, name) in new[] { (whole.y, chunked.y, "y"), (whole.gx, chunked.gx, "gx"),
                          (whole.gw, chunked.gw, "gw"), (whole.gb, chunked.gb, "gb") })
                 for (int i = 0; i < a.Length; i++)
-                    Assert.True(Math.Abs(a[i] - c[i]) <= 1e-4 * (1 + Math.Abs(a[i])), $"{name}[{i}]: {a[i]} whole, {c[i]} chunked");
+                    Assert.True(Math.Abs(a[i] - c[i]) <= 1e-4 * (1 + Math.Abs(a[i])),
+                        $"{name}[{i}]: {a[i]} whole, {c[i]} chunked");
             GradCheck.Check(t => Tensor.Conv2d(t[0], t[1], t[2], (1, 2), (0, 1)),
                 new[] { GradCheck.Rand(d, 5, 3, 2, 5, 6), GradCheck.Rand(d, 6, 3, 2, 3, 2), GradCheck.Rand(d, 7, 3) });
         }
@@ -72,10 +73,11 @@ public class FusedLayerOpTests
         var rv = Tensor.FromArray(new[] { 0.5f, 1.5f, 2f }, device: d);
         GradCheck.Check(t => Tensor.BatchNorm(t[0], rm, rv, t[1], t[2], training: false),
             new[] { GradCheck.Rand(d, 1, 4, 3, 2, 2), GradCheck.Rand(d, 2, 3), GradCheck.Rand(d, 3, 3) });
-        GradCheck.Check(t => Tensor.BatchNorm(t[0], rm, rv, null, null, training: false), new[] { GradCheck.Rand(d, 4, 4, 3) });
+        GradCheck.Check(t => Tensor.BatchNorm(t[0], rm, rv, null, null, training: false),
+            new[] { GradCheck.Rand(d, 4, 4, 3) });
         GradCheck.Check(t => Tensor.BatchNorm(t[0], null, null, t[1], null, training: true),
             new[] { GradCheck.Rand(d, 5, 6, 3), GradCheck.Rand(d, 6, 3) });
-        // Evaluation: (x − μ) / √(σ² + ε) · γ + β with the running statistics, and they are left as they were.
+        // Evaluation: (x − μ) / √(σ² + ε) · γ + β with the running statistics, which stay as they were.
         var x = Tensor.FromArray(new[] { 1f, 2f, 3f, 4f, 5f, 6f }, new[] { 2, 3 }, d);
         var gamma = Tensor.FromArray(new[] { 2f, 1f, 0.5f }, device: d);
         var beta = Tensor.FromArray(new[] { 0f, 1f, -1f }, device: d);
@@ -93,8 +95,10 @@ public class FusedLayerOpTests
         var d = Device.Parse(dev);
         using var scope = TensorScope.Begin();
         GradCheck.Check(t => Tensor.LayerNorm(t[0], 1), new[] { GradCheck.Rand(d, 1, 3, 4, 5) });
-        GradCheck.Check(t => Tensor.LayerNorm(t[0], 1, t[1]), new[] { GradCheck.Rand(d, 2, 6, 5), GradCheck.Rand(d, 3, 5) });
-        GradCheck.Check(t => Tensor.LayerNorm(t[0], 2, null, t[1]), new[] { GradCheck.Rand(d, 4, 2, 3, 4), GradCheck.Rand(d, 5, 3, 4) });
+        GradCheck.Check(t => Tensor.LayerNorm(t[0], 1, t[1]),
+            new[] { GradCheck.Rand(d, 2, 6, 5), GradCheck.Rand(d, 3, 5) });
+        GradCheck.Check(t => Tensor.LayerNorm(t[0], 2, null, t[1]),
+            new[] { GradCheck.Rand(d, 4, 2, 3, 4), GradCheck.Rand(d, 5, 3, 4) });
         // Forward: each row of the last dim has mean 0 and (biased) variance 1 / (1 + ε/σ²).
         var x = Tensor.FromArray(new[] { 1f, 2f, 3f, 4f, 10f, 10f, 10f, 14f }, new[] { 2, 4 }, d);
         var y = Tensor.LayerNorm(x, 1).ToArray();

@@ -148,8 +148,8 @@ public sealed class LinearLif : Module, INeuronLayer
             SpikeGemm.Gemm(rows, weight, false, true, r, outF, inF, 1f, y.Buf); // β = 1: onto the bias
         }
         bool gr = rows.RequiresGrad, gw = weight.RequiresGrad, gb = bias.RequiresGrad;
-        Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias }, Saves.Of(gr ? weight : null, gw ? rows : null),
-            g => g[0] is not { } gy ? new Tensor?[3] : new[]
+        Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias },
+            Saves.Of(gr ? weight : null, gw ? rows : null), g => g[0] is not { } gy ? new Tensor?[3] : new[]
             {
                 gr ? Tensor.Matmul(gy, weight) : null,
                 gw ? Tensor.Matmul(gy, rows, transA: true) : null,
