@@ -220,7 +220,7 @@ public sealed class FashionTrainer
         var encGen = new Generator(_o.Seed + 1);
         using var model = FashionModels.Create(_o.Model, modelGen, _o.Device);
         var loader = new DataLoader(train, _o.BatchSize, shuffle: true, dropLast: true, seed: _o.Seed, device: _o.Device);
-        var testLoader = new DataLoader(test, Math.Min(256, test.Count), shuffle: false, device: _o.Device);
+        var testLoader = new DataLoader(test, Math.Min(_o.BatchSize, test.Count), shuffle: false, device: _o.Device);
         using var opt = new Adam(model.NamedParameters(), _o.Lr);
         var sched = new CosineLr(opt, _epochs * loader.BatchCount);
         int startEpoch = 0;
