@@ -11,7 +11,8 @@ public static partial class AtomicFile
 
     /// <summary>
     /// Test hook: called with a short description before each file-system step of a save (this class's and
-    /// <see cref="Checkpoint"/>'s), so a test can look at the disk exactly as a kill at that moment would leave it.
+    /// the run checkpoint's in SpikeSharp.Training), so a test can look at the disk exactly as a kill at that moment
+    /// would leave it.
     /// Flows with the calling async context only, so saves in concurrently running tests do not see it.
     /// </summary>
     internal static Action<string>? StepHook { get => Hook.Value; set => Hook.Value = value; }

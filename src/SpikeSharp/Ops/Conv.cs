@@ -12,6 +12,18 @@ namespace SpikeSharp;
 public sealed partial class Tensor
 {
     [ThreadStatic] private static int _columnChunkOverride;
+    private static readonly AsyncLocal<bool> _genericConvOnly = new();
+
+    /// <summary>While true in the calling flow, convolutions skip the backend's <see cref="IConv2dKernels"/> family
+    /// and take the generic im2col + GEMM path (tests compare the two; benchmarks time both).</summary>
+    internal static bool GenericConvOnly
+    {
+        get => _genericConvOnly.Value;
+        set => _genericConvOnly.Value = value;
+    }
+
+    // The backend's convolution kernels, or null when it has none or the flow asks for the generic path.
+    private static IConv2dKernels? ConvKernels(IBackend be) => GenericConvOnly ? null : be.Family<IConv2dKernels>();
 
     /// <summary>The most elements of im2col columns a convolution builds at once: 64 MiB of float32, enough for
     /// GEMMs that keep any device busy; settable per thread (tests split small batches into chunks with it).
@@ -164,7 +176,9 @@ public sealed partial class Tensor
         if (y.Numel > 0)
         {
             using var _ = MemoryProfile.Label("conv2d");
+            var shape = new Conv2dShape(n, c, win.H, win.W, o, kh, kw, sh, sw, ph, pw);
             if (k == 0) be.Fill(y.Buf, 0f);
+            else if (ConvKernels(be)?.TryForward(shape, x.Buf, weight.Buf, y.Buf) == true) { }
             else
             {
                 using var w2 = WeightMatrix(weight);
@@ -208,6 +222,20 @@ public sealed partial class Tensor
         int n = win.N, k = kh * kw * c, l = win.Ho * win.Wo;
         var be = g.Backend; var dev = g.Device;
         Tensor? gx = needX ? Empty(x._shape, DType.Float32, dev) : null;
+        Tensor? gW = null;
+        // The backend's own kernels first; the im2col path computes whatever they decline.
+        var family = g.Numel > 0 && k > 0 ? ConvKernels(be) : null;
+        if (family != null)
+        {
+            var shape = new Conv2dShape(n, c, win.H, win.W, o, kh, kw, win.Sh, win.Sw, win.Ph, win.Pw);
+            if (gx != null && family.TryBackwardData(shape, g.Buf, weight.Buf, gx.Buf)) needX = false;
+            if (needW)
+            {
+                gW = Empty(weight._shape, DType.Float32, dev);
+                if (family.TryBackwardFilter(shape, x.Buf, g.Buf, gW.Buf)) needW = false;
+                else { gW.Dispose(); gW = null; }
+            }
+        }
         Tensor? gw2 = needW ? Zeros(new[] { o, kh, kw, c }, dev) : null;
         if (g.Numel > 0 && k > 0 && (needX || needW))
         {
@@ -223,17 +251,16 @@ public sealed partial class Tensor
                     using var cols = Im2Col(be, dev, Rows(x, n0, nc), wc, 0f, channelsOuter: true);
                     be.Gemm(false, true, o, k, nc * l, 1f, gm.Buf, cols.Buf, 1f, gw2.Buf);
                 }
-                if (gx != null)
+                if (needX)
                 {
                     using var dcols = Empty(new[] { k, nc * l }, DType.Float32, dev);
                     be.Gemm(true, false, k, nc * l, o, 1f, w2!.Buf, gm.Buf, 0f, dcols.Buf);
                     int m = c * nc * l;
-                    Col2Im(be, dev, wc, channelsOuter: true, t => dcols.View(t * m, new[] { m }), Rows(gx, n0, nc));
+                    Col2Im(be, dev, wc, channelsOuter: true, t => dcols.View(t * m, new[] { m }), Rows(gx!, n0, nc));
                 }
             }
         }
-        else if (gx != null && gx.Numel > 0) be.Fill(gx.Buf, 0f);
-        Tensor? gW = null;
+        else if (needX && gx!.Numel > 0) be.Fill(gx.Buf, 0f);
         if (gw2 != null)
         {
             using (Tape.NoGrad()) gW = gw2.Permute(0, 3, 1, 2);

@@ -145,16 +145,16 @@ public class IlgpuIndexReduceTests
 public class IlgpuThreadingTests
 {
     [Fact]
-    public void WorkerThreadsCanUploadAndRunKernels()
+    public async Task WorkerThreadsCanUploadAndRunKernels()
     {
         var gpu = Gpu;
         var x = RandF(100, 1);
-        var result = Task.Run(() =>
+        var result = await Task.Run(() =>
         {
             var b = Up(gpu, x);
             gpu.Map(new AffineOp(2f, 1f), b, b);
             return Down<float>(gpu, b);
-        }).Result;
+        });
         Assert.Equal(x.Select(v => 2f * v + 1f).ToArray(), result);
     }
 }

@@ -16,6 +16,14 @@ public static class Precision
     public static bool AllowTf32 { get; set; }
 
     /// <summary>
+    /// Lets float32 convolutions use TF32 tensor cores where the backend's convolution kernels support it (cuDNN),
+    /// as PyTorch's cuDNN path does by default (<c>torch.backends.cudnn.allow_tf32</c>): the inputs of each product
+    /// are rounded to a 10-bit mantissa, the accumulation stays float32. On by default; set false (the command
+    /// line's <c>--precision fp32</c>) for float32 products throughout. The CPU backend always computes float32.
+    /// </summary>
+    public static bool ConvolutionTf32 { get; set; } = true;
+
+    /// <summary>
     /// Computes matrix products that have a spike operand (<see cref="Tensor.IsBf16Exact"/>) on CUDA as three
     /// bfloat16 tensor-core GEMMs with float32 accumulation: the other operand is split exactly into three
     /// bfloat16 matrices (w = w₁ + w₂ + w₃), so every product is exact and only the order of the float32
