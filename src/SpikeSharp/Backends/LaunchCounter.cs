@@ -5,9 +5,11 @@ namespace SpikeSharp.Backends;
 /// <summary>
 /// Counts the work items backends issue, for "kernels per step" in benchmarks: on an ILGPU device each kernel
 /// launch, each cuBLAS call and each device copy or upload; on the CPU each parallel loop a primitive runs
-/// (<c>CpuParallel.For</c>, whether or not it fans out to worker threads). The count is process-wide (every backend,
-/// every thread) and only moves while at least one <see cref="Start"/> scope is open, so that it costs one static
-/// read per launch when nobody is counting.
+/// (<c>CpuParallel.For</c>, whether or not it fans out to worker threads, and the neuron driver's parallel loops).
+/// Counts are per thread: a scope counts what the thread that opened it issues (a training step issues its work
+/// from one thread; loops nested inside a CPU worker are not counted), so concurrent work elsewhere does not disturb
+/// it. The counter moves only while a <see cref="Start"/> scope is open on the thread: a launch costs one
+/// thread-local read when nobody is counting.
 /// </summary>
 /// <example><code>
 /// using var launches = LaunchCounter.Start();
@@ -16,19 +18,20 @@ namespace SpikeSharp.Backends;
 /// </code></example>
 public static class LaunchCounter
 {
-    private static int _active;
-    private static long _total;
+    [ThreadStatic] private static int _active;
+    [ThreadStatic] private static long _total;
 
-    /// <summary>Launches counted since the process started (only while a scope was open).</summary>
-    public static long Total => Volatile.Read(ref _total);
+    /// <summary>Launches this thread issued while a scope was open on it.</summary>
+    public static long Total => _total;
 
-    /// <summary>True while a <see cref="Start"/> scope is open.</summary>
-    public static bool IsCounting => Volatile.Read(ref _active) != 0;
+    /// <summary>True while a <see cref="Start"/> scope is open on this thread.</summary>
+    public static bool IsCounting => _active != 0;
 
-    /// <summary>Starts counting until the returned scope is disposed (scopes nest and may overlap).</summary>
+    /// <summary>Starts counting this thread's launches until the returned scope is disposed on this thread (scopes
+    /// nest and may overlap).</summary>
     public static Scope Start()
     {
-        Interlocked.Increment(ref _active);
+        _active++;
         return new Scope(Total);
     }
 
@@ -36,7 +39,7 @@ public static class LaunchCounter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Hit()
     {
-        if (_active != 0) Interlocked.Increment(ref _total);
+        if (_active != 0) _total++;
     }
 
     /// <summary>An open counting scope: <see cref="Launches"/> since it started.</summary>
@@ -47,15 +50,17 @@ public static class LaunchCounter
 
         internal Scope(long start) => _start = start;
 
-        /// <summary>Launches counted since <see cref="Start"/> (frozen once disposed). Counts every thread.</summary>
+        /// <summary>Launches counted since <see cref="Start"/> (frozen once disposed); read it on the counting
+        /// thread.</summary>
         public long Launches => (_end >= 0 ? _end : Total) - _start;
 
-        /// <summary>Stops this scope's counting (the counter stops when the last open scope is disposed).</summary>
+        /// <summary>Stops this scope's counting (the thread's counter stops when its last open scope is disposed).
+        /// </summary>
         public void Dispose()
         {
             if (_end >= 0) return;
             _end = Total;
-            Interlocked.Decrement(ref _active);
+            if (_active > 0) _active--;
         }
     }
 }

@@ -152,7 +152,7 @@ public sealed class OpProfile : IDisposable
     /// <summary>Sum of the ops' host times.</summary>
     public double TotalHostMs => Ms(_rows.Values.Sum(r => r.HostTicks));
 
-    /// <summary>Launches counted while the profile was active (every thread).</summary>
+    /// <summary>Launches this thread issued while the profile was active.</summary>
     public long Launches => _launches.Launches;
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
