@@ -46,6 +46,7 @@ public static class Tape
     /// </summary>
     internal static void Record(string op, Tensor[] outputs, Tensor?[] inputs, Saves saves, BackwardFn fn)
     {
+        OpProfile.OnRecord(op);
         foreach (var o in outputs) o.Storage.ClaimFor(op);
         if (!Needs(inputs)) return;
         var kept = new Tensor?[inputs.Length];

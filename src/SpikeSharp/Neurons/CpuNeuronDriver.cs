@@ -41,6 +41,7 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         bool adaptive = default(TN).Adaptive;
         int chunk = ChunkSize(N) / 4 * 4, chunks = (N + chunk - 1) / chunk; // chunks hold whole words
         int bad = 0;
+        LaunchCounter.Hit();
         Parallel.For(0, chunks, c =>
         {
             int n0 = c * chunk, len = Math.Min(chunk, N - n0);
@@ -95,6 +96,7 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         // deterministic.
         int workers = Math.Min(chunks, Environment.ProcessorCount);
         var sums = new ParamSums[workers];
+        LaunchCounter.Hit();
         Parallel.For(0, workers, w =>
         {
             var s = new ParamSums(a);

@@ -117,19 +117,26 @@ public sealed class MemoryProfile : IDisposable
     /// </summary>
     public static LabelScope Label(string op) => new(op);
 
-    /// <summary>Restores the previous label when disposed (see <see cref="Label"/>).</summary>
+    /// <summary>Restores the previous label when disposed (see <see cref="Label"/>); the scope is also an op boundary
+    /// of an <see cref="OpProfile"/>.</summary>
     public readonly struct LabelScope : IDisposable
     {
         private readonly string? _previous;
+        private readonly string _op;
 
         internal LabelScope(string op)
         {
             _previous = _label;
-            _label = op;
+            _label = _op = op;
+            OpProfile.OnEnter();
         }
 
         /// <summary>Restores the label that was current before.</summary>
-        public void Dispose() => _label = _previous;
+        public void Dispose()
+        {
+            _label = _previous;
+            if (_op != null) OpProfile.OnExit(_op);
+        }
     }
 
     // ---- hooks called by Storage ----

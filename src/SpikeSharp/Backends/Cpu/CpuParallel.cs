@@ -61,6 +61,7 @@ internal static class CpuParallel
     public static void For<TState>(int n, in TState state, RangeBody<TState> body, int grain)
     {
         if (n <= 0) return;
+        LaunchCounter.Hit();
         grain = Math.Max(1, grain);
         int threads = Threads.Count; // read even for small loops: a bad SPIKESHARP_NUM_THREADS fails every kernel alike
         if (n <= grain) threads = 1;

@@ -72,6 +72,7 @@ public sealed partial class IlgpuBackend
         int opA = transA ? Cublas.OpT : Cublas.OpN, opB = transB ? Cublas.OpT : Cublas.OpN;
         int lda = transA ? m : k, ldb = transB ? k : n;
         // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags.
+        LaunchCounter.Hit();
         int status = api.GemmEx(h, opB, opA, n, m, k, &alpha, DevicePointer(b), Cublas.R16BF, ldb,
             DevicePointer(a), Cublas.R16BF, lda, &beta, DevicePointer(c), Cublas.R32F, n, Cublas.Compute32F,
             Cublas.GemmDefaultAlgo);

@@ -76,6 +76,7 @@ public sealed partial class IlgpuBackend
         var api = Cublas.Instance!;
         var h = CublasHandle;
         EnsureBound();
+        LaunchCounter.Hit();
         Cublas.Check(api.SetMathMode(h, Precision.AllowTf32 ? Cublas.Tf32TensorOpMath : Cublas.DefaultMath), "cublasSetMathMode");
         IntPtr pa = DevicePointer(a), pb = DevicePointer(b), pc = DevicePointer(c);
         int opA = transA ? Cublas.OpT : Cublas.OpN, opB = transB ? Cublas.OpT : Cublas.OpN;

@@ -95,6 +95,7 @@ public sealed partial class IlgpuBackend : IBackend
     public TDelegate Kernel<TDelegate>(string key, Func<Accelerator, TDelegate> load) where TDelegate : Delegate
     {
         EnsureBound();
+        LaunchCounter.Hit(); // callers fetch the kernel right before each launch
         lock (_kernelLock)
         {
             if (_kernels.TryGetValue((key, typeof(TDelegate)), out var d)) return (TDelegate)d;
@@ -179,6 +180,7 @@ public sealed partial class IlgpuBackend : IBackend
     {
         CheckLen(src.Length, dst.Length, "upload");
         if (src.Length == 0) return;
+        LaunchCounter.Hit();
         View<T>(dst).CopyFromCPU(Stream, src);
     }
 
@@ -199,6 +201,7 @@ public sealed partial class IlgpuBackend : IBackend
         CheckLen(src.Length, dst.Length, "copy");
         if (src.DType != dst.DType) throw new ArgumentException($"copy: dtype {src.DType.Name()} to {dst.DType.Name()}; use Cast", nameof(dst));
         if (src.Length == 0) return;
+        LaunchCounter.Hit();
         Bytes(src).CopyTo(Stream, Bytes(dst));
     }
 

@@ -337,6 +337,7 @@ internal static partial class NeuronKernels
                 v.Recompute != 0 ? BackwardShort<TN, TS, XRead>
                 : shortT ? (v.HalfH != 0 ? BackwardShort<TN, TS, H16Read> : BackwardShort<TN, TS, H32Read>)
                 : v.HalfH != 0 ? Saved<TN, TS, H16Read>(depth) : Saved<TN, TS, H32Read>(depth)));
+        Backends.LaunchCounter.Hit();
         k(stream, Config(acc, v.N), v);
     }
 

@@ -179,6 +179,7 @@ internal static partial class NeuronKernels
         string name = exact ? "fwd4n-rn" : "fwd4n";
         var k = (Action<AcceleratorStream, KernelConfig, Fwd4Views>)_cache.GetOrAdd((acc, name, typeof(TN)),
             key => key.Item1.LoadKernel<Fwd4Views>(exact ? Forward4<TN, HalfNearest> : Forward4<TN, HalfNative>));
+        Backends.LaunchCounter.Hit();
         k(stream, Config(acc, v.N4), v);
     }
 }

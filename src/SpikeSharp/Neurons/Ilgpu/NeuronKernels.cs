@@ -210,6 +210,7 @@ internal static partial class NeuronKernels
             key => key.Item1.LoadKernel<FwdViews>(keep == 4 ? Forward<TN, KeepH32, HalfNative>
                 : keep == 0 ? Forward<TN, KeepNoH, HalfNative>
                 : exact ? Forward<TN, KeepH16, HalfNearest> : Forward<TN, KeepH16, HalfNative>));
+        Backends.LaunchCounter.Hit();
         k(stream, Config(acc, v.N), v);
     }
 }
