@@ -78,6 +78,30 @@ public sealed record EventBinning
     /// <inheritdoc/>
     public override string ToString() => Key;
 
+    /// <summary>Reads a <see cref="Key"/> back.</summary>
+    /// <exception cref="FormatException">Not a binning key.</exception>
+    public static EventBinning Parse(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        bool incomplete = key.EndsWith("+incomplete", StringComparison.Ordinal);
+        string k = incomplete ? key[..^"+incomplete".Length] : key;
+        int colon = k.IndexOf(':');
+        string mode = colon < 0 ? k : k[..colon], value = colon < 0 ? "" : k[(colon + 1)..];
+        if (mode == "time-window" && value.EndsWith("us", StringComparison.Ordinal)) value = value[..^2];
+        if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out long v) || v <= 0
+            || (mode == "time-bins" && incomplete))
+            throw new FormatException(
+                $"binning: expected time-bins:N, time-window:Nus or event-count:N (optionally +incomplete), got '{key}'");
+        return mode switch
+        {
+            "time-bins" when v <= int.MaxValue => TimeBins((int)v),
+            "time-window" => TimeWindow(v, incomplete),
+            "event-count" when v <= int.MaxValue => EventCount((int)v, incomplete),
+            _ => throw new FormatException(
+                $"binning: expected time-bins:N, time-window:Nus or event-count:N (optionally +incomplete), got '{key}'"),
+        };
+    }
+
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
