@@ -103,7 +103,9 @@ public static class FrameCache
             throw new InvalidDataException("not a SpikeSharp frame cache");
         int keyLength = r.ReadInt32();
         if (keyLength < 0 || keyLength > 1 << 20) throw new InvalidDataException($"key length {keyLength}");
-        if (Encoding.UTF8.GetString(r.ReadBytes(keyLength)) != key) return null;
+        var stored = r.ReadBytes(keyLength);
+        if (stored.Length != keyLength) throw new InvalidDataException("the file ends inside its key (truncated)");
+        if (Encoding.UTF8.GetString(stored) != key) return null;
         int count = r.ReadInt32(), rank = r.ReadInt32();
         if (count < 0 || rank is < 2 or > 8) throw new InvalidDataException($"{count} samples of rank {rank}");
         var shape = new int[rank];
