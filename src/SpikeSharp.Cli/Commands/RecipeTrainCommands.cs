@@ -39,31 +39,80 @@ internal static class RecipeTrainCommands
     {
         private readonly Recipe _r;
         private readonly Option<int?> _epochs, _timeSteps;
-        private readonly Option<int> _batch = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
-        private readonly Option<float> _lr = new("--lr") { Description = "Adam learning rate (cosine schedule)", DefaultValueFactory = _ => 1e-3f };
+        private readonly Option<int> _batch = new("--batch-size")
+        {
+            Description = "batch size",
+            DefaultValueFactory = _ => 128,
+        };
+        private readonly Option<float> _lr = new("--lr")
+        {
+            Description = "Adam learning rate (cosine schedule)",
+            DefaultValueFactory = _ => 1e-3f,
+        };
         private readonly Option<string?> _device = DeviceOption.Create();
         private readonly Option<string?> _data;
         private readonly Option<bool> _download;
         private readonly Option<string> _out;
-        private readonly Option<bool> _resume = new("--resume") { Description = "continue the run in --out from its newest complete checkpoint, with its saved settings" };
-        private readonly Option<bool> _overwrite = new("--overwrite") { Description = "delete the run already in --out and start again" };
-        private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0UL };
+        private readonly Option<bool> _resume = new("--resume")
+        {
+            Description = "continue the run in --out from its newest complete checkpoint, with its saved settings",
+        };
+        private readonly Option<bool> _overwrite = new("--overwrite")
+        {
+            Description = "delete the run already in --out and start again",
+        };
+        private readonly Option<ulong> _seed = new("--seed")
+        {
+            Description = "random seed",
+            DefaultValueFactory = _ => 0UL,
+        };
         private readonly Option<bool> _noPlots = new("--no-plots") { Description = "skip the PNG plots" };
-        private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "stop after N epochs of this invocation (continue later with --resume)" };
-        private readonly Option<int?> _limit = new("--train-limit") { Description = "use only the first N training samples" };
-        private readonly Option<int?> _testLimit = new("--test-limit") { Description = "use only the first N test samples" };
-        private readonly Option<string?> _tensorboard = new("--tensorboard") { Description = "also write TensorBoard event files into DIR" };
-        private readonly Option<string> _encoding = new("--encoding") { Description = "direct | rate | latency", DefaultValueFactory = _ => "direct" };
+        private readonly Option<int?> _stopAfter = new("--stop-after")
+        {
+            Description = "stop after N epochs of this invocation (continue later with --resume)",
+        };
+        private readonly Option<int?> _limit = new("--train-limit")
+        {
+            Description = "use only the first N training samples",
+        };
+        private readonly Option<int?> _testLimit = new("--test-limit")
+        {
+            Description = "use only the first N test samples",
+        };
+        private readonly Option<string?> _tensorboard = new("--tensorboard")
+        {
+            Description = "also write TensorBoard event files into DIR",
+        };
+        private readonly Option<string> _encoding = new("--encoding")
+        {
+            Description = "direct | rate | latency",
+            DefaultValueFactory = _ => "direct",
+        };
         private readonly Option<string?> _binning = new("--binning")
         {
             Description = "how events become the T frames of a sample: time-bins (T equal bins over the sample, the " +
                 "default), time-window (--window-us each) or event-count (--events-per-frame each); Tonic's rules",
         };
-        private readonly Option<int?> _windowUs = new("--window-us") { Description = "frame duration in µs for --binning time-window" };
-        private readonly Option<int?> _eventsPerFrame = new("--events-per-frame") { Description = "events per frame for --binning event-count" };
-        private readonly Option<bool> _incomplete = new("--include-incomplete") { Description = "also make the last, incomplete window (time-window, event-count)" };
-        private readonly Option<string?> _cache = new("--cache") { Description = "directory of the binned-frame cache (default: ~/.cache/spikesharp/frames)" };
-        private readonly Option<bool> _noCache = new("--no-cache") { Description = "bin the events on every run; keep no frame cache" };
+        private readonly Option<int?> _windowUs = new("--window-us")
+        {
+            Description = "frame duration in µs for --binning time-window",
+        };
+        private readonly Option<int?> _eventsPerFrame = new("--events-per-frame")
+        {
+            Description = "events per frame for --binning event-count",
+        };
+        private readonly Option<bool> _incomplete = new("--include-incomplete")
+        {
+            Description = "also make the last, incomplete window (time-window, event-count)",
+        };
+        private readonly Option<string?> _cache = new("--cache")
+        {
+            Description = "directory of the binned-frame cache (default: ~/.cache/spikesharp/frames)",
+        };
+        private readonly Option<bool> _noCache = new("--no-cache")
+        {
+            Description = "bin the events on every run; keep no frame cache",
+        };
 
         public RecipeOptions(Recipe r)
         {
@@ -71,7 +120,9 @@ internal static class RecipeTrainCommands
             _epochs = new("--epochs") { Description = $"epochs (default {r.Epochs})" };
             _timeSteps = new("--time-steps", "-T")
             {
-                Description = r.Events ? $"frames T per sample (default {r.TimeSteps})" : $"time steps T per image (default {r.TimeSteps})",
+                Description = r.Events
+                    ? $"frames T per sample (default {r.TimeSteps})"
+                    : $"time steps T per image (default {r.TimeSteps})",
             };
             _data = new("--data") { Required = true, Description = r.Data };
             _download = new("--download")
@@ -98,9 +149,12 @@ internal static class RecipeTrainCommands
         public int Run(ParseResult p)
         {
             bool resume = p.GetValue(_resume);
-            var saved = resume && !p.GetValue(_overwrite) ? RunDirectory.FindResumable(p.GetValue(_out)!).Metadata : null;
+            var saved = resume && !p.GetValue(_overwrite)
+                ? RunDirectory.FindResumable(p.GetValue(_out)!).Metadata
+                : null;
             bool Given(Option option) => p.GetResult(option) is { Implicit: false };
-            string? Saved(string key) => saved is not null && saved.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
+            string? Saved(string key) =>
+                saved is not null && saved.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
             int? SavedInt(string key) => Saved(key) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : null;
             var device = DeviceOption.Apply(p.GetValue(_device));
             string data = p.GetValue(_data)!;
@@ -124,13 +178,17 @@ internal static class RecipeTrainCommands
                 Epochs = p.GetValue(_epochs) ?? SavedInt("epochs") ?? _r.Epochs,
                 BatchSize = !Given(_batch) && SavedInt("batch_size") is int b ? b : p.GetValue(_batch),
                 TimeSteps = timeSteps,
-                Lr = !Given(_lr) && Saved("lr") is { } lr ? float.Parse(lr, CultureInfo.InvariantCulture) : p.GetValue(_lr),
+                Lr = !Given(_lr) && Saved("lr") is { } lr
+                    ? float.Parse(lr, CultureInfo.InvariantCulture)
+                    : p.GetValue(_lr),
                 Device = device,
                 DataRoot = data,
                 OutDir = p.GetValue(_out)!,
                 Resume = resume,
                 Overwrite = p.GetValue(_overwrite),
-                Seed = !Given(_seed) && Saved("seed") is { } seed ? ulong.Parse(seed, CultureInfo.InvariantCulture) : p.GetValue(_seed),
+                Seed = !Given(_seed) && Saved("seed") is { } seed
+                    ? ulong.Parse(seed, CultureInfo.InvariantCulture)
+                    : p.GetValue(_seed),
                 TrainLimit = p.GetValue(_limit) ?? SavedInt("train_limit"),
                 TestLimit = p.GetValue(_testLimit),
                 StopAfter = p.GetValue(_stopAfter),
@@ -144,8 +202,12 @@ internal static class RecipeTrainCommands
                 _ => new Cifar10Task((Cifar10TrainOptions)o),
             };
             var trainer = new ClassificationTrainer(o, task, log); // validates the options first
-            string extra = o is EventTrainOptions ev ? $", binning {ev.EffectiveBinning.Key}" : $", encoding {o.Encoding.ToString().ToLowerInvariant()}";
-            AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train {_r.Name}: model [green]{task.ModelName}[/], T={o.TimeSteps}{extra}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
+            string extra = o is EventTrainOptions ev
+                ? $", binning {ev.EffectiveBinning.Key}"
+                : $", encoding {o.Encoding.ToString().ToLowerInvariant()}";
+            AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train {_r.Name}: model [green]{task.ModelName}[/], " +
+                $"T={o.TimeSteps}{extra}, epochs {o.Epochs}, batch {o.BatchSize}, " +
+                $"lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
             return TrainerConsole.Run(trainer, o, device);
         }
 
@@ -160,17 +222,22 @@ internal static class RecipeTrainCommands
                 return saved is null ? null : EventBinning.Parse(saved);
             mode ??= window is not null ? "time-window" : count is not null ? "event-count" : "time-bins";
             if (window is not null && mode != "time-window")
-                throw new ArgumentException($"--window-us: only with --binning time-window, got --binning {mode}", "window-us");
+                throw new ArgumentException(
+                    $"--window-us: only with --binning time-window, got --binning {mode}", "window-us");
             if (count is not null && mode != "event-count")
-                throw new ArgumentException($"--events-per-frame: only with --binning event-count, got --binning {mode}", "events-per-frame");
+                throw new ArgumentException(
+                    $"--events-per-frame: only with --binning event-count, got --binning {mode}", "events-per-frame");
             if (incomplete && mode == "time-bins")
-                throw new ArgumentException("--include-incomplete: only with --binning time-window or event-count, got --binning time-bins", "include-incomplete");
+                throw new ArgumentException("--include-incomplete: only with --binning time-window or event-count, " +
+                    "got --binning time-bins", "include-incomplete");
             return mode switch
             {
                 "time-window" => EventBinning.TimeWindow(window ?? throw new ArgumentException(
-                    "--window-us: expected the frame duration in µs for --binning time-window, got none", "window-us"), incomplete),
+                    "--window-us: expected the frame duration in µs for --binning time-window, got none",
+                    "window-us"), incomplete),
                 "event-count" => EventBinning.EventCount(count ?? throw new ArgumentException(
-                    "--events-per-frame: expected the events per frame for --binning event-count, got none", "events-per-frame"), incomplete),
+                    "--events-per-frame: expected the events per frame for --binning event-count, got none",
+                    "events-per-frame"), incomplete),
                 _ => null, // T equal time bins
             };
         }

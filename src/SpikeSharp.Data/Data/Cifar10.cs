@@ -79,7 +79,8 @@ public static class Cifar10
     /// <param name="limit">Read only the first this many images.</param>
     public static ByteImageDataset Load(string root, bool train, int? limit = null)
     {
-        if (limit is <= 0) throw new ArgumentOutOfRangeException(nameof(limit), $"CIFAR-10: limit must be positive, got {limit}");
+        if (limit is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(limit), $"CIFAR-10: limit must be positive, got {limit}");
         string dir = FindDirectory(root);
         var parts = new List<(byte[] Pixels, int[] Labels)>();
         int left = limit ?? int.MaxValue;
@@ -90,8 +91,8 @@ public static class Cifar10
             parts.Add(part);
             left -= part.Labels.Length;
         }
-        return new ByteImageDataset(parts.SelectMany(p => p.Pixels).ToArray(), parts.SelectMany(p => p.Labels).ToArray(),
-            new[] { 3, 32, 32 });
+        var pixels = parts.SelectMany(p => p.Pixels).ToArray();
+        return new ByteImageDataset(pixels, parts.SelectMany(p => p.Labels).ToArray(), new[] { 3, 32, 32 });
     }
 }
 
@@ -109,7 +110,8 @@ public sealed class ByteImageDataset : ILabelledDataset
         SampleSize = checked((int)ShapeUtil.Numel(sampleShape));
         if ((long)labels.Length * SampleSize != pixels.Length)
             throw new ArgumentException(
-                $"dataset: {labels.Length} labels × {SampleSize} values per sample {ShapeUtil.Format(sampleShape)} = " +
+                $"dataset: {labels.Length} labels × {SampleSize} values per sample " +
+                $"{ShapeUtil.Format(sampleShape)} = " +
                 $"{(long)labels.Length * SampleSize}, but the pixels are {pixels.Length}", nameof(pixels));
         _pixels = pixels; _labels = labels; SampleShape = sampleShape;
     }

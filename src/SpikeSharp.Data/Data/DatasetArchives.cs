@@ -15,7 +15,8 @@ public static class DatasetArchives
         "nmnist" => new[] { NMnist.TrainArchive, NMnist.TestArchive },
         "shd" => new[] { Shd.TrainArchive, Shd.TestArchive },
         "cifar10" => new[] { Cifar10.Archive },
-        _ => throw new ArgumentException($"dataset: expected {string.Join(", ", Names)}, got '{dataset}'", nameof(dataset)),
+        _ => throw new ArgumentException(
+            $"dataset: expected {string.Join(", ", Names)}, got '{dataset}'", nameof(dataset)),
     };
 
     /// <summary>
@@ -52,7 +53,8 @@ public static class DatasetArchives
         {
             if (name.EndsWith(".zip", StringComparison.Ordinal))
                 ZipFile.ExtractToDirectory(archive, directory, overwriteFiles: true);
-            else if (name.EndsWith(".tar.gz", StringComparison.Ordinal) || name.EndsWith(".tgz", StringComparison.Ordinal))
+            else if (name.EndsWith(".tar.gz", StringComparison.Ordinal)
+                     || name.EndsWith(".tgz", StringComparison.Ordinal))
             {
                 using var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress);
                 TarFile.ExtractToDirectory(gz, directory, overwriteFiles: true);

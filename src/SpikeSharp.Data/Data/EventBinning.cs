@@ -52,7 +52,8 @@ public sealed record EventBinning
 
     /// <summary><paramref name="bins"/> equal time bins spanning each stream.</summary>
     public static EventBinning TimeBins(int bins) => bins > 0 ? new(BinningMode.TimeBins, bins, false)
-        : throw new ArgumentOutOfRangeException(nameof(bins), $"binning: the number of time bins must be positive, got {bins}");
+        : throw new ArgumentOutOfRangeException(nameof(bins),
+            $"binning: the number of time bins must be positive, got {bins}");
 
     /// <summary>Windows of <paramref name="microseconds"/> µs.</summary>
     public static EventBinning TimeWindow(long microseconds, bool includeIncomplete = false) => microseconds > 0
@@ -78,6 +79,8 @@ public sealed record EventBinning
     /// <inheritdoc/>
     public override string ToString() => Key;
 
+    private const string Forms = "time-bins:N, time-window:Nus or event-count:N (optionally +incomplete)";
+
     /// <summary>Reads a <see cref="Key"/> back.</summary>
     /// <exception cref="FormatException">Not a binning key.</exception>
     public static EventBinning Parse(string key)
@@ -91,14 +94,14 @@ public sealed record EventBinning
         if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out long v) || v <= 0
             || (mode == "time-bins" && incomplete))
             throw new FormatException(
-                $"binning: expected time-bins:N, time-window:Nus or event-count:N (optionally +incomplete), got '{key}'");
+                $"binning: expected {Forms}, got '{key}'");
         return mode switch
         {
             "time-bins" when v <= int.MaxValue => TimeBins((int)v),
             "time-window" => TimeWindow(v, incomplete),
             "event-count" when v <= int.MaxValue => EventCount((int)v, incomplete),
             _ => throw new FormatException(
-                $"binning: expected time-bins:N, time-window:Nus or event-count:N (optionally +incomplete), got '{key}'"),
+                $"binning: expected {Forms}, got '{key}'"),
         };
     }
 
@@ -151,7 +154,8 @@ public sealed record EventBinning
     public void ToFrames(EventStream events, SensorSize sensor, int frames, Span<float> destination)
     {
         ArgumentNullException.ThrowIfNull(events);
-        if (frames <= 0) throw new ArgumentOutOfRangeException(nameof(frames), $"binning: frames must be positive, got {frames}");
+        if (frames <= 0)
+            throw new ArgumentOutOfRangeException(nameof(frames), $"binning: frames must be positive, got {frames}");
         int size = sensor.FrameSize;
         if (destination.Length != (long)frames * size)
             throw new ArgumentException(

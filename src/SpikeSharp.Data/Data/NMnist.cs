@@ -25,15 +25,17 @@ public static class NMnist
     /// <summary>The dataset's page (Orchard et al.), which links the archives.</summary>
     public const string HomePage = "https://www.garrickorchard.com/datasets/n-mnist";
 
+    private const string MendeleyFiles = "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/";
+
     /// <summary>The training archive (Train.zip on Mendeley Data, dataset 468j46mzdv, linked from the home page).
     /// </summary>
     public static readonly DatasetFile TrainArchive = new("Train.zip",
-        "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
+        MendeleyFiles + "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
         Md5: "20959b8e626244a1b502305a9e6e2031");
 
     /// <summary>The test archive (Test.zip).</summary>
     public static readonly DatasetFile TestArchive = new("Test.zip",
-        "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
+        MendeleyFiles + "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
         Md5: "69ca8762b2fe404d9b9bad1103e97832");
 
     /// <summary>Reads the events of one .bin file.</summary>
@@ -100,12 +102,14 @@ public static class NMnist
             string name = Path.GetFileName(dir);
             if (!int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out int digit) || digit > 9)
                 throw new InvalidDataException(
-                    $"N-MNIST: '{dir}' is not a digit folder: expected the labels 0 to 9 as folder names, got '{name}'");
+                    $"N-MNIST: '{dir}' is not a digit folder: expected the labels 0 to 9 as folder names, got " +
+                    $"'{name}'");
             foreach (var f in Directory.GetFiles(dir, "*.bin")) files.Add((f, digit));
         }
         if (files.Count == 0)
             throw new FileNotFoundException(
-                $"N-MNIST: '{split}' holds no <digit>/*.bin files (expected {Path.GetFileName(split)}/0/*.bin … 9/*.bin)");
+                $"N-MNIST: '{split}' holds no <digit>/*.bin files (expected {Path.GetFileName(split)}/0/*.bin … " +
+                "9/*.bin)");
         return files.OrderBy(f => Path.GetFileName(f.Item1), StringComparer.Ordinal).ThenBy(f => f.Item2).ToArray();
     }
 
@@ -136,8 +140,10 @@ public static class NMnist
         string? cacheDirectory = null, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(binning);
-        if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), $"N-MNIST: time steps must be positive, got {steps}");
-        if (limit is <= 0) throw new ArgumentOutOfRangeException(nameof(limit), $"N-MNIST: limit must be positive, got {limit}");
+        if (steps <= 0)
+            throw new ArgumentOutOfRangeException(nameof(steps), $"N-MNIST: time steps must be positive, got {steps}");
+        if (limit is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(limit), $"N-MNIST: limit must be positive, got {limit}");
         var files = ListFiles(root, train);
         if (limit is int l) files = files.Take(l).ToArray();
         string split = train ? "train" : "test";

@@ -87,14 +87,16 @@ public static class Shd
     {
         if (time.Length != unit.Length)
             throw new InvalidDataException(
-                $"SHD: '{path}' sample #{i} has {time.Length} spike times but {unit.Length} units; expected equal counts");
+                $"SHD: '{path}' sample #{i} has {time.Length} spike times but {unit.Length} units; expected equal " +
+                "counts");
         var t = new long[time.Length];
         var x = new int[unit.Length];
         for (int k = 0; k < t.Length; k++)
         {
             if (!double.IsFinite(time[k]) || time[k] < 0 || time[k] > 1e6)
                 throw new InvalidDataException(
-                    $"SHD: '{path}' sample #{i} spike {k} has time {time[k]} s; expected a finite time from 0 to 1e6 seconds");
+                    $"SHD: '{path}' sample #{i} spike {k} has time {time[k]} s; expected a finite time from 0 to " +
+                    "1e6 seconds");
             if ((ulong)unit[k] >= Channels)
                 throw new InvalidDataException(
                     $"SHD: '{path}' sample #{i} spike {k} has unit {unit[k]}; expected a channel 0 to {Channels - 1}");
@@ -120,9 +122,9 @@ public static class Shd
         bool signed = d.Type.FixedPoint.IsSigned;
         return d.Type.Size switch
         {
-            1 => signed ? d.Read<sbyte[]>().Select(v => (long)v).ToArray() : d.Read<byte[]>().Select(v => (long)v).ToArray(),
-            2 => signed ? d.Read<short[]>().Select(v => (long)v).ToArray() : d.Read<ushort[]>().Select(v => (long)v).ToArray(),
-            4 => signed ? d.Read<int[]>().Select(v => (long)v).ToArray() : d.Read<uint[]>().Select(v => (long)v).ToArray(),
+            1 => signed ? Widen(d.Read<sbyte[]>(), v => v) : Widen(d.Read<byte[]>(), v => v),
+            2 => signed ? Widen(d.Read<short[]>(), v => v) : Widen(d.Read<ushort[]>(), v => v),
+            4 => signed ? Widen(d.Read<int[]>(), v => v) : Widen(d.Read<uint[]>(), v => v),
             8 => signed ? d.Read<long[]>() : d.Read<ulong[]>().Select(v => unchecked((long)v)).ToArray(),
             var s => throw new InvalidDataException($"expected integers of 1, 2, 4 or 8 bytes, got {s}"),
         };
@@ -158,7 +160,9 @@ public static class Shd
         };
     }
 
-    private static long[][] Widen<T>(T[][] a, Func<T, long> f) => a.Select(r => r.Select(f).ToArray()).ToArray();
+    private static long[][] Widen<T>(T[][] a, Func<T, long> f) => a.Select(r => Widen(r, f)).ToArray();
+
+    private static long[] Widen<T>(T[] a, Func<T, long> f) => a.Select(f).ToArray();
 
     private static IH5DataType VlenBase(IH5Dataset d) => d.Type.Class == H5DataTypeClass.VariableLength
         ? d.Type.VariableLength.BaseType
@@ -188,8 +192,10 @@ public static class Shd
         string? cacheDirectory = null, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(binning);
-        if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), $"SHD: time steps must be positive, got {steps}");
-        if (limit is <= 0) throw new ArgumentOutOfRangeException(nameof(limit), $"SHD: limit must be positive, got {limit}");
+        if (steps <= 0)
+            throw new ArgumentOutOfRangeException(nameof(steps), $"SHD: time steps must be positive, got {steps}");
+        if (limit is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(limit), $"SHD: limit must be positive, got {limit}");
         string path = FilePath(root, train), split = train ? "train" : "test";
         int[] shape = { steps, Channels };
         string n = limit is int l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "all";

@@ -60,15 +60,27 @@ public record ClassificationTrainOptions
     /// <summary>Validates every field; throws naming the first bad one.</summary>
     public virtual void Validate()
     {
-        if (Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(Epochs), $"--epochs must be positive, got {Epochs}");
-        if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), $"--batch-size must be positive, got {BatchSize}");
-        if (TimeSteps <= 0) throw new ArgumentOutOfRangeException(nameof(TimeSteps), $"--time-steps (T) must be positive, got {TimeSteps}");
-        if (!(Lr > 0) || float.IsInfinity(Lr)) throw new ArgumentOutOfRangeException(nameof(Lr), $"--lr must be a positive number, got {Lr}");
-        if (SampleEpochs is <= 0) throw new ArgumentOutOfRangeException(nameof(SampleEpochs), $"sample epochs must be positive, got {SampleEpochs}");
-        if (StopAfter is <= 0) throw new ArgumentOutOfRangeException(nameof(StopAfter), $"--stop-after must be positive, got {StopAfter}");
-        if (TrainLimit is <= 0) throw new ArgumentOutOfRangeException(nameof(TrainLimit), $"--train-limit must be positive, got {TrainLimit}");
-        if (TestLimit is <= 0) throw new ArgumentOutOfRangeException(nameof(TestLimit), $"--test-limit must be positive, got {TestLimit}");
-        if (string.IsNullOrWhiteSpace(OutDir)) throw new ArgumentException("--out must name a directory", nameof(OutDir));
+        if (Epochs <= 0)
+            throw new ArgumentOutOfRangeException(nameof(Epochs), $"--epochs must be positive, got {Epochs}");
+        if (BatchSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), $"--batch-size must be positive, got {BatchSize}");
+        if (TimeSteps <= 0)
+            throw new ArgumentOutOfRangeException(nameof(TimeSteps),
+                $"--time-steps (T) must be positive, got {TimeSteps}");
+        if (!(Lr > 0) || float.IsInfinity(Lr))
+            throw new ArgumentOutOfRangeException(nameof(Lr), $"--lr must be a positive number, got {Lr}");
+        if (SampleEpochs is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(SampleEpochs),
+                $"sample epochs must be positive, got {SampleEpochs}");
+        if (StopAfter is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(StopAfter), $"--stop-after must be positive, got {StopAfter}");
+        if (TrainLimit is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(TrainLimit),
+                $"--train-limit must be positive, got {TrainLimit}");
+        if (TestLimit is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(TestLimit), $"--test-limit must be positive, got {TestLimit}");
+        if (string.IsNullOrWhiteSpace(OutDir))
+            throw new ArgumentException("--out must name a directory", nameof(OutDir));
         if (Resume && Overwrite)
             throw new ArgumentException(
                 "--resume continues the run in --out and --overwrite deletes it: give one of them", nameof(Overwrite));
