@@ -79,6 +79,11 @@ internal static class OptionChecks
         ["--checkpoint"] = new InputDirectory("a directory written by 'spikesharp train lm --out DIR'"),
         ["--tensorboard"] = new OutputDirectory(),
         ["--dt"] = new Real(false, "a positive number of seconds such as 0.0001"),
+        ["--test-limit"] = Positive,
+        ["--binning"] = new Choice("time-bins", "time-window", "event-count"),
+        ["--window-us"] = new Whole(1, "a positive whole number of microseconds"),
+        ["--events-per-frame"] = Positive,
+        ["--cache"] = new OutputDirectory(),
     };
 
     /// <summary>Rules of options that mean something else in one command than elsewhere (by command name).</summary>
@@ -88,6 +93,10 @@ internal static class OptionChecks
             new InputDirectory("a run directory written by 'spikesharp train fashion-mnist --out DIR'"),
         [("export", "--out")] = new OutputFile("a .nir file to write"),
         [("export", "--format")] = new Choice("nir"),
+        // The dataset recipes read their own layouts (with --download the directory must exist: it is filled).
+        [("nmnist", "--data")] = new InputDirectory("a directory holding Train/<digit>/*.bin and Test/<digit>/*.bin"),
+        [("shd", "--data")] = new InputDirectory("a directory holding shd_train.h5 and shd_test.h5"),
+        [("cifar10", "--data")] = new InputDirectory("a directory holding the CIFAR-10 binary batches"),
     };
 
     private static Rule? RuleFor(Command command, Option option) =>

@@ -7,7 +7,8 @@ using SpikeSharp.Training;
 
 namespace SpikeSharp.Cli.Commands;
 
-/// <summary><c>spikesharp train [fashion-mnist]</c>: trains a spiking classifier; the main job.</summary>
+/// <summary><c>spikesharp train [fashion-mnist|nmnist|shd|cifar10|lm]</c>: trains a spiking network; the main job.
+/// </summary>
 internal static class TrainCommand
 {
     public static Command Build()
@@ -21,6 +22,7 @@ internal static class TrainCommand
         fm.SetAction(r => opts.Run(r));
         train.Subcommands.Add(fm);
         train.Subcommands.Add(LmTrainCommand.BuildLm());
+        foreach (var recipe in RecipeTrainCommands.Build()) train.Subcommands.Add(recipe);
         return train;
     }
 
@@ -117,42 +119,7 @@ internal static class TrainCommand
             };
             var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg)); // validates the options first
             AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.TimeSteps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
-            double acc = double.NaN;
-            bool interactive = !Console.IsOutputRedirected;
-            if (interactive)
-            {
-                AnsiConsole.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .Start(ctx =>
-                    {
-                        ProgressTask? task = null;
-                        trainer.Progress += p =>
-                        {
-                            task ??= ctx.AddTask("training", maxValue: (double)p.StepsPerEpoch * p.Epochs);
-                            task.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
-                            task.Description = $"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s";
-                        };
-                        acc = trainer.Run();
-                    });
-            }
-            else
-            {
-                var log = trainer.ProgressSchedule = ProgressReporter.ForLog(); // a line per ~10 % of an epoch
-                trainer.Progress += p => Console.WriteLine(
-                    $"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F4} " +
-                    $"acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s, {log.Timing(p.Step)}");
-                acc = trainer.Run();
-            }
-            var wrote = new[] { "metrics.csv", Checkpoint.ModelFile, Checkpoint.TrainerFile }
-                .Select(f => Path.Combine(o.OutDir, f)).ToList();
-            if (trainer.LastCheckpoint?.Name is { } save)
-                wrote[^1] += $" (checkpoint {Path.Combine(o.OutDir, Checkpoint.SavesDirectory, save)})";
-            if (o.Plots) wrote.Add(Path.Combine(o.OutDir, "plots") + "/");
-            if (o.TensorBoardDir is { } tb) wrote.Add($"TensorBoard events in {tb}");
-            Console.WriteLine($"wrote {string.Join(", ", wrote)}");
-            if (MemoryReport.Line(device) is { } mem) Console.WriteLine(mem);
-            Console.WriteLine($"test accuracy: {acc.ToString("F4", CultureInfo.InvariantCulture)}");
-            return 0;
+            return TrainerConsole.Run(trainer, o, device);
         }
     }
 }

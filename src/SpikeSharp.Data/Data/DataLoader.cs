@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace SpikeSharp.Data;
 
 /// <summary>An in-memory labelled dataset of equal-shaped float samples (e.g. images scaled to [0, 1]).</summary>
-public sealed class ArrayDataset
+public sealed class ArrayDataset : ILabelledDataset
 {
     /// <summary>Creates a dataset from uint8 samples scaled by 1/255.</summary>
     public static ArrayDataset FromBytes(byte[] data, int[] labels, int[] sampleShape)
@@ -34,12 +34,22 @@ public sealed class ArrayDataset
     /// <summary>Number of samples.</summary>
     public int Count => Labels.Length;
 
+    /// <summary>Always false: samples are static and batched as (B, …).</summary>
+    public bool TimeMajor => false;
+
     /// <summary>The first <paramref name="n"/> samples (a copy).</summary>
     public ArrayDataset Take(int n)
     {
         n = Math.Min(n, Count);
         return new ArrayDataset(Data.AsSpan(0, n * SampleSize).ToArray(), Labels.AsSpan(0, n).ToArray(), SampleShape);
     }
+
+    int ILabelledDataset.Label(int index) => Labels[index];
+
+    void ILabelledDataset.CopySample(int index, Span<float> destination) =>
+        Data.AsSpan(index * SampleSize, SampleSize).CopyTo(destination);
+
+    ILabelledDataset ILabelledDataset.Take(int count) => Take(count);
 }
 
 /// <summary>
@@ -49,13 +59,14 @@ public sealed class ArrayDataset
 /// is taken and when the enumeration ends (at its end, at a <c>break</c> or on an exception), so the plain
 /// loop <c>foreach (var (x, y) in loader.Batches()) { using var scope = TensorScope.Begin(); ... }</c> holds
 /// one batch at a time. To keep a batch past its step, call <see cref="Tensor.Persist"/> on it inside the
-/// loop: the loader then leaves it alone and you dispose it.
+/// loop: the loader then leaves it alone and you dispose it. A dataset of sequences
+/// (<see cref="ILabelledDataset.TimeMajor"/>, samples (T, …)) gives time-major batches x (T, B, …).
 /// </summary>
 public sealed class DataLoader
 {
     private const string FreedHint = "the DataLoader frees each batch when the next one is taken or the loop ends; "
         + "call Persist() on a batch inside the loop to keep it (and dispose it yourself)";
-    private readonly ArrayDataset _ds;
+    private readonly ILabelledDataset _ds;
     private int _epoch;
 
     /// <summary>Creates a loader.</summary>
@@ -65,7 +76,7 @@ public sealed class DataLoader
     /// <param name="dropLast">Skip a last, incomplete batch.</param>
     /// <param name="seed">Seed of the shuffle.</param>
     /// <param name="device">Where batches go (default <see cref="Device.Default"/>).</param>
-    public DataLoader(ArrayDataset dataset, int batchSize, bool shuffle = true, bool dropLast = false, ulong seed = 0, Device? device = null)
+    public DataLoader(ILabelledDataset dataset, int batchSize, bool shuffle = true, bool dropLast = false, ulong seed = 0, Device? device = null)
     {
         _ds = dataset ?? throw new ArgumentNullException(nameof(dataset));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be positive, got {batchSize}");
@@ -111,6 +122,7 @@ public sealed class DataLoader
         var stop = new CancellationTokenSource();
         var producer = Task.Run(() =>
         {
+            var scratch = _ds.TimeMajor ? new float[_ds.SampleSize] : null;
             try
             {
                 for (int b = 0; b < n; b++)
@@ -121,8 +133,8 @@ public sealed class DataLoader
                     for (int i = 0; i < len; i++)
                     {
                         int s = order[start + i];
-                        Array.Copy(_ds.Data, (long)s * _ds.SampleSize, xs, (long)i * _ds.SampleSize, _ds.SampleSize);
-                        ys[i] = _ds.Labels[s];
+                        Fill(xs, i, len, s, scratch);
+                        ys[i] = _ds.Label(s);
                     }
                     queue.Add((xs, ys, len), stop.Token);
                 }
@@ -139,7 +151,7 @@ public sealed class DataLoader
             foreach (var (xs, ys, len) in queue.GetConsumingEnumerable())
             {
                 Free(x); Free(y);
-                x = Own(Tensor.FromArray(xs, new[] { len }.Concat(_ds.SampleShape).ToArray(), Device));
+                x = Own(Tensor.FromArray(xs, BatchShape(len), Device));
                 y = Own(Tensor.FromArray(ys, new[] { len }, Device));
                 yield return (x, y);
             }
@@ -155,6 +167,26 @@ public sealed class DataLoader
             queue.Dispose();
             stop.Dispose();
         }
+    }
+
+    // x (B, …) for static samples; (T, B, …) for sequences.
+    private int[] BatchShape(int len) => _ds.TimeMajor
+        ? new[] { _ds.SampleShape[0], len }.Concat(_ds.SampleShape.Skip(1)).ToArray()
+        : new[] { len }.Concat(_ds.SampleShape).ToArray();
+
+    // Places sample s at batch position i: a block of its own, or one slice per time step in a time-major batch.
+    private void Fill(float[] xs, int i, int len, int s, float[]? scratch)
+    {
+        int size = _ds.SampleSize;
+        if (scratch is null)
+        {
+            _ds.CopySample(s, xs.AsSpan(i * size, size));
+            return;
+        }
+        _ds.CopySample(s, scratch);
+        int steps = _ds.SampleShape[0], per = size / steps;
+        for (int t = 0; t < steps; t++)
+            scratch.AsSpan(t * per, per).CopyTo(xs.AsSpan((t * len + i) * per, per));
     }
 
     // A batch belongs to the loader, not to a scope that happens to be open around the loop.

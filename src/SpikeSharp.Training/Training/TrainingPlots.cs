@@ -13,18 +13,33 @@ public static class TrainingPlots
     public const int RasterRows = 256;
 
     /// <summary>Writes every plot; the network is run once on the first test sample to record spikes and traces.</summary>
-    public static void Write(string dir, IReadOnlyList<EpochResult> history, Module model, ArrayDataset test, FashionTrainOptions o, Generator encGen)
+    public static void Write(string dir, IReadOnlyList<EpochResult> history, Module model, ArrayDataset test, FashionTrainOptions o, Generator encGen) =>
+        Write(dir, history, model, test, $"Fashion-MNIST, {FashionModels.Name(o.Model)}",
+            x => Encoders.Encode(x, o.TimeSteps, o.Encoding, encGen), o.Device);
+
+    /// <summary>
+    /// Writes every plot: the curves of <paramref name="history"/> under <paramref name="title"/>, and a raster,
+    /// membrane traces and firing rates of one run of the network on the first sample of <paramref name="test"/>,
+    /// which <paramref name="input"/> turns from a batch of one (the loader's layout) into the network's (T, 1, …).
+    /// </summary>
+    public static void Write(string dir, IReadOnlyList<EpochResult> history, Module model, ILabelledDataset test,
+        string title, Func<Tensor, Tensor> input, Device device)
     {
         Directory.CreateDirectory(dir);
         Plots.SaveTrainingCurves(Path.Combine(dir, "curves.png"),
             history.Select(h => h.TrainLoss).ToArray(), history.Select(h => h.TestLoss).ToArray(),
             history.Select(h => h.TrainAccuracy).ToArray(), history.Select(h => h.TestAccuracy).ToArray(),
-            title: $"Fashion-MNIST, {FashionModels.Name(o.Model)}");
+            title: title);
 
-        var pixels = test.Data.AsSpan(0, test.SampleSize).ToArray();
-        var x = Tensor.FromArray(pixels, new[] { 1 }.Concat(test.SampleShape).ToArray(), o.Device);
+        var values = new float[test.SampleSize];
+        test.CopySample(0, values);
+        // A batch of one: (1, …) for static samples, (T, 1, …) for sequences (the same values either way).
+        var shape = test.TimeMajor
+            ? new[] { test.SampleShape[0], 1 }.Concat(test.SampleShape.Skip(1)).ToArray()
+            : new[] { 1 }.Concat(test.SampleShape).ToArray();
+        var x = Tensor.FromArray(values, shape, device);
         NeuronRecording? rec;
-        using (x) rec = Record(model, () => Encoders.Encode(x, o.TimeSteps, o.Encoding, encGen));
+        using (x) rec = Record(model, () => input(x));
         if (rec is null) return;
 
         var first = rec.Layers[0];
