@@ -12,6 +12,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["memory"] = MemoryBench.Run,
     ["on"] = OpenNeuromorphicBench.Run,
     ["cpu"] = CpuBench.Run,
+    ["conv"] = ConvBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

@@ -117,49 +117,66 @@ internal static unsafe class Cudnn
     /// <summary>
     /// Tries <paramref name="candidates"/> in order and binds the first that loads, exports every function and
     /// reports a supported version. Never throws: a failure comes back as <see cref="CudnnProbe.Error"/>, one line
-    /// naming the last reason. <paramref name="symbolPrefix"/> exists for tests (a prefix no library exports makes
-    /// the missing-symbol path reachable with any loadable library).
+    /// naming each candidate that was found but unusable (or that none was found).
     /// </summary>
-    internal static CudnnProbe Probe(IReadOnlyList<string> candidates, string symbolPrefix = "cudnn")
+    internal static CudnnProbe Probe(IReadOnlyList<string> candidates)
     {
-        string? error = null;
+        var problems = new List<string>();
         foreach (var name in candidates)
         {
-            IntPtr h;
-            try
+            if (!NativeLibrary.TryLoad(name, out var h))
             {
-                if (!NativeLibrary.TryLoad(name, out h)) continue;
-            }
-            catch (BadImageFormatException e)
-            {
-                error = $"{name}: {e.Message}";
+                // Absent is the common case and not worth a word; present but broken (a truncated file, a missing
+                // dependency) is what the user must fix.
+                if (LoadFailure(name) is { } failure && !failure.Contains("No such file", StringComparison.Ordinal))
+                    problems.Add($"{name}: found but failed to load: {failure}");
                 continue;
             }
             string? missing = null;
             IntPtr Get(string fn)
             {
                 if (missing != null) return IntPtr.Zero;
-                if (NativeLibrary.TryGetExport(h, symbolPrefix + fn, out var p)) return p;
-                missing = symbolPrefix + fn;
+                if (NativeLibrary.TryGetExport(h, "cudnn" + fn, out var p)) return p;
+                missing = "cudnn" + fn;
                 return IntPtr.Zero;
             }
             var api = Bind(Get);
             if (missing != null)
             {
-                error = $"{name} does not export {missing}";
+                problems.Add($"{name} does not export {missing}");
                 NativeLibrary.Free(h);
                 continue;
             }
             long version = (long)api.GetVersion();
             if (VersionProblem(version) is { } why)
             {
-                error = $"{name}: {why}";
+                problems.Add($"{name}: {why}");
                 NativeLibrary.Free(h);
                 continue;
             }
             return new CudnnProbe(api, name, LoadedPath(name), version, null);
         }
-        return CudnnProbe.Failed(error ?? "no cuDNN library found (tried " + string.Join(", ", candidates) + ")");
+        return CudnnProbe.Failed(problems.Count > 0
+            ? string.Join("; ", problems)
+            : "no cuDNN library found (tried " + string.Join(", ", candidates) + ")");
+    }
+
+    // The loader's own explanation (dlerror) of why a library did not load, on one line; null when it loads.
+    private static string? LoadFailure(string name)
+    {
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load(name));
+            return null;
+        }
+        catch (DllNotFoundException e)
+        {
+            // The message lists every path tried, one per line; keep the first that is not a plain "not there".
+            var lines = e.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            return lines.Skip(1).FirstOrDefault(l => !l.Contains("No such file", StringComparison.Ordinal))
+                ?? lines.Skip(1).FirstOrDefault() ?? e.Message.ReplaceLineEndings(" ");
+        }
+        catch (BadImageFormatException e) { return e.Message.ReplaceLineEndings(" "); }
     }
 
     private static Api Bind(Func<string, IntPtr> get) => new()
