@@ -88,13 +88,17 @@ internal static unsafe class Cudnn
         public delegate* unmanaged<IntPtr, int, int, int, int, int, int, int, int, int> SetConvolution2dDescriptor;
         public delegate* unmanaged<IntPtr, int> DestroyConvolutionDescriptor;
         public delegate* unmanaged<IntPtr, int, int> SetConvolutionMathType;
-        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, int*, int*, int*, int*, int> GetConvolution2dForwardOutputDim;
-        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int> GetForwardAlgorithm;
-        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int> GetBackwardDataAlgorithm;
+        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, int*, int*, int*, int*, int>
+            GetConvolution2dForwardOutputDim;
+        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>
+            GetForwardAlgorithm;
+        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>
+            GetBackwardDataAlgorithm;
         public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>
             GetBackwardFilterAlgorithm;
         public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int> GetForwardWorkspaceSize;
-        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int> GetBackwardDataWorkspaceSize;
+        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int>
+            GetBackwardDataWorkspaceSize;
         public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int>
             GetBackwardFilterWorkspaceSize;
 

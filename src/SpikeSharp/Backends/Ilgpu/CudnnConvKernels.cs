@@ -35,7 +35,8 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
     public CudnnConvKernels(IlgpuBackend backend, Cudnn.Api api)
     {
         if (!backend.IsCuda)
-            throw new ArgumentException($"cuDNN convolutions need a CUDA device, got {backend.Device}", nameof(backend));
+            throw new ArgumentException($"cuDNN convolutions need a CUDA device, got {backend.Device}",
+                nameof(backend));
         _be = backend;
         _api = api;
     }
