@@ -137,3 +137,57 @@ public sealed class CudnnProbeTests : IDisposable
             && l.Contains("generic", StringComparison.Ordinal));
     }
 }
+
+/// <summary>How a cuDNN convolution picks its algorithm when a workspace does not fit (no GPU needed: the allocation
+/// is a function here).</summary>
+public class CudnnWorkspaceFallbackTests
+{
+    // Ranked by speed as cuDNN's heuristics rank them, not by size.
+    private static readonly CudnnAlgo[] Ranked =
+    {
+        new(1, Cudnn.FmaMath, 100), new(2, Cudnn.FmaMath, 200), new(5, Cudnn.FmaMath, 50), new(0, Cudnn.FmaMath, 0),
+    };
+
+    private static Func<long, string> RentBelow(long limit) => bytes =>
+        bytes < limit ? $"block of {bytes}" : throw new OutOfMemoryException($"cannot allocate {bytes} bytes");
+
+    [Fact]
+    public void TheFastestAlgorithmIsTakenWhenItsWorkspaceFits()
+    {
+        var missed = new List<int>();
+        var (i, block) = CudnnConvKernels.Acquire(Ranked, 0, RentBelow(1000), a => missed.Add(a.Algo));
+        Assert.Equal(0, i);
+        Assert.Equal("block of 100", block);
+        Assert.Empty(missed);
+    }
+
+    [Fact]
+    public void AWorkspaceThatDoesNotFitMovesToTheNextAlgorithmNeedingLess()
+    {
+        var missed = new List<int>();
+        var (i, block) = CudnnConvKernels.Acquire(Ranked, 0, RentBelow(60), a => missed.Add(a.Algo));
+        // Algorithm 1 (100 bytes) fails; 2 needs even more and is not tried; 5 (50 bytes) fits.
+        Assert.Equal(2, i);
+        Assert.Equal("block of 50", block);
+        Assert.Equal(new[] { 1 }, missed);
+    }
+
+    [Fact]
+    public void WhenNoWorkspaceFitsTheAlgorithmWithoutOneIsTaken()
+    {
+        var missed = new List<int>();
+        var (i, block) = CudnnConvKernels.Acquire(Ranked, 0, RentBelow(1), a => missed.Add(a.Algo));
+        Assert.Equal(3, i);
+        Assert.Null(block);
+        Assert.Equal(new[] { 1, 5 }, missed);
+    }
+
+    [Fact]
+    public void PastTheLastAlgorithmTheCallIsDeclined()
+    {
+        var (i, block) = CudnnConvKernels.Acquire(Ranked.Take(3).ToArray(), 0, RentBelow(1), _ => { });
+        Assert.Equal(3, i); // the list's length: nothing fits, the generic path computes the call
+        Assert.Null(block);
+        Assert.Equal((4, (string?)null), CudnnConvKernels.Acquire(Ranked, 4, RentBelow(1000), _ => { }));
+    }
+}

@@ -113,24 +113,16 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
             var algos = plan.Algorithms(_handle, dir, limit, out var why);
             if (why != null) Say($"{Op(dir)} {Describe(s)}: {why}; the generic im2col path computes it", warn: true);
             ref int chosen = ref plan.Chosen(dir);
-            for (; chosen < algos.Length; chosen++)
+            string where = $"{Op(dir)} {Describe(s)}";
+            var (index, ws) = Acquire(algos, chosen, _be.Memory.Rent, big => Say($"{where}: the "
+                + $"{big.WorkspaceBytes >> 20} MiB workspace of cuDNN's {CudnnConvPlan.AlgoName(dir, big.Algo)} does "
+                + "not fit in device memory; using an algorithm that needs less", warn: true));
+            chosen = index; // the shape keeps the algorithm that fitted
+            if (index < algos.Length)
             {
-                var algo = algos[chosen];
-                MemoryBuffer1D<byte, Stride1D.Dense>? ws = null;
-                if (algo.WorkspaceBytes > 0)
-                {
-                    try { ws = _be.Memory.Rent(algo.WorkspaceBytes); }
-                    catch (OutOfMemoryException)
-                    {
-                        Say($"{Op(dir)} {Describe(s)}: the {algo.WorkspaceBytes >> 20} MiB workspace of cuDNN's "
-                            + $"{CudnnConvPlan.AlgoName(dir, algo.Algo)} does not fit in device memory; using an "
-                            + "algorithm that needs less", warn: true);
-                        continue;
-                    }
-                }
                 try
                 {
-                    Execute(dir, plan, algo, ws, a, b, outBuf);
+                    Execute(dir, plan, algos[index], ws, a, b, outBuf);
                 }
                 finally
                 {
@@ -144,6 +136,34 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
                     + "im2col path computes it", warn: true);
             return false;
         }
+    }
+
+    /// <summary>
+    /// The first algorithm from <paramref name="start"/> on whose workspace <paramref name="rent"/> can supply (none
+    /// needed for 0 bytes), with the block. An allocation that fails (<see cref="OutOfMemoryException"/>) is reported
+    /// through <paramref name="tooLarge"/> and moves on to the next algorithm needing less (the list is ranked by
+    /// speed, not size). Returns the list's length and null when none fits.
+    /// </summary>
+    internal static (int Index, T? Block) Acquire<T>(IReadOnlyList<CudnnAlgo> algos, int start, Func<long, T> rent,
+        Action<CudnnAlgo> tooLarge) where T : class
+    {
+        long failed = long.MaxValue; // the smallest workspace that could not be allocated
+        for (int i = start; i < algos.Count; i++)
+        {
+            var a = algos[i];
+            if (a.WorkspaceBytes >= failed) continue;
+            if (a.WorkspaceBytes == 0) return (i, null);
+            try
+            {
+                return (i, rent(a.WorkspaceBytes));
+            }
+            catch (OutOfMemoryException)
+            {
+                tooLarge(a);
+                failed = a.WorkspaceBytes;
+            }
+        }
+        return (algos.Count, null);
     }
 
     private void Execute(CudnnConvDirection dir, CudnnConvPlan plan, CudnnAlgo algo,
