@@ -13,6 +13,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["on"] = OpenNeuromorphicBench.Run,
     ["cpu"] = CpuBench.Run,
     ["train"] = TrainBench.Run,
+    ["conv"] = ConvBench.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

@@ -28,6 +28,7 @@ internal static class InfoCommand
         o.WriteLine("Native libraries:");
         foreach (var l in Backends.DeviceCatalog.NativeLibraries)
             o.WriteLine($"  {l.Name,-10} {(l.LoadedFrom == null ? "not found" : $"{l.LoadedFrom} (version {l.Version})")}");
+        o.WriteLine($"  {"cuDNN",-10} {Backends.CudnnInfo.Describe()}");
         string threads;
         try { threads = $"{Threads.Count} CPU threads"; }
         catch (InvalidOperationException e) { threads = e.Message; }

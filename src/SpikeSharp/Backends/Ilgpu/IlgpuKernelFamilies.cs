@@ -13,10 +13,17 @@ namespace SpikeSharp.Backends.Ilgpu;
 internal static class IlgpuKernelFamilies
 {
     /// <summary>The registry of one backend, built at its creation (the families allocate nothing until used).
+    /// Convolutions go through cuDNN on CUDA devices where it loads (<see cref="Cudnn"/>); elsewhere, the emulated
+    /// device included, no <see cref="IConv2dKernels"/> is registered and conv takes its generic im2col path.
     /// </summary>
-    public static KernelFamilies Create(IlgpuBackend backend) => KernelFamilies.For(backend.Device)
-        .Add<INeuronDriver>(new IlgpuNeuronDriver(backend))
-        .Add<INeuronModelDriver>(new IlgpuNeuronModelDriver(backend))
-        .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend))
-        .Build();
+    public static KernelFamilies Create(IlgpuBackend backend)
+    {
+        var families = KernelFamilies.For(backend.Device)
+            .Add<INeuronDriver>(new IlgpuNeuronDriver(backend))
+            .Add<INeuronModelDriver>(new IlgpuNeuronModelDriver(backend))
+            .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend));
+        if (backend.IsCuda && Cudnn.Instance is { } cudnn)
+            families.Add<IConv2dKernels>(new CudnnConvKernels(backend, cudnn));
+        return families.Build();
+    }
 }
