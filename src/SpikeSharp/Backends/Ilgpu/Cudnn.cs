@@ -96,6 +96,14 @@ internal static unsafe class Cudnn
             GetBackwardDataAlgorithm;
         public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>
             GetBackwardFilterAlgorithm;
+        /// <summary>cudnnFindConvolution*Algorithm: the same arguments as the _v7 heuristics, but cuDNN runs every
+        /// algorithm once (on memory it allocates itself) and ranks them by measured time.</summary>
+        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>
+            FindForwardAlgorithm;
+        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>
+            FindBackwardDataAlgorithm;
+        public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>
+            FindBackwardFilterAlgorithm;
         public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int> GetForwardWorkspaceSize;
         public delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int>
             GetBackwardDataWorkspaceSize;
@@ -213,6 +221,14 @@ internal static unsafe class Cudnn
         GetBackwardFilterAlgorithm =
             (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>)
             get("GetConvolutionBackwardFilterAlgorithm_v7"),
+        FindForwardAlgorithm = (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>)
+            get("FindConvolutionForwardAlgorithm"),
+        FindBackwardDataAlgorithm =
+            (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>)
+            get("FindConvolutionBackwardDataAlgorithm"),
+        FindBackwardFilterAlgorithm =
+            (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, int*, AlgoPerf*, int>)
+            get("FindConvolutionBackwardFilterAlgorithm"),
         GetForwardWorkspaceSize = (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int>)
             get("GetConvolutionForwardWorkspaceSize"),
         GetBackwardDataWorkspaceSize = (delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr, IntPtr, int, nuint*, int>)

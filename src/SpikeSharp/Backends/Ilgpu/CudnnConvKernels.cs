@@ -21,6 +21,25 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
     // Past this many cached plans (shapes × math policies) all are freed and rebuilt on demand: a bound for programs
     // that feed ever new shapes, far above what a model uses.
     private const int MaxPlans = 512;
+
+    /// <summary>The environment variable that turns benchmark mode off (0/false/off) or on (1/true/on, the default).
+    /// </summary>
+    public const string BenchmarkVariable = "SPIKESHARP_CUDNN_BENCHMARK";
+
+    /// <summary>
+    /// Benchmark mode: the first call of each shape runs every cuDNN algorithm once and keeps the fastest (as
+    /// <c>torch.backends.cudnn.benchmark = True</c>); off, cuDNN's heuristics choose (faster to start, and on the
+    /// H200 slower for the plif-csnn convolutions). On unless SPIKESHARP_CUDNN_BENCHMARK says off; a value other than
+    /// 1/0, true/false, on/off there throws <see cref="InvalidOperationException"/> naming the variable.
+    /// </summary>
+    public static bool Benchmark
+    {
+        get => _benchmark ??=
+            Precision.ParseSwitch(Environment.GetEnvironmentVariable(BenchmarkVariable), BenchmarkVariable, true);
+        set => _benchmark = value;
+    }
+
+    private static bool? _benchmark;
     private static readonly ConcurrentDictionary<string, byte> _said = new();
 
     private readonly IlgpuBackend _be;

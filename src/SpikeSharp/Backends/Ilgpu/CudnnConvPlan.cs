@@ -19,7 +19,8 @@ internal readonly record struct CudnnAlgo(int Algo, int MathType, long Workspace
 
 /// <summary>
 /// The descriptors of one convolution shape and math policy (x, w, y and the convolution itself), and per direction
-/// the algorithms cuDNN's heuristics rank for it (cudnnGetConvolution*Algorithm_v7), fastest first, keeping those
+/// the algorithms cuDNN ranks for it (measured by cudnnFindConvolution*Algorithm in benchmark mode, else the
+/// heuristics of cudnnGetConvolution*Algorithm_v7), fastest first, keeping those
 /// that succeed, respect the math policy (float32 only: CUDNN_FMA_MATH) and need at most the workspace limit.
 /// <see cref="Chosen"/> moves down the list when a workspace cannot be allocated. Not thread-safe: the owning
 /// <see cref="CudnnConvKernels"/> holds its lock around every use.
@@ -113,13 +114,30 @@ internal sealed unsafe class CudnnConvPlan
         why = null;
         if (_algos[(int)dir] is { } known) return known;
         var perf = stackalloc Cudnn.AlgoPerf[MaxAlgos];
-        int count = 0, st = dir switch
+        int count = 0, st = -1;
+        // Benchmark mode measures every algorithm once per shape (as torch.backends.cudnn.benchmark does); where that
+        // fails (it allocates its own scratch memory) the heuristics rank them.
+        if (CudnnConvKernels.Benchmark)
         {
-            CudnnConvDirection.Forward => _api.GetForwardAlgorithm(handle, _x, _w, _conv, _y, MaxAlgos, &count, perf),
-            CudnnConvDirection.BackwardData =>
-                _api.GetBackwardDataAlgorithm(handle, _w, _y, _conv, _x, MaxAlgos, &count, perf),
-            _ => _api.GetBackwardFilterAlgorithm(handle, _x, _y, _conv, _w, MaxAlgos, &count, perf),
-        };
+            st = dir switch
+            {
+                CudnnConvDirection.Forward =>
+                    _api.FindForwardAlgorithm(handle, _x, _w, _conv, _y, MaxAlgos, &count, perf),
+                CudnnConvDirection.BackwardData =>
+                    _api.FindBackwardDataAlgorithm(handle, _w, _y, _conv, _x, MaxAlgos, &count, perf),
+                _ => _api.FindBackwardFilterAlgorithm(handle, _x, _y, _conv, _w, MaxAlgos, &count, perf),
+            };
+            if (st != 0) count = 0;
+        }
+        if (st != 0)
+            st = dir switch
+            {
+                CudnnConvDirection.Forward =>
+                    _api.GetForwardAlgorithm(handle, _x, _w, _conv, _y, MaxAlgos, &count, perf),
+                CudnnConvDirection.BackwardData =>
+                    _api.GetBackwardDataAlgorithm(handle, _w, _y, _conv, _x, MaxAlgos, &count, perf),
+                _ => _api.GetBackwardFilterAlgorithm(handle, _x, _y, _conv, _w, MaxAlgos, &count, perf),
+            };
         if (st != 0)
         {
             why = Failed(HeuristicCall(dir), st);
