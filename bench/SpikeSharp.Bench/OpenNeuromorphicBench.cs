@@ -49,7 +49,8 @@ public sealed record OnCase(int N, int T, int B, string Input, OnTiming[] Timing
 /// Options: --device D, --sizes n,n,… (default 4096,16384), --T, --B, --rate r (default 0.04), --input spikes|randn,
 /// --reps N (default 20), --split-at-once-mib M (largest three-part split done in one pass), --out FILE (JSON),
 /// --check (n = 256, 999, 1024 with T = 64: exits 1 unless the split path ran and met every bar), --emulate (the
-/// emulated device's plain bfloat16 GEMM, to try the suite without a GPU).
+/// emulated device's plain bfloat16 GEMM, to try the suite without a GPU), --profile (prints the ops holding each
+/// path's high-water mark, from a <see cref="MemoryProfile"/> of one more step).
 /// </summary>
 internal static class OpenNeuromorphicBench
 {
@@ -61,7 +62,8 @@ internal static class OpenNeuromorphicBench
     {
         var device = DeviceCatalog.CudaDeviceCount > 0 ? Device.Cuda(0) : Device.Cpu;
         int[]? sizes = null; int T = 500, B = 16, reps = 20; double rate = 0.04; string input = "spikes";
-        string outFile = "bench-results/on.json"; bool check = false, emulate = false; long? atOnceMiB = null;
+        string outFile = "bench-results/on.json"; bool check = false, emulate = false, profile = false;
+        long? atOnceMiB = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -111,6 +113,7 @@ internal static class OpenNeuromorphicBench
                 case "--out": outFile = v; break;
                 case "--check": check = true; break;
                 case "--emulate": emulate = true; break;
+                case "--profile": profile = true; break;
                 default: return Usage($"unknown option '{a}'");
             }
         }
@@ -136,7 +139,7 @@ internal static class OpenNeuromorphicBench
         foreach (int n in sizes)
         {
             OnCase c;
-            try { c = RunCase(be, n, T, B, input, rate, reps, emulate); }
+            try { c = RunCase(be, n, T, B, input, rate, reps, emulate, profile); }
             catch (Exception e)
             {
                 c = new OnCase(n, T, B, input, Array.Empty<OnTiming>(), null, Array.Empty<string>(),
@@ -175,7 +178,7 @@ internal static class OpenNeuromorphicBench
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"on: {problem}. Options: --device D, --sizes n,n,…, --T T, --B B, --rate r, " +
-            "--input spikes|randn, --reps N, --split-at-once-mib M, --out FILE, --check, --emulate");
+            "--input spikes|randn, --reps N, --split-at-once-mib M, --out FILE, --check, --emulate, --profile");
         return 2;
     }
 
@@ -206,7 +209,8 @@ internal static class OpenNeuromorphicBench
         return SpikeGemm.Scope(split, emulate);
     }
 
-    private static OnCase RunCase(IBackend be, int n, int T, int B, string input, double rate, int reps, bool emulate)
+    private static OnCase RunCase(IBackend be, int n, int T, int B, string input, double rate, int reps, bool emulate,
+        bool profile)
     {
         var d = be.Device;
         var ib = be as IlgpuBackend;
@@ -218,11 +222,15 @@ internal static class OpenNeuromorphicBench
         var decay = Tensor.Scalar(Decay, d);
         var th = Tensor.Scalar(Threshold, d);
 
+        // As the peers' nn.Sequential(Linear, LIF) runs it: the Linear's output is an intermediate that nobody but the
+        // neuron's backward holds, the spikes are the output the caller keeps until the backward is done.
         void Step()
         {
             using var s = TensorScope.Begin();
             var y = Tensor.Linear(x, w);
-            SpikingFunctions.Lif(y, null, decay, th).Spikes.Sum().Backward();
+            var spikes = SpikingFunctions.Lif(y, null, decay, th).Spikes;
+            y.Release();
+            spikes.Sum().Backward();
             w.Grad!.Dispose();
             w.Grad = null;
         }
@@ -238,6 +246,13 @@ internal static class OpenNeuromorphicBench
             double ms = MedianMs(Step, be.Synchronize, reps, warmup: 1);
             double perStep = (SpikeGemm.SplitProducts - before) / (double)(reps + 1);
             timings.Add(new OnTiming(split ? "split" : "fp32", ms, ib?.Memory.PeakBytes, perStep));
+            if (profile)
+            {
+                using var prof = MemoryProfile.Start();
+                Step();
+                be.Synchronize();
+                PrintProfile(n, split ? "split" : "fp32", prof);
+            }
         }
         var acc = Accuracy(be, x, w, decay, th, emulate);
         var problems = new List<string>();
@@ -391,6 +406,17 @@ internal static class OpenNeuromorphicBench
                 worst = Math.Max(worst, err / Math.Abs(exact[i]));
         }
         return worst;
+    }
+
+    // The step's high-water mark of live tensor bytes and the ops holding it (storages the step created; x, W and the
+    // allocator's rounding are not in it).
+    private static void PrintProfile(int n, string path, MemoryProfile prof)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(inv,
+            $"  profile n={n} {path}: step peak {prof.PeakBytes / 1048576.0:F2} MiB of tensors made in the step"));
+        foreach (var o in prof.Ops.Where(o => o.LiveAtPeakBytes > 0).Take(10))
+            Console.WriteLine(string.Create(inv, $"    {o.Op,-34} {o.LiveAtPeakBytes / 1048576.0,10:F2} MiB at peak"));
     }
 
     private static void Print(OnCase c)

@@ -26,6 +26,22 @@ public sealed partial class Tensor
                 throw new InvalidOperationException(
                     $"IsBf16Exact: only float32 tensors carry the mark, this one is {s.DType.Name()}");
             s.Bf16Exact = value;
+            if (!value) s.Binary = false;
+        }
+    }
+
+    /// <summary>
+    /// The stronger mark of spikes: every value is 0 or 1 (so also <see cref="IsBf16Exact"/>). Set by the neuron
+    /// functions, kept and dropped exactly as <see cref="IsBf16Exact"/> is; ops that stay exact only on 0/1 inputs
+    /// (the causal attention accumulation's counts) read it.
+    /// </summary>
+    internal bool IsBinary
+    {
+        get => IsBf16Exact && _storage!.Binary;
+        set
+        {
+            if (value) IsBf16Exact = true; // checks the dtype
+            Storage.Binary = value;
         }
     }
 
@@ -34,12 +50,13 @@ public sealed partial class Tensor
     internal Tensor KeepBf16Exact(Tensor copy)
     {
         if (IsBf16Exact) copy.IsBf16Exact = true;
+        if (IsBinary) copy.IsBinary = true;
         return copy;
     }
 
     /// <summary>Drops the mark of this tensor's memory (all its views): something may write into it in place.</summary>
     internal void DropBf16Exact()
     {
-        if (_storage is { } s) s.Bf16Exact = false;
+        if (_storage is { } s) s.Bf16Exact = s.Binary = false;
     }
 }
