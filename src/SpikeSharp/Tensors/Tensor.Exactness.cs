@@ -10,8 +10,9 @@ public sealed partial class Tensor
     /// True when every value of this tensor is known to be exactly representable in bfloat16: the spikes (0 or 1)
     /// returned by the fused neuron functions (<see cref="Neurons.SpikingFunctions"/>, the spiking models of
     /// <see cref="Neurons.NeuronModels"/>) and what shares or copies their values unchanged: reshape and its
-    /// relatives (flatten, squeeze, unsqueeze), detach, permute and transpose, narrow. Every other op returns an
-    /// unmarked tensor. The mark is dropped for good (on every view of the memory) as soon as anything may write
+    /// relatives (flatten, squeeze, unsqueeze), detach, permute and transpose, narrow; and the causal attention
+    /// accumulation of spikes (<see cref="Attention.CausalAccumulation"/>: whole counts up to 256). Every other op
+    /// returns an unmarked tensor. The mark is dropped for good (on every view of the memory) as soon as anything may write
     /// into the tensor in place: it is made to require gradients (a parameter), it gets a gradient or becomes one,
     /// it becomes a module buffer or batch-norm running statistics. It cannot be set through the public API.
     /// </summary>

@@ -129,6 +129,34 @@ public class BinaryMarkTests
         Assert.False(view.IsBinary || view.IsBf16Exact);
     }
 
+    // The ops that ExactnessMarkTests' table does not list: each makes a new, unmarked tensor.
+    [Fact]
+    public void TheRemainingOpsDropTheMarks()
+    {
+        using var scope = TensorScope.Begin();
+        var s = Spikes(8);
+        var m = s.Reshape(-1, 4);
+        var w = Tensor.Rand(new[] { 2, 3, 1, 1 }, new Generator(9));
+        var dropped = new (string, Func<Tensor>)[]
+        {
+            ("div scalar", () => s.DivScalar(1f)), ("rsub", () => s.RSubScalar(1f)), ("rdiv", () => s.RDivScalar(1f)),
+            ("log", () => s.Log()), ("log_softmax", () => s.LogSoftmax()), ("logsumexp", () => s.LogSumExp(0)),
+            ("std", () => s.Std(0)), ("ge", () => s.Ge(0.5f)), ("lt", () => s.Lt(0.5f)), ("ne", () => s.Ne(s)),
+            ("ones_like", () => Tensor.OnesLike(s)), ("zeros_like", () => Tensor.ZerosLike(s)),
+            ("embedding", () => m.Embedding(Tensor.FromArray(new[] { 0, 1 }))),
+            ("conv2d", () => Tensor.Conv2d(s.Narrow(0, 0, 1).Reshape(2, 3, 4, 1), w)),
+        };
+        foreach (var (what, op) in dropped)
+        {
+            var t = op();
+            Assert.False(t.IsBf16Exact || t.IsBinary, $"{what} kept a mark");
+        }
+        // The same tensor handed back: its mark stays, and stays true.
+        Assert.True(s.EnsureFinite("s").IsBinary);
+        using var kept = s.Persist();
+        Assert.True(kept.IsBinary);
+    }
+
     [Fact]
     public void AccumulatedSpikeCountsAreExactButNotBinary()
     {
