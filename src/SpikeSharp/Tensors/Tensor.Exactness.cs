@@ -12,9 +12,9 @@ public sealed partial class Tensor
     /// <see cref="Neurons.NeuronModels"/>) and what shares or copies their values unchanged: reshape and its
     /// relatives (flatten, squeeze, unsqueeze), detach, permute and transpose, narrow; and the causal attention
     /// accumulation of spikes (<see cref="Attention.CausalAccumulation"/>: whole counts up to 256). Every other op
-    /// returns an unmarked tensor. The mark is dropped for good (on every view of the memory) as soon as anything may write
-    /// into the tensor in place: it is made to require gradients (a parameter), it gets a gradient or becomes one,
-    /// it becomes a module buffer or batch-norm running statistics. It cannot be set through the public API.
+    /// returns an unmarked tensor. The mark is dropped for good (on every view of the memory) as soon as anything may
+    /// write into the tensor in place: it is made to require gradients (a parameter), it gets a gradient or becomes
+    /// one, it becomes a module buffer or batch-norm running statistics. It cannot be set through the public API.
     /// </summary>
     /// <remarks>Used by <see cref="Precision.ExactSpikeGemm"/>; it never changes a result on the CPU.</remarks>
     public bool IsBf16Exact

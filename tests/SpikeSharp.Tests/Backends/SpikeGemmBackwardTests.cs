@@ -251,4 +251,36 @@ public class SpikeGemmBackwardTests
         var sp = split.ToArray(); var pl = plain.ToArray();
         for (int i = 0; i < sp.Length; i++) Assert.True(Math.Abs(sp[i] - pl[i]) <= 1e-5 * (1 + Math.Abs(pl[i])));
     }
+
+    // The same paths through cublasGemmEx (needs a GPU with bfloat16 tensor cores; skipped elsewhere).
+    [CudaFact]
+    public void KeptCopiesAndBatchedProductsOnCudaMatchTheCpu()
+    {
+        var d = Device.Cuda(0);
+        var be = (IlgpuBackend)SpikeSharp.Backends.BackendRegistry.Get(d);
+        Assert.True(be.Bf16GemmUnavailable == null, $"bfloat16 GEMMs unavailable: {be.Bf16GemmUnavailable}");
+        using var scope = TensorScope.Begin();
+        var s = Spikes(new[] { 4, 16, 96 }, 0.2f, 21, d);
+        var sCpu = Cpu(s);
+        var w = Dense(new[] { 40, 96 }, 22, d); w.RequiresGrad = true;
+        long before = SpikeGemm.SplitProducts;
+        using (SpikeGemm.Scope(true))
+        {
+            var y = Tensor.Linear(s, w);
+            s.Release();
+            Assert.True(s.IsDisposed);
+            y.Sum().Backward();
+        }
+        Assert.Equal(6, SpikeGemm.SplitProducts - before);
+        var wc = Cpu(w, grad: true);
+        Tensor.Linear(sCpu, wc).Sum().Backward();
+        Close(w.Grad!, wc.Grad!, wc.Grad!.Abs(), 1e-6, "grad W"); // a column sum of spikes: small whole numbers
+
+        var a = Spikes(new[] { 3, 9, 33 }, 0.3f, 23, d);
+        var b = Dense(new[] { 3, 17, 33 }, 24, d);
+        Tensor yb;
+        using (SpikeGemm.Scope(true)) yb = Tensor.Matmul(a, b, false, true);
+        var ac = Cpu(a); var bc = Cpu(b);
+        Close(yb, Tensor.Matmul(ac, bc, false, true), Tensor.Matmul(ac, bc.Abs(), false, true), 2e-6, "batched");
+    }
 }

@@ -120,13 +120,16 @@ public static class Precision
     /// Computes matrix products that have a spike operand (<see cref="Tensor.IsBf16Exact"/>) on CUDA as three
     /// bfloat16 tensor-core GEMMs with float32 accumulation: the other operand is split exactly into three
     /// bfloat16 matrices (w = w₁ + w₂ + w₃), so every product is exact and only the order of the float32
-    /// additions differs from the float32 GEMM (results agree to float32 rounding). Linear's forward and weight
-    /// gradient use it; the input gradient (no spike operand) stays a float32 GEMM. Where it cannot run (the CPU,
-    /// the emulated device, no cuBLAS bfloat16 GEMMs, a GPU before compute capability 8.0) products stay float32 and
-    /// the reason is traced once. Under <see cref="AllowTf32"/> the other operand keeps two parts (16 mantissa bits,
-    /// more than TF32's 11) and the product takes two GEMMs. On by default (verified on an H200: Open Neuromorphic step n = 16384 37.4 ms against
-    /// 164.3 ms for float32, grad W closer to float64 than the float32 GEMM's); the initial value comes from the
-    /// environment variable <c>SPIKESHARP_SPIKE_GEMM</c> (1 or true: on, 0 or false: off).
+    /// additions differs from the float32 GEMM (results agree to float32 rounding). Every product with a spike
+    /// operand uses it (Linear, LinearLif, the attention output projection, batched Matmul), forward and backward; a
+    /// spike operand kept for the backward is kept as its bfloat16 copy (2 bytes an element). A gradient with no
+    /// spike operand (Linear's input gradient) stays a float32 GEMM. Where it cannot run (the CPU, the emulated
+    /// device, no cuBLAS bfloat16 GEMMs, a GPU before compute capability 8.0) products stay float32 and the reason
+    /// is traced once. Under <see cref="AllowTf32"/> the other operand keeps two parts (16 mantissa bits, more than
+    /// TF32's 11) and the product takes two GEMMs. On by default (verified on an H200: Open Neuromorphic step
+    /// n = 16384 37.4 ms against 164.3 ms for float32, grad W closer to float64 than the float32 GEMM's); the
+    /// initial value comes from the environment variable <c>SPIKESHARP_SPIKE_GEMM</c> (1 or true: on, 0 or false:
+    /// off).
     /// </summary>
     /// <exception cref="InvalidOperationException">Read while <c>SPIKESHARP_SPIKE_GEMM</c> holds another value (and the
     /// property was not set).</exception>
