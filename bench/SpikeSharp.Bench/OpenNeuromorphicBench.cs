@@ -46,12 +46,14 @@ public sealed record OnCase(int N, int T, int B, string Input, OnTiming[] Timing
 /// path and against float64 on the host. The input is spikes (an upstream layer's output, ~4 % firing) so that the
 /// Linear has a spike operand; <c>--input randn</c> uses the original benchmark's N(0, 1) input, where no operand is
 /// binary and both paths are float32.
-/// Options: --device D, --sizes n,n,… (default 4096,16384), --T, --B, --rate r (default 0.04), --input spikes|randn,
+/// Options: --device D, --sizes n,n,… (default 512,1024,2048,4096,8192,16384), --T, --B, --rate r (default 0.04),
+/// --input spikes|randn,
 /// --reps N (default 20), --split-at-once-mib M (largest three-part split done in one pass), --out FILE (JSON),
 /// --check (n = 256, 999, 1024 with T = 64: exits 1 unless the split path ran and met every bar), --emulate (the
-/// emulated device's plain bfloat16 GEMM, to try the suite without a GPU).
+/// emulated device's plain bfloat16 GEMM, to try the suite without a GPU), --profile (prints the ops holding each
+/// path's high-water mark, from a <see cref="MemoryProfile"/> of one more step).
 /// </summary>
-internal static class OpenNeuromorphicBench
+internal static partial class OpenNeuromorphicBench
 {
     private const float Decay = 0.8f, Threshold = 1f; // τ = 5 as in the SpikingJelly entry: λ = 1 − 1/τ
     private const double NearThreshold = 1e-5, AccuracyBar = 1e-6, GradRelBar = 1e-5;
@@ -61,7 +63,8 @@ internal static class OpenNeuromorphicBench
     {
         var device = DeviceCatalog.CudaDeviceCount > 0 ? Device.Cuda(0) : Device.Cpu;
         int[]? sizes = null; int T = 500, B = 16, reps = 20; double rate = 0.04; string input = "spikes";
-        string outFile = "bench-results/on.json"; bool check = false, emulate = false; long? atOnceMiB = null;
+        string outFile = "bench-results/on.json"; bool check = false, emulate = false, profile = false;
+        long? atOnceMiB = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -111,6 +114,7 @@ internal static class OpenNeuromorphicBench
                 case "--out": outFile = v; break;
                 case "--check": check = true; break;
                 case "--emulate": emulate = true; break;
+                case "--profile": profile = true; break;
                 default: return Usage($"unknown option '{a}'");
             }
         }
@@ -120,7 +124,7 @@ internal static class OpenNeuromorphicBench
             if (!args.Contains("--T")) T = 64;
             if (!args.Contains("--reps")) reps = 3;
         }
-        sizes ??= new[] { 4096, 16384 };
+        sizes ??= new[] { 512, 1024, 2048, 4096, 8192, 16384 };
         var be = BackendRegistry.Get(device);
         if (emulate && be is not IlgpuBackend { IsCuda: false })
             return Usage($"--emulate: only for ilgpu-cpu (the emulated device), not {device}");
@@ -136,7 +140,7 @@ internal static class OpenNeuromorphicBench
         foreach (int n in sizes)
         {
             OnCase c;
-            try { c = RunCase(be, n, T, B, input, rate, reps, emulate); }
+            try { c = RunCase(be, n, T, B, input, rate, reps, emulate, profile); }
             catch (Exception e)
             {
                 c = new OnCase(n, T, B, input, Array.Empty<OnTiming>(), null, Array.Empty<string>(),
@@ -152,6 +156,7 @@ internal static class OpenNeuromorphicBench
             cases.Add(c);
             Print(c);
         }
+        PrintSummary(cases, T, B, input);
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outFile))!);
@@ -175,7 +180,7 @@ internal static class OpenNeuromorphicBench
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"on: {problem}. Options: --device D, --sizes n,n,…, --T T, --B B, --rate r, " +
-            "--input spikes|randn, --reps N, --split-at-once-mib M, --out FILE, --check, --emulate");
+            "--input spikes|randn, --reps N, --split-at-once-mib M, --out FILE, --check, --emulate, --profile");
         return 2;
     }
 
@@ -206,7 +211,8 @@ internal static class OpenNeuromorphicBench
         return SpikeGemm.Scope(split, emulate);
     }
 
-    private static OnCase RunCase(IBackend be, int n, int T, int B, string input, double rate, int reps, bool emulate)
+    private static OnCase RunCase(IBackend be, int n, int T, int B, string input, double rate, int reps, bool emulate,
+        bool profile)
     {
         var d = be.Device;
         var ib = be as IlgpuBackend;
@@ -218,11 +224,15 @@ internal static class OpenNeuromorphicBench
         var decay = Tensor.Scalar(Decay, d);
         var th = Tensor.Scalar(Threshold, d);
 
+        // As the peers' nn.Sequential(Linear, LIF) runs it: the Linear's output is an intermediate that nobody but the
+        // neuron's backward holds, the spikes are the output the caller keeps until the backward is done.
         void Step()
         {
             using var s = TensorScope.Begin();
             var y = Tensor.Linear(x, w);
-            SpikingFunctions.Lif(y, null, decay, th).Spikes.Sum().Backward();
+            var spikes = SpikingFunctions.Lif(y, null, decay, th).Spikes;
+            y.Release();
+            spikes.Sum().Backward();
             w.Grad!.Dispose();
             w.Grad = null;
         }
@@ -238,6 +248,13 @@ internal static class OpenNeuromorphicBench
             double ms = MedianMs(Step, be.Synchronize, reps, warmup: 1);
             double perStep = (SpikeGemm.SplitProducts - before) / (double)(reps + 1);
             timings.Add(new OnTiming(split ? "split" : "fp32", ms, ib?.Memory.PeakBytes, perStep));
+            if (profile)
+            {
+                using var prof = MemoryProfile.Start();
+                Step();
+                be.Synchronize();
+                PrintProfile(n, split ? "split" : "fp32", prof);
+            }
         }
         var acc = Accuracy(be, x, w, decay, th, emulate);
         var problems = new List<string>();
@@ -391,37 +408,5 @@ internal static class OpenNeuromorphicBench
                 worst = Math.Max(worst, err / Math.Abs(exact[i]));
         }
         return worst;
-    }
-
-    private static void Print(OnCase c)
-    {
-        var inv = CultureInfo.InvariantCulture;
-        if (c.Error != null) return;
-        Console.WriteLine($"{"n",7} {"path",6} {"ms/step",9} {"peak GiB",9} {"bf16 GEMMs/step",16}");
-        foreach (var t in c.Timings)
-        {
-            string peak = t.PeakBytes is long p ? (p / (double)(1L << 30)).ToString("F3", inv) : "-";
-            Console.WriteLine(string.Create(inv,
-                $"{c.N,7} {t.Path,6} {t.MsPerStep,9:F3} {peak,9} {t.Bf16GemmsPerStep,16:F1}"));
-        }
-        if (c.Timings.Length == 2 && c.Timings[0].MsPerStep > 0)
-            Console.WriteLine(string.Create(inv,
-                $"{"",7} split/fp32 time {c.Timings[1].MsPerStep / c.Timings[0].MsPerStep:F3}"));
-        if (c.Accuracy is { } a)
-        {
-            string rate = c.Input == "spikes" ? string.Create(inv, $" (input rate {100 * a.InputRate:F2} %)") : "";
-            Console.WriteLine(string.Create(inv,
-                $"  accuracy n={c.N}{rate}: y split vs fp32 {a.YVsFp32:E2} (max |Δ|/Σ|terms|); " +
-                $"vs fp64 on a {Block}×{Block} block: fp32 {a.YFp32VsFp64:E2}, split {a.YSplitVsFp64:E2}"));
-            Console.WriteLine(string.Create(inv,
-                $"  grad W split vs fp32 {a.GradWVsFp32:E2}; vs fp64 block: fp32 {a.GradWFp32VsFp64:E2}, " +
-                $"split {a.GradWSplitVsFp64:E2} (max |Δ|/Σ|terms|); max rel |Δ|/|ref|: " +
-                $"fp32 {a.GradWFp32VsFp64Rel:E2}, split {a.GradWSplitVsFp64Rel:E2}"));
-            Console.WriteLine(string.Create(inv,
-                $"  spikes: {a.DivergedNeurons} neuron(s) differ, {a.DivergedFarFromThreshold} of them first " +
-                $"more than {NearThreshold:E0} from θ (largest |h − θ| at a first difference " +
-                $"{a.MaxDistanceAtDivergence:E2})"));
-        }
-        foreach (var p in c.Problems) Console.WriteLine($"  MISSED: {p}");
     }
 }

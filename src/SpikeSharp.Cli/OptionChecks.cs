@@ -72,6 +72,7 @@ internal static class OptionChecks
             Aliases = new[] { "plifcsnn" },
         },
         ["--encoding"] = new Choice("direct", "rate", "latency"),
+        ["--precision"] = new Choice("fp32", "tf32"),
         ["--device"] = new DeviceName(),
         ["--out"] = new OutputDirectory(),
         ["--text"] = new InputFile("a UTF-8 text file"),

@@ -37,6 +37,7 @@ internal static class LmTrainCommand
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3000, Description = "optimiser steps" };
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 1e-3f, Description = "peak learning rate (AdamW, cosine decay)" };
         var device = DeviceOption.Create();
+        var precision = PrecisionOption.Create();
         var outDir = new Option<string>("--out")
         {
             DefaultValueFactory = _ => "runs/lm",
@@ -66,14 +67,18 @@ internal static class LmTrainCommand
         var cmd = new Command("lm", "Train a character-level spiking language model (embedding → spiking transformer blocks → head).")
         {
             text, dim, layers, heads, seqLen, batch, steps, lr, device, outDir, seed, evalEvery, checkpointEvery,
-            resume, overwrite, tensorboard,
+            resume, overwrite, tensorboard, precision,
         };
-        cmd.SetAction(p => Run(new Settings(p.GetValue(text), p.GetValue(dim), p.GetValue(layers), p.GetValue(heads), p.GetValue(seqLen),
+        cmd.SetAction(p =>
+        {
+            PrecisionOption.Apply(p.GetValue(precision));
+            return Run(new Settings(p.GetValue(text), p.GetValue(dim), p.GetValue(layers), p.GetValue(heads), p.GetValue(seqLen),
             p.GetValue(batch), p.GetValue(steps), p.GetValue(lr), p.GetValue(device), p.GetValue(outDir)!, p.GetValue(seed),
             p.GetValue(evalEvery), CheckpointEvery: p.GetValue(checkpointEvery), Resume: p.GetValue(resume),
             Overwrite: p.GetValue(overwrite), Given: cmd.Options.Where(o => p.GetResult(o) is { Implicit: false })
                 .Select(o => o.Name.TrimStart('-')).ToHashSet(), TensorBoard: p.GetValue(tensorboard)),
-            Console.Out, interactive: !Console.IsOutputRedirected));
+            Console.Out, interactive: !Console.IsOutputRedirected);
+        });
         return cmd;
     }
 

@@ -41,6 +41,7 @@ internal static class TrainCommand
         private readonly Option<float> _lr = new("--lr") { Description = "Adam learning rate (cosine schedule)", DefaultValueFactory = _ => 1e-3f };
         private readonly Option<string> _encoding = new("--encoding") { Description = "direct | rate | latency", DefaultValueFactory = _ => "direct" };
         private readonly Option<string?> _device = DeviceOption.Create();
+        private readonly Option<string?> _precision = PrecisionOption.Create();
         private readonly Option<string?> _data = new("--data") { Description = "Fashion-MNIST directory (default: SPIKESHARP_DATA, /usr/share/datasets/fashion-mnist, cache, download, bundled sample)" };
         private readonly Option<string> _out = new("--out") { Description = "output directory", DefaultValueFactory = _ => "runs/fashion-mnist" };
         private readonly Option<bool> _resume = new("--resume")
@@ -68,7 +69,7 @@ internal static class TrainCommand
             foreach (var o in new Option[]
                      {
                          _model, _epochs, _batch, _timeSteps, _oldSteps, _lr, _encoding, _device, _data, _out, _resume,
-                         _overwrite, _seed, _limit, _stopAfter, _noPlots, _tensorboard,
+                         _overwrite, _seed, _limit, _stopAfter, _noPlots, _tensorboard, _precision,
                      })
                 c.Options.Add(o);
         }
@@ -86,6 +87,7 @@ internal static class TrainCommand
             bool Given(Option option) => r.GetResult(option) is { Implicit: false };
             var kind = Given(_model) || saved is null ? FashionModels.Parse(r.GetValue(_model)!) : saved.Model;
             var device = DeviceOption.Apply(r.GetValue(_device));
+            PrecisionOption.Apply(r.GetValue(_precision));
             var enc = !Given(_encoding) && saved?.Encoding is EncodingKind savedEnc
                 ? savedEnc
                 : r.GetValue(_encoding)!.ToLowerInvariant() switch

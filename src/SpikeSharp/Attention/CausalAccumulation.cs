@@ -6,6 +6,9 @@ namespace SpikeSharp.Attention;
 /// <summary>The fused causal linear-attention accumulation, an autograd op with an exact backward.</summary>
 public static class CausalAccumulation
 {
+    // Whole numbers up to 2⁸ have at most 8 significant bits: exact in bfloat16.
+    private const int MaxExactSteps = 256;
+
     /// <summary>
     /// Causal linear attention over time. q, k, v: (T, …) of equal shapes, time-major (typically
     /// (T, B, H, D)); s0: the running sum carried in from an earlier chunk, shaped like one time step
@@ -14,7 +17,9 @@ public static class CausalAccumulation
     /// <remarks>
     /// S_t = S_{t−1} + K_t ⊙ V_t (S₋₁ = S0), out_t = Q_t ⊙ S_t. Backward with
     /// G_t = Σ_{τ≥t} g_τ ⊙ Q_τ + g_{S}: gQ_t = g_t ⊙ S_t, gK_t = G_t ⊙ V_t, gV_t = G_t ⊙ K_t, gS0 = G_0.
-    /// Only the inputs are kept for backward; the running sums are recomputed there.
+    /// Only the inputs are kept for backward; the running sums are recomputed there. With spikes for q, k and v,
+    /// no <paramref name="s0"/> and T ≤ 256 the output holds whole counts up to 256 and is marked
+    /// <see cref="Tensor.IsBf16Exact"/>.
     /// </remarks>
     /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
     /// <exception cref="NotSupportedException">The inputs' backend has no causal accumulation kernels.</exception>
@@ -28,6 +33,9 @@ public static class CausalAccumulation
         var state = Tensor.Empty(stepShape, DType.Float32, q.Device);
         if (n > 0) kernels.Forward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
         else if (state.Numel > 0) q.Backend.Fill(state.Buf, 0f);
+        // Spikes in, no carried sum: every output is a whole count 0..T, which bfloat16 holds exactly up to 256, so
+        // the projection after it may take the exact spike GEMMs (Precision.ExactSpikeGemm).
+        if (s0 == null && steps <= MaxExactSteps && q.IsBinary && k.IsBinary && v.IsBinary) output.IsBf16Exact = true;
 
         Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, Saves.Of(q, k, v, s0), g =>
         {

@@ -52,6 +52,10 @@ public abstract class Storage
     /// <see cref="Tensor.IsBf16Exact"/>.</summary>
     internal bool Bf16Exact { get; set; }
 
+    /// <summary>Every value is 0 or 1 (spikes; implies <see cref="Bf16Exact"/>); see
+    /// <see cref="Tensor.IsBinary"/>.</summary>
+    internal bool Binary { get; set; }
+
     /// <summary>How many tensors share this storage.</summary>
     internal int RefCount => Volatile.Read(ref _refs);
 

@@ -181,7 +181,7 @@ public static class SpikingFunctions
             throw new ArgumentException($"{NeuronChecks.Problem(op, "x")}; nothing was computed", nameof(x));
         }
 
-        spikes.IsBf16Exact = true; // the kernels write 0 or 1 only
+        spikes.IsBinary = true; // the kernels write 0 or 1 only
         long saved = 0;
         if (needGrad)
         {

@@ -22,22 +22,59 @@ public sealed partial class Tensor
         var y = Empty(a.Rank == 3 ? new[] { batch, m, n } : new[] { m, n }, DType.Float32, a.Device);
         if (y.Numel == 0) return y;
         if (k == 0) { y.Backend.Fill(y.Buf, 0f); return y; }
-        if (a.Rank == 3 && b.Rank == 2 && !transA)
-            SpikeGemm.Gemm(a, b, false, transB, batch * m, n, k, 0f, y.Buf); // fold the batch into rows
-        else if (batch == 1)
-            SpikeGemm.Gemm(a, b, transA, transB, m, n, k, 0f, y.Buf); // exact bfloat16 GEMMs for spikes, or float32
-        else
-            a.Backend.Gemm(transA, transB, m, n, k, 1f, a.Buf, b.Buf, 0f, y.Buf, batch, m * k, b.Rank == 3 ? k * n : 0, m * n);
         bool ga = a.RequiresGrad, gb = b.RequiresGrad;
-        return Tape.Record("matmul", y, Saves.Of(ga ? b : null, gb ? a : null), g => new[]
+        bool folded = a.Rank == 3 && b.Rank == 2 && !transA; // the batch folds into the rows: one 2-D product
+        if (batch > 1 && !folded)
+        {
+            SpikeGemm.Gemm(a.Backend, SpikeGemm.Operand.Of(a), SpikeGemm.Operand.Of(b), transA, transB, m, n, k, 0f,
+                y.Buf, new SpikeGemm.Batch(batch, m * k, b.Rank == 3 ? k * n : 0, m * n));
+            return Tape.Record("matmul", y, Saves.Of(ga ? b : null, gb ? a : null), g => new[]
+            {
+                ga ? GradA(a, b, g, transA, transB) : null,
+                gb ? MatmulGradB(a, g, transA, transB, b.Rank == 2) : null,
+            }, a, b);
+        }
+        int rows = folded ? batch * m : m;
+        // A spike operand whose partner is trained is kept for the backward as its bfloat16 copy (half the bytes,
+        // and the float32 tensor can go): the forward's own split converts it, the backward's GEMMs read it as is.
+        bool record = Tape.Needs(a, b);
+        var a16 = record && gb ? SpikeGemm.Bf16Copy(a) : null;
+        var b16 = record && ga ? SpikeGemm.Bf16Copy(b) : null;
+        SpikeGemm.Gemm(a.Backend, SpikeGemm.Operand.Of(a, a16), SpikeGemm.Operand.Of(b, b16), transA, transB, rows,
+            n, k, 0f, y.Buf, SpikeGemm.Batch.One);
+        int[] aShape = a._shape, bShape = b._shape;
+        Tape.Record("matmul", y, Saves.Of(ga ? b16 ?? b : null, gb ? a16 ?? a : null), g => new[]
         {
             // dA = g @ op(B)ᵀ (or its transpose), dB = op(A)ᵀ @ g (or its transpose); a shared B sums over the batch.
-            ga ? (!transA ? Matmul(g, b, false, !transB)
-                : b.Rank == 3 || a.Rank == 2 ? Matmul(b, g, transB, true)
-                : TransposeLast(Matmul(g, b, false, !transB))) : null, // a shared b cannot be the batched left operand
-            gb ? MatmulGradB(a, g, transA, transB, b.Rank == 2) : null,
+            !ga ? null : b16 == null ? GradA(a, b, g, transA, transB)
+                : !transA ? Product(aShape, g, Of(g), Copy(b16), false, !transB, rows, k, n)
+                : Product(aShape, g, Copy(b16), Of(g), transB, true, k, m, n),
+            !gb ? null : a16 == null ? MatmulGradB(a, g, transA, transB, b.Rank == 2)
+                : !transB ? Product(bShape, g, Copy(a16), Of(g), !transA, false, k, n, rows)
+                : Product(bShape, g, Of(g), Copy(a16), true, transA, n, k, rows),
         }, a, b);
+        a16?.Release(); b16?.Release(); // freed once the backward has read them (now, without one)
+        return y;
     }
+
+    private static SpikeGemm.Operand Of(Tensor t) => SpikeGemm.Operand.Of(t);
+    private static SpikeGemm.Operand Copy(Tensor bf16) => SpikeGemm.Operand.OfCopy(bf16);
+
+    // A new tensor of `shape` on g's device = op(x)·op(z) as an (m × n) GEMM: a backward product with a kept
+    // bfloat16 copy, g (the upstream gradient) being the other operand.
+    private static Tensor Product(int[] shape, Tensor g, SpikeGemm.Operand x, SpikeGemm.Operand z, bool tx, bool tz,
+        int m, int n, int k)
+    {
+        var r = Empty(shape, DType.Float32, g.Device);
+        SpikeGemm.Gemm(r.Backend, x, z, tx, tz, m, n, k, 0f, r.Buf, SpikeGemm.Batch.One);
+        return r;
+    }
+
+    // dA = g @ op(B)ᵀ, or (transA) op(B) @ gᵀ; a shared 2-D B cannot be the batched left operand.
+    private static Tensor GradA(Tensor a, Tensor b, Tensor g, bool transA, bool transB) =>
+        !transA ? Matmul(g, b, false, !transB)
+        : b.Rank == 3 || a.Rank == 2 ? Matmul(b, g, transB, true)
+        : TransposeLast(Matmul(g, b, false, !transB));
 
     // (B, m, k) → (B, k, m), consuming the input.
     private static Tensor TransposeLast(Tensor t)

@@ -10,10 +10,11 @@ public sealed partial class Tensor
     /// True when every value of this tensor is known to be exactly representable in bfloat16: the spikes (0 or 1)
     /// returned by the fused neuron functions (<see cref="Neurons.SpikingFunctions"/>, the spiking models of
     /// <see cref="Neurons.NeuronModels"/>) and what shares or copies their values unchanged: reshape and its
-    /// relatives (flatten, squeeze, unsqueeze), detach, permute and transpose, narrow. Every other op returns an
-    /// unmarked tensor. The mark is dropped for good (on every view of the memory) as soon as anything may write
-    /// into the tensor in place: it is made to require gradients (a parameter), it gets a gradient or becomes one,
-    /// it becomes a module buffer or batch-norm running statistics. It cannot be set through the public API.
+    /// relatives (flatten, squeeze, unsqueeze), detach, permute and transpose, narrow; and the causal attention
+    /// accumulation of spikes (<see cref="Attention.CausalAccumulation"/>: whole counts up to 256). Every other op
+    /// returns an unmarked tensor. The mark is dropped for good (on every view of the memory) as soon as anything may
+    /// write into the tensor in place: it is made to require gradients (a parameter), it gets a gradient or becomes
+    /// one, it becomes a module buffer or batch-norm running statistics. It cannot be set through the public API.
     /// </summary>
     /// <remarks>Used by <see cref="Precision.ExactSpikeGemm"/>; it never changes a result on the CPU.</remarks>
     public bool IsBf16Exact
@@ -26,6 +27,22 @@ public sealed partial class Tensor
                 throw new InvalidOperationException(
                     $"IsBf16Exact: only float32 tensors carry the mark, this one is {s.DType.Name()}");
             s.Bf16Exact = value;
+            if (!value) s.Binary = false;
+        }
+    }
+
+    /// <summary>
+    /// The stronger mark of spikes: every value is 0 or 1 (so also <see cref="IsBf16Exact"/>). Set by the neuron
+    /// functions, kept and dropped exactly as <see cref="IsBf16Exact"/> is; ops that stay exact only on 0/1 inputs
+    /// (the causal attention accumulation's counts) read it.
+    /// </summary>
+    internal bool IsBinary
+    {
+        get => IsBf16Exact && _storage!.Binary;
+        set
+        {
+            if (value) IsBf16Exact = true; // checks the dtype
+            Storage.Binary = value;
         }
     }
 
@@ -34,12 +51,13 @@ public sealed partial class Tensor
     internal Tensor KeepBf16Exact(Tensor copy)
     {
         if (IsBf16Exact) copy.IsBf16Exact = true;
+        if (IsBinary) copy.IsBinary = true;
         return copy;
     }
 
     /// <summary>Drops the mark of this tensor's memory (all its views): something may write into it in place.</summary>
     internal void DropBf16Exact()
     {
-        if (_storage is { } s) s.Bf16Exact = false;
+        if (_storage is { } s) s.Bf16Exact = s.Binary = false;
     }
 }

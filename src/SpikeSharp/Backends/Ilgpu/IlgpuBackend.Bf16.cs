@@ -193,4 +193,24 @@ public sealed partial class IlgpuBackend
         int stride = Grid.DimX * Group.DimX;
         for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = Bf16Bits.FromFloat(x[i]);
     }
+
+    /// <summary>float32 values of the bfloat16 bits in <paramref name="src"/> (exact): a kept bfloat16 copy for a
+    /// float32 GEMM when the split path cannot run.</summary>
+    internal void FromBf16(Buf src, Buf dst)
+    {
+        if (src.DType != DType.Float16 || dst.DType != DType.Float32)
+            throw new ArgumentException(
+                $"from_bf16: expected 2-byte → float32 buffers, got {src.DType.Name()} → {dst.DType.Name()}");
+        CheckLen(src.Length, dst.Length, "from_bf16");
+        if (src.Length == 0) return;
+        var kern = Kernel("from_bf16",
+            acc => acc.LoadKernel<ArrayView<ushort>, ArrayView<float>, int>(FromBf16Kernel));
+        kern(Stream, Launch1D(src.Length), Raw<ushort>(src), View<float>(dst), src.Length);
+    }
+
+    private static void FromBf16Kernel(ArrayView<ushort> x, ArrayView<float> y, int n)
+    {
+        int stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = Bf16Bits.ToFloat(x[i]);
+    }
 }

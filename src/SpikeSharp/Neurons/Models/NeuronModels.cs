@@ -60,7 +60,7 @@ public static class NeuronModels
 
         // A spiking model's step returns 0 or 1; only this library's models are trusted with it, since a user model
         // could declare Spiking and return anything.
-        if (TM.Spiking && typeof(TM).Assembly == typeof(NeuronModels).Assembly) output.IsBf16Exact = true;
+        if (TM.Spiking && typeof(TM).Assembly == typeof(NeuronModels).Assembly) output.IsBinary = true;
         if (needGrad)
         {
             var xKeep = x.Detach();

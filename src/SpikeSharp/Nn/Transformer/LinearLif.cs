@@ -141,21 +141,37 @@ public sealed class LinearLif : Module, INeuronLayer
         int r = rows.Size(0), inF = rows.Size(1), outF = weight.Size(0);
         if (weight.Size(1) != inF || bias.Numel != outF)
             throw new ArgumentException($"LinearLif.Project: rows {ShapeUtil.Format(rows.Shape)}, weight {ShapeUtil.Format(weight.Shape)} and bias {ShapeUtil.Format(bias.Shape)} do not agree", nameof(weight));
+        bool gr = rows.RequiresGrad, gw = weight.RequiresGrad, gb = bias.RequiresGrad;
+        // Spike rows are kept for the weight gradient as their bfloat16 copy (see Tensor.Matmul).
+        var rows16 = gw && Tape.Needs(rows, weight, bias) ? SpikeGemm.Bf16Copy(rows) : null;
         var y = Tensor.Empty(new[] { r, outF }, DType.Float32, rows.Device);
         if (y.Numel > 0)
         {
             rows.Backend.Gather(bias.Buf, StridedIndex.Create(new[] { r, outF }, new[] { 0, 1 }), y.Buf);
-            SpikeGemm.Gemm(rows, weight, false, true, r, outF, inF, 1f, y.Buf); // β = 1: onto the bias
+            // β = 1: onto the bias
+            SpikeGemm.Gemm(rows.Backend, SpikeGemm.Operand.Of(rows, rows16), SpikeGemm.Operand.Of(weight), false, true,
+                r, outF, inF, 1f, y.Buf, SpikeGemm.Batch.One);
         }
-        bool gr = rows.RequiresGrad, gw = weight.RequiresGrad, gb = bias.RequiresGrad;
         Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias },
-            Saves.Of(gr ? weight : null, gw ? rows : null), g => g[0] is not { } gy ? new Tensor?[3] : new[]
+            Saves.Of(gr ? weight : null, gw ? rows16 ?? rows : null), g => g[0] is not { } gy ? new Tensor?[3] : new[]
             {
                 gr ? Tensor.Matmul(gy, weight) : null,
-                gw ? Tensor.Matmul(gy, rows, transA: true) : null,
+                gw ? WeightGrad(gy, rows, rows16, weight.Shape) : null,
                 gb ? BiasGrad(gy, bias.Shape) : null,
             });
+        rows16?.Release(); // freed once the backward has read it (now, without one)
         return y;
+    }
+
+    // gW = gyᵀ · rows, from the kept bfloat16 copy of spike rows when there is one.
+    private static Tensor WeightGrad(Tensor gy, Tensor rows, Tensor? rows16, int[] shape)
+    {
+        if (rows16 == null) return Tensor.Matmul(gy, rows, transA: true);
+        var gw = Tensor.Empty(shape, DType.Float32, gy.Device);
+        if (gw.Numel > 0)
+            SpikeGemm.Gemm(gy.Backend, SpikeGemm.Operand.Of(gy), SpikeGemm.Operand.OfCopy(rows16), true, false,
+                shape[0], shape[1], gy.Size(0), 0f, gw.Buf, SpikeGemm.Batch.One);
+        return gw;
     }
 
     // Σ over rows of the output gradient, in the bias's shape.
