@@ -392,7 +392,12 @@ public sealed class FashionTrainer
         return (lossSum.Item() / Math.Max(1, step), correct.Item() / Math.Max(1, seen));
     }
 
-    internal static void AccumulateInto(Tensor acc, Tensor v) => acc.Backend.Map(new Kernels.AddOp(), acc.Buf, v.Buf, acc.Buf);
+    // The value only: the sum is a statistic, not part of the graph.
+    internal static void AccumulateInto(Tensor acc, Tensor v)
+    {
+        using var value = v.Detach();
+        acc.AddInPlace(value);
+    }
 
     /// <summary>Mean loss and accuracy on a dataset, without gradients.</summary>
     /// <param name="model">The network (set to evaluation mode).</param>

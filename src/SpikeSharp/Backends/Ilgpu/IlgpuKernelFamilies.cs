@@ -1,6 +1,7 @@
 using SpikeSharp.Attention;
 using SpikeSharp.Neurons;
 using SpikeSharp.Neurons.Ilgpu;
+using SpikeSharp.Optim;
 
 namespace SpikeSharp.Backends.Ilgpu;
 
@@ -18,5 +19,6 @@ internal static class IlgpuKernelFamilies
         .Add<INeuronDriver>(new IlgpuNeuronDriver(backend))
         .Add<INeuronModelDriver>(new IlgpuNeuronModelDriver(backend))
         .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend))
+        .Add<IOptimizerKernels>(new IlgpuOptimizerKernels(backend))
         .Build();
 }
