@@ -117,6 +117,9 @@ public sealed class MemoryProfile : IDisposable
     /// </summary>
     public static LabelScope Label(string op) => new(op);
 
+    /// <summary>The label set on this thread by <see cref="Label"/>, or null (error messages name it).</summary>
+    internal static string? CurrentLabel => _label;
+
     /// <summary>Restores the previous label when disposed (see <see cref="Label"/>).</summary>
     public readonly struct LabelScope : IDisposable
     {
