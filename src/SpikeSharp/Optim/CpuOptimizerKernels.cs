@@ -1,5 +1,3 @@
-using System.Numerics;
-using System.Runtime.InteropServices;
 using SpikeSharp.Backends;
 using SpikeSharp.Backends.Cpu;
 
@@ -62,34 +60,8 @@ internal sealed class CpuOptimizerKernels : IOptimizerKernels
     private static void Run<TStep>(TStep step, in ParamSlot slot, int from, int to) where TStep : struct, IFusedStep
     {
         int n = to - from;
-        var p = slot.Param.F().Slice(from, n);
-        var g = slot.Grad.F().Slice(from, n);
-        // A slot the rule does not use reads 0 and writes into a scratch value nothing keeps.
-        var m = step.UsesFirst ? slot.First.F().Slice(from, n) : Span<float>.Empty;
-        var v = step.UsesSecond ? slot.Second.F().Slice(from, n) : Span<float>.Empty;
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            int whole = n / Vector<float>.Count * Vector<float>.Count;
-            var vp = MemoryMarshal.Cast<float, Vector<float>>(p[..whole]);
-            var vg = MemoryMarshal.Cast<float, Vector<float>>(g[..whole]);
-            var vm = m.IsEmpty ? default : MemoryMarshal.Cast<float, Vector<float>>(m[..whole]);
-            var vv = v.IsEmpty ? default : MemoryMarshal.Cast<float, Vector<float>>(v[..whole]);
-            Vector<float> none = default;
-            for (int j = 0; j < vp.Length; j++)
-            {
-                ref var mj = ref m.IsEmpty ? ref none : ref vm[j];
-                ref var vj = ref v.IsEmpty ? ref none : ref vv[j];
-                step.Apply(ref vp[j], vg[j], ref mj, ref vj);
-            }
-            i = whole;
-        }
-        for (; i < n; i++)
-        {
-            var u = step.Apply(p[i], g[i], m.IsEmpty ? 0f : m[i], v.IsEmpty ? 0f : v[i]);
-            p[i] = u.P;
-            if (!m.IsEmpty) m[i] = u.M;
-            if (!v.IsEmpty) v[i] = u.V;
-        }
+        step.Apply(slot.Param.F().Slice(from, n), slot.Grad.F().Slice(from, n),
+            step.UsesFirst ? slot.First.F().Slice(from, n) : Span<float>.Empty,
+            step.UsesSecond ? slot.Second.F().Slice(from, n) : Span<float>.Empty);
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace SpikeSharp.Optim;
 
@@ -30,8 +31,9 @@ public interface IFusedStep
     /// <summary>The update of one element (m, v are 0 for slots the rule does not use).</summary>
     FusedUpdate Apply(float p, float g, float m, float v);
 
-    /// <summary>The update of <see cref="Vector{T}.Count"/> elements (CPU SIMD).</summary>
-    void Apply(ref Vector<float> p, Vector<float> g, ref Vector<float> m, ref Vector<float> v);
+    /// <summary>The update of a run of elements on the CPU: SIMD over whole vectors, then the scalar rule on the
+    /// tail (m, v are empty for slots the rule does not use).</summary>
+    void Apply(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v);
 }
 
 /// <summary>
@@ -65,13 +67,34 @@ public struct AdamFusedStep : IFusedStep
     }
 
     /// <inheritdoc/>
-    public readonly void Apply(ref Vector<float> p, Vector<float> g, ref Vector<float> m, ref Vector<float> v)
+    public readonly void Apply(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v)
     {
-        var d = g + new Vector<float>(WeightDecay) * p;
-        m = new Vector<float>(Beta1) * m + new Vector<float>(1f - Beta1) * d;
-        v = new Vector<float>(Beta2) * v + new Vector<float>(1f - Beta2) * d * d;
-        p = p * new Vector<float>(1f - Lr * DecoupledDecay) - new Vector<float>(Lr) * (m / new Vector<float>(Correction1))
-            / (Vector.SquareRoot(v / new Vector<float>(Correction2)) + new Vector<float>(Eps));
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            i = FusedRuns.Whole(p.Length);
+            var vp = FusedRuns.Vectors(p, i);
+            var vg = FusedRuns.Vectors(g, i);
+            var vm = FusedRuns.Vectors(m, i);
+            var vv = FusedRuns.Vectors(v, i);
+            Vector<float> wd = new(WeightDecay), b1 = new(Beta1), r1 = new(1f - Beta1), b2 = new(Beta2);
+            Vector<float> r2 = new(1f - Beta2), keep = new(1f - Lr * DecoupledDecay), lr = new(Lr);
+            Vector<float> c1 = new(Correction1), c2 = new(Correction2), eps = new(Eps);
+            for (int j = 0; j < vp.Length; j++)
+            {
+                var d = vg[j] + wd * vp[j];
+                var m1 = b1 * vm[j] + r1 * d;
+                var v1 = b2 * vv[j] + r2 * d * d;
+                vm[j] = m1;
+                vv[j] = v1;
+                vp[j] = vp[j] * keep - lr * (m1 / c1) / (Vector.SquareRoot(v1 / c2) + eps);
+            }
+        }
+        for (; i < p.Length; i++)
+        {
+            var u = Apply(p[i], g[i], m[i], v[i]);
+            p[i] = u.P; m[i] = u.M; v[i] = u.V;
+        }
     }
 }
 
@@ -104,12 +127,47 @@ public struct SgdFusedStep : IFusedStep
     }
 
     /// <inheritdoc/>
-    public readonly void Apply(ref Vector<float> p, Vector<float> g, ref Vector<float> m, ref Vector<float> v)
+    public readonly void Apply(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v)
     {
-        var d = g + new Vector<float>(WeightDecay) * p;
-        var lr = new Vector<float>(Lr);
-        if (HasMomentum == 0) { p -= lr * d; return; }
-        m = First != 0 ? d : new Vector<float>(Momentum) * m + new Vector<float>(1f - Dampening) * d;
-        p -= lr * (Nesterov != 0 ? d + new Vector<float>(Momentum) * m : m);
+        int i = 0;
+        bool momentum = HasMomentum != 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            i = FusedRuns.Whole(p.Length);
+            var vp = FusedRuns.Vectors(p, i);
+            var vg = FusedRuns.Vectors(g, i);
+            var vm = FusedRuns.Vectors(m, i);
+            Vector<float> wd = new(WeightDecay), lr = new(Lr), mu = new(Momentum), r = new(1f - Dampening);
+            bool first = First != 0, nesterov = Nesterov != 0;
+            for (int j = 0; j < vp.Length; j++)
+            {
+                var d = vg[j] + wd * vp[j];
+                if (!momentum) { vp[j] = vp[j] - lr * d; continue; }
+                var b = first ? d : mu * vm[j] + r * d;
+                vm[j] = b;
+                vp[j] = vp[j] - lr * (nesterov ? d + mu * b : b);
+            }
+        }
+        for (; i < p.Length; i++)
+        {
+            var u = Apply(p[i], g[i], momentum ? m[i] : 0f, 0f);
+            p[i] = u.P;
+            if (momentum) m[i] = u.M;
+        }
     }
+}
+
+/// <summary>Whole-vector views of the runs of a CPU step.</summary>
+internal static class FusedRuns
+{
+    /// <summary>Elements of a run of <paramref name="n"/> that whole vectors cover.</summary>
+    public static int Whole(int n) => n / Vector<float>.Count * Vector<float>.Count;
+
+    /// <summary>The first <paramref name="whole"/> elements as vectors (empty for an unused slot).</summary>
+    public static Span<Vector<float>> Vectors(Span<float> x, int whole) =>
+        x.IsEmpty ? default : MemoryMarshal.Cast<float, Vector<float>>(x[..whole]);
+
+    /// <summary>The first <paramref name="whole"/> elements as vectors.</summary>
+    public static ReadOnlySpan<Vector<float>> Vectors(ReadOnlySpan<float> x, int whole) =>
+        MemoryMarshal.Cast<float, Vector<float>>(x[..whole]);
 }
