@@ -392,10 +392,11 @@ public sealed class FashionTrainer
         return (lossSum.Item() / Math.Max(1, step), correct.Item() / Math.Max(1, seen));
     }
 
-    // The value only: the sum is a statistic, not part of the graph.
+    // The value only (the sum is a statistic, not part of the graph), in the accumulator's shape (a scalar into [1]).
     internal static void AccumulateInto(Tensor acc, Tensor v)
     {
-        using var value = v.Detach();
+        using var detached = v.Detach();
+        using var value = detached.Reshape(acc.Shape);
         acc.AddInPlace(value);
     }
 
