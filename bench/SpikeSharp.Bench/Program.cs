@@ -10,6 +10,7 @@ var suites = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalI
     ["neurons"] = NeuronBench.Run,
     ["bandwidth"] = BandwidthProbe.Run,
     ["memory"] = MemoryBench.Run,
+    ["optim"] = OptimizerBench.Run,
     ["on"] = OpenNeuromorphicBench.Run,
     ["cpu"] = CpuBench.Run,
     ["train"] = TrainBench.Run,

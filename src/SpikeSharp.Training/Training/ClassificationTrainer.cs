@@ -275,7 +275,12 @@ public class ClassificationTrainer
         return (lossSum.Item() / Math.Max(1, step), correct.Item() / Math.Max(1, seen));
     }
 
-    internal static void AccumulateInto(Tensor acc, Tensor v) => acc.Backend.Map(new Kernels.AddOp(), acc.Buf, v.Buf, acc.Buf);
+    internal static void AccumulateInto(Tensor acc, Tensor v)
+    {
+        using var detached = v.Detach();
+        using var value = detached.Reshape(acc.Shape);
+        acc.AddInPlace(value);
+    }
 
     /// <summary>Mean loss and accuracy on a dataset, without gradients.</summary>
     /// <param name="model">The network (set to evaluation mode).</param>

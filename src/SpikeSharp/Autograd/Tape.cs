@@ -192,7 +192,7 @@ public static class Tape
             if (slot is not { } old) { slot = g; Hold(g); return true; }
             if (Owned(old) && _uses[old] == 1 && old.Storage.RefCount == 1)
             {
-                old.Backend.Map(new Kernels.AddOp(), old.Buf, g.Buf, old.Buf);
+                old.AddInPlace(g);
                 return false;
             }
             Tensor sum;
@@ -256,7 +256,7 @@ public static class Tape
         }
         else
         {
-            leaf.Backend.Map(new Kernels.AddOp(), leaf.Grad.Buf, g.Buf, leaf.Grad.Buf);
+            leaf.Grad.AddInPlace(g);
         }
         return false;
     }

@@ -172,7 +172,7 @@ public abstract class Module : IDisposable
         {
             if (p.Grad == null) continue;
             if (setToNone || p.Grad.IsDisposed) { p.Grad.Dispose(); p.Grad = null; }
-            else p.Backend.Fill(p.Grad.Buf, 0f);
+            else p.Grad.ZeroInPlace();
         }
     }
 
@@ -298,10 +298,7 @@ public abstract class Module : IDisposable
         foreach (var (k, dst) in own)
         {
             if (!state.TryGetValue(k, out var src) || ReferenceEquals(src, dst)) continue;
-            using var scope = TensorScope.Begin();
-            var s = src.Device == dst.Device ? src : src.Detach().To(dst.Device);
-            if (s.DType == dst.DType) dst.Backend.Copy(s.Buf, dst.Buf);
-            else dst.Backend.Cast(s.Buf, dst.Buf);
+            dst.CopyFrom(src);
         }
     }
 

@@ -1,5 +1,3 @@
-using SpikeSharp.Kernels;
-
 namespace SpikeSharp.Optim;
 
 /// <summary>
@@ -41,23 +39,24 @@ public class Adam : Optimizer
     protected virtual bool Decoupled => false;
 
     /// <inheritdoc/>
-    protected override void Update(string name, Tensor p, Tensor grad, long step)
+    protected override void Update(IReadOnlyList<ParameterUpdate> updates) =>
+        FusedUpdate(updates, Rule, "exp_avg", "exp_avg_sq", Decoupled ? "adamw" : "adam");
+
+    /// <inheritdoc/>
+    protected override void Update(string name, Tensor p, Tensor grad, long step) =>
+        Update(new[] { new ParameterUpdate(name, p, grad, step) });
+
+    private AdamFusedStep Rule(long step) => new()
     {
-        var be = p.Backend;
-        var m = State(name, p, "exp_avg");
-        var v = State(name, p, "exp_avg_sq");
-        float l2 = Decoupled ? 0f : WeightDecay;
-        be.Map(new AdamFirstMomentOp { Beta1 = Beta1, WeightDecay = l2 }, m.Buf, grad.Buf, p.Buf, m.Buf);
-        be.Map(new AdamSecondMomentOp { Beta2 = Beta2, WeightDecay = l2 }, v.Buf, grad.Buf, p.Buf, v.Buf);
-        be.Map(new AdamStepOp
-        {
-            Lr = Lr,
-            Eps = Eps,
-            Correction1 = (float)(1 - Math.Pow(Beta1, step)),
-            Correction2 = (float)(1 - Math.Pow(Beta2, step)),
-            DecoupledDecay = Decoupled ? WeightDecay : 0f,
-        }, p.Buf, m.Buf, v.Buf, p.Buf);
-    }
+        Beta1 = Beta1,
+        Beta2 = Beta2,
+        Lr = Lr,
+        Eps = Eps,
+        Correction1 = (float)(1 - Math.Pow(Beta1, step)),
+        Correction2 = (float)(1 - Math.Pow(Beta2, step)),
+        WeightDecay = Decoupled ? 0f : WeightDecay,
+        DecoupledDecay = Decoupled ? WeightDecay : 0f,
+    };
 }
 
 /// <summary>

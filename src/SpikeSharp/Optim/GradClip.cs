@@ -29,14 +29,7 @@ public static class GradClip
             norm = total.Sqrt().MoveToOuterScope();
         }
         using var factor = Tensor.Unary(norm, new ClipFactorOp { MaxNorm = maxNorm }, "clip_grad_norm");
-        foreach (var g in grads)
-        {
-            if (g.Numel == 0) continue;
-            var dims = new[] { g.Numel };
-            // In place: each element reads only itself and the shared factor.
-            g.Backend.MapBroadcast(new MulOp(), g.Buf, StridedIndex.Create(dims, new[] { 1 }), factor.Buf,
-                StridedIndex.Create(dims, new[] { 0 }), g.Buf);
-        }
+        foreach (var g in grads) g.MulInPlace(factor);
         return norm;
     }
 }

@@ -1,4 +1,5 @@
 using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
 
 namespace SpikeSharp.Optim;
 
@@ -53,26 +54,71 @@ public abstract class Optimizer : IDisposable
     public IReadOnlyList<(string Name, Tensor Param)> Parameters => _params;
 
     /// <summary>Applies one update to every parameter that has a gradient.</summary>
+    /// <exception cref="InvalidOperationException">A gradient whose shape or device is not its parameter's.
+    /// Nothing is updated then.</exception>
     public void Step()
     {
         using var _ = Tape.NoGrad();
+        var updates = new List<ParameterUpdate>(_params.Count);
         for (int i = 0; i < _params.Count; i++)
         {
             var (name, p) = _params[i];
             if (p.Grad == null || p.Grad.IsDisposed) continue;
-            if (p.Grad.Numel != p.Numel)
-                throw new InvalidOperationException($"optimizer: gradient of '{name}' has shape {ShapeUtil.Format(p.Grad._shape)}, the parameter {ShapeUtil.Format(p._shape)}");
+            if (!p.Grad._shape.AsSpan().SequenceEqual(p._shape))
+                throw new InvalidOperationException($"optimizer: gradient of '{name}' has shape "
+                    + $"{ShapeUtil.Format(p.Grad._shape)}, the parameter {ShapeUtil.Format(p._shape)}");
             if (p.Grad.Device != p.Device)
                 throw new InvalidOperationException($"optimizer: gradient of '{name}' is on {p.Grad.Device}, "
                     + $"the parameter on {p.Device}; move the module with Module.To, which moves both");
-            _steps[i]++;
-            Update(name, p, p.Grad, _steps[i]);
+            updates.Add(new ParameterUpdate(name, p, p.Grad, _steps[i] + 1));
         }
+        // Counted after validation, so a failed step changes nothing.
+        for (int i = 0; i < _params.Count; i++)
+            if (_params[i].Param.Grad is { IsDisposed: false }) _steps[i]++;
+        if (updates.Count > 0) Update(updates);
         StepCount++;
+    }
+
+    /// <summary>One parameter's share of a <see cref="Step"/>: <see cref="Step"/> counts its updates from 1.
+    /// </summary>
+    protected readonly record struct ParameterUpdate(string Name, Tensor Param, Tensor Grad, long Step);
+
+    /// <summary>
+    /// Updates every parameter of one <see cref="Step"/> in place. The default calls the per-parameter
+    /// <see cref="Update(string, Tensor, Tensor, long)"/>; the built-in optimisers override it with one multi-tensor
+    /// kernel pass (<see cref="IOptimizerKernels"/>).
+    /// </summary>
+    protected virtual void Update(IReadOnlyList<ParameterUpdate> updates)
+    {
+        foreach (var u in updates) Update(u.Name, u.Param, u.Grad, u.Step);
     }
 
     /// <summary>Updates parameter <paramref name="p"/> in place; <paramref name="step"/> counts its updates from 1.</summary>
     protected abstract void Update(string name, Tensor p, Tensor grad, long step);
+
+    /// <summary>
+    /// Runs the rule <paramref name="ruleFor"/> makes over <paramref name="updates"/> with the backends' fused
+    /// multi-tensor kernels: one call per device and step count (parameters that joined later have their own bias
+    /// corrections). <paramref name="first"/> and <paramref name="second"/> name the state slots the
+    /// rule keeps (null: none).
+    /// </summary>
+    private protected void FusedUpdate<TStep>(IReadOnlyList<ParameterUpdate> updates, Func<long, TStep> ruleFor,
+        string? first, string? second, string op) where TStep : struct, IFusedStep
+    {
+        foreach (var group in updates.GroupBy(u => (u.Param.Backend, u.Step)))
+        {
+            var slots = new List<ParamSlot>();
+            foreach (var u in group)
+            {
+                var m = first != null ? State(u.Name, u.Param, first).Buf : default;
+                var v = second != null ? State(u.Name, u.Param, second).Buf : default;
+                slots.Add(new ParamSlot(u.Param.Buf, u.Grad.Buf, m, v));
+                u.Param.DropBf16Exact();
+            }
+            var kernels = group.Key.Backend.Require<IOptimizerKernels>(op);
+            kernels.Step(ruleFor(group.Key.Step), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(slots));
+        }
+    }
 
     /// <summary>Zeroes (or frees) every parameter's gradient.</summary>
     public void ZeroGrad(bool setToNone = false)
@@ -81,7 +127,7 @@ public abstract class Optimizer : IDisposable
         {
             if (p.Grad == null) continue;
             if (setToNone || p.Grad.IsDisposed) { p.Grad.Dispose(); p.Grad = null; }
-            else p.Backend.Fill(p.Grad.Buf, 0f);
+            else p.Grad.ZeroInPlace();
         }
     }
 
@@ -140,10 +186,7 @@ public abstract class Optimizer : IDisposable
         foreach (var (src, name, p, slot) in plan)
         {
             var dst = State(name, p, slot);
-            if (ReferenceEquals(dst, src)) continue;
-            using var scope = TensorScope.Begin();
-            var s = src.Device == dst.Device ? src : src.Detach().To(dst.Device);
-            dst.Backend.Copy(s.Buf, dst.Buf);
+            if (!ReferenceEquals(dst, src)) dst.CopyFrom(src);
         }
         if (state.Scalars.TryGetValue("lr", out var lr)) Lr = (float)lr;
         if (state.Scalars.TryGetValue("step", out var st)) StepCount = (long)st;

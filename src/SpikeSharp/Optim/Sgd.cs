@@ -1,5 +1,3 @@
-using SpikeSharp.Kernels;
-
 namespace SpikeSharp.Optim;
 
 /// <summary>
@@ -39,18 +37,21 @@ public sealed class Sgd : Optimizer
     public bool Nesterov { get; private set; }
 
     /// <inheritdoc/>
-    protected override void Update(string name, Tensor p, Tensor grad, long step)
+    protected override void Update(IReadOnlyList<ParameterUpdate> updates) =>
+        FusedUpdate(updates, Rule, Momentum != 0f ? "momentum_buffer" : null, null, "sgd");
+
+    /// <inheritdoc/>
+    protected override void Update(string name, Tensor p, Tensor grad, long step) =>
+        Update(new[] { new ParameterUpdate(name, p, grad, step) });
+
+    private SgdFusedStep Rule(long step) => new()
     {
-        var be = p.Backend;
-        if (Momentum == 0f)
-        {
-            be.Map(new SgdOp { Lr = Lr, WeightDecay = WeightDecay }, p.Buf, grad.Buf, p.Buf);
-            return;
-        }
-        var buf = State(name, p, "momentum_buffer");
-        be.Map(new SgdMomentumOp { Momentum = Momentum, Dampening = Dampening, WeightDecay = WeightDecay, First = step == 1 ? 1 : 0 },
-            buf.Buf, grad.Buf, p.Buf, buf.Buf);
-        be.Map(new SgdMomentumStepOp { Lr = Lr, Momentum = Momentum, WeightDecay = WeightDecay, Nesterov = Nesterov ? 1 : 0 },
-            p.Buf, grad.Buf, buf.Buf, p.Buf);
-    }
+        Lr = Lr,
+        Momentum = Momentum,
+        Dampening = Dampening,
+        WeightDecay = WeightDecay,
+        First = step == 1 ? 1 : 0,
+        Nesterov = Nesterov ? 1 : 0,
+        HasMomentum = Momentum != 0f ? 1 : 0,
+    };
 }

@@ -117,6 +117,9 @@ public sealed class MemoryProfile : IDisposable
     /// </summary>
     public static LabelScope Label(string op) => new(op);
 
+    /// <summary>The label set on this thread by <see cref="Label"/>, or null (error messages name it).</summary>
+    internal static string? CurrentLabel => _label;
+
     /// <summary>Restores the previous label when disposed (see <see cref="Label"/>); the scope is also an op boundary
     /// of an <see cref="OpProfile"/>.</summary>
     public readonly struct LabelScope : IDisposable

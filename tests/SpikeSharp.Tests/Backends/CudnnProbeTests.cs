@@ -86,11 +86,11 @@ public sealed class CudnnProbeTests : IDisposable
     }
 
     [Fact]
-    public void WorkspaceLimitIsTheInputAndOutputBytesAtLeast32MiB()
+    public void WorkspaceLimitIsFourTimesTheInputAndOutputBytesAtLeast1GiB()
     {
-        Assert.Equal(32L << 20, CudnnConvKernels.WorkspaceLimit(new Conv2dShape(1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0)));
-        var big = new Conv2dShape(1024, 128, 14, 14, 128, 3, 3, 1, 1, 1, 1);
-        Assert.Equal(4L * (1024 * 128 * 14 * 14) * 2, CudnnConvKernels.WorkspaceLimit(big));
+        Assert.Equal(1L << 30, CudnnConvKernels.WorkspaceLimit(new Conv2dShape(1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0)));
+        var big = new Conv2dShape(4096, 128, 14, 14, 128, 3, 3, 1, 1, 1, 1);
+        Assert.Equal(4L * 4 * (4096L * 128 * 14 * 14) * 2, CudnnConvKernels.WorkspaceLimit(big));
     }
 
     private string CudnnInfoLine(Dictionary<string, string> env)

@@ -54,18 +54,24 @@ public class IlgpuGemmMemoryTests
     public void AllocatorReusesFreedBlocks()
     {
         var be = (IlgpuBackend)Gpu;
-        var s1 = be.Allocate(DType.Float32, 3000);
-        var block = ((IlgpuStorage)s1).Block;
-        long cachedBefore = be.Memory.CachedBytes;
+        var allocator = new IlgpuAllocator(be.Accelerator, () => { }); // private: exact byte counts
+        var s1 = new IlgpuStorage(be, allocator, DType.Float32, 3000);
+        var keep = new IlgpuStorage(be, allocator, DType.Float32, 10); // s1 does not merge with the segment's tail
+        var block = s1.Block;
+        Assert.Equal(12288, block.LengthInBytes); // 12000 bytes rounded up to 512
         s1.Release();
-        Assert.Equal(cachedBefore + IlgpuAllocator.BucketSize(12000), be.Memory.CachedBytes);
-        var s2 = be.Allocate(DType.Int32, 2900); // same bucket (16 KiB)
-        Assert.Same(block, ((IlgpuStorage)s2).Block);
-        Assert.True(be.Memory.PeakBytes >= be.Memory.AllocatedBytes);
+        Assert.Equal(2L << 20, allocator.CachedBytes + allocator.AllocatedBytes);
+        var s2 = new IlgpuStorage(be, allocator, DType.Int32, 2900); // 11600 bytes: the same place, best fit
+        Assert.Same(block.Handle.Segment, s2.Block.Handle.Segment);
+        Assert.Equal(block.Handle.Offset, s2.Block.Handle.Offset);
+        Assert.Equal(1, allocator.Segments);
+        Assert.Equal(12288 + 512, allocator.PeakBytes);
         s2.Release();
-        Assert.Equal(256, IlgpuAllocator.BucketSize(1));
-        Assert.Equal(1 << 20, IlgpuAllocator.BucketSize((1 << 19) + 1));
-        Assert.Equal(4L << 20, IlgpuAllocator.BucketSize((2L << 20) + 1));
+        keep.Release();
+        allocator.EmptyCache();
+        Assert.Equal(0, allocator.ReservedBytes);
+        Assert.Equal(512, IlgpuAllocator.BlockSize(1));
+        Assert.Equal((1 << 19) + 512, IlgpuAllocator.BlockSize((1 << 19) + 1));
     }
 
     [Fact]

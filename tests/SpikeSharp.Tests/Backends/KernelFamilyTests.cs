@@ -4,6 +4,7 @@ using SpikeSharp.Backends.Cpu;
 using SpikeSharp.Kernels;
 using SpikeSharp.Neurons;
 using SpikeSharp.Neurons.Ilgpu;
+using SpikeSharp.Optim;
 
 namespace SpikeSharp.Tests.Backends;
 
@@ -13,7 +14,10 @@ public class KernelFamilyTests
 {
     // Every contract a backend is expected to register (docs/adding-a-backend.md lists the same).
     private static readonly Type[] Contracts =
-        { typeof(INeuronDriver), typeof(INeuronModelDriver), typeof(ICausalAccumulationKernels) };
+        {
+            typeof(INeuronDriver), typeof(INeuronModelDriver), typeof(ICausalAccumulationKernels),
+            typeof(IOptimizerKernels),
+        };
 
     [Fact]
     public void EveryBackendRegistersEveryFamily()
@@ -25,6 +29,7 @@ public class KernelFamilyTests
             Assert.NotNull(be.Family<INeuronDriver>());
             Assert.NotNull(be.Family<INeuronModelDriver>());
             Assert.NotNull(be.Family<ICausalAccumulationKernels>());
+            Assert.NotNull(be.Family<IOptimizerKernels>());
             Assert.Null(be.Family<IDisposable>()); // a contract nobody registers
             // One instance per backend, so caches and counters live as long as the backend.
             Assert.Same(be.Family<INeuronDriver>(), be.Family<INeuronDriver>());

@@ -59,7 +59,7 @@ public class LeakBackstopTests
     {
         var backend = (IlgpuBackend)BackendRegistry.Get(Device.IlgpuCpu);
         var allocator = new IlgpuAllocator(backend.Accelerator, () => { }); // private: exact byte counts
-        long bucket = IlgpuAllocator.BucketSize(4000);
+        long bucket = IlgpuAllocator.BlockSize(4000);
         LeakStorage(backend, allocator);
         Assert.Equal(bucket, allocator.AllocatedBytes);
         FullCollection();
@@ -72,7 +72,8 @@ public class LeakBackstopTests
         var again = new IlgpuStorage(backend, allocator, DType.Float32, 1000);
         Assert.Equal(0, allocator.PendingOrphans);
         Assert.Equal(bucket, allocator.AllocatedBytes);
-        Assert.Equal(bucket, allocator.ReservedBytes); // reused, not a second block
+        Assert.Equal(1, allocator.Segments); // reused, not a second segment
+        Assert.Equal(2L << 20, allocator.ReservedBytes); // the small pool's segment
         var buf = new Buf(again, 0, 1000);
         var data = Enumerable.Range(0, 1000).Select(i => (float)i).ToArray();
         backend.Upload<float>(data, buf);

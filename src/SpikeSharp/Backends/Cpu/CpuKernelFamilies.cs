@@ -1,5 +1,6 @@
 using SpikeSharp.Attention;
 using SpikeSharp.Neurons;
+using SpikeSharp.Optim;
 
 namespace SpikeSharp.Backends.Cpu;
 
@@ -16,5 +17,6 @@ internal static class CpuKernelFamilies
         .Add<INeuronDriver>(CpuNeuronDriver.Instance)
         .Add<INeuronModelDriver>(CpuNeuronModelDriver.Instance)
         .Add<ICausalAccumulationKernels>(CpuCausalAccumulation.Instance)
+        .Add<IOptimizerKernels>(CpuOptimizerKernels.Instance)
         .Build();
 }

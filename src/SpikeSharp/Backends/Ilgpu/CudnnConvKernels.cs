@@ -78,12 +78,13 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
     }
 
     /// <summary>
-    /// The largest workspace a call of <paramref name="s"/> may take: the bytes of its input and output (at least
-    /// 32 MiB). Algorithms that need more (FFT variants can ask for gigabytes) are not used, so the workspace never
-    /// dominates a training step's peak memory.
+    /// The largest workspace a call of <paramref name="s"/> may take: four times the bytes of its input and output, at
+    /// least 1 GiB. The fast tensor-core algorithms for NCHW float32 need workspace about the size of the input and
+    /// output for their layout transforms; FFT variants that ask for more are not used, so the workspace (returned
+    /// as soon as the call is queued) stays a bounded part of a step's peak.
     /// </summary>
     public static long WorkspaceLimit(in Conv2dShape s) =>
-        Math.Max(32L << 20, 4L * ((long)s.N * s.C * s.H * s.W + (long)s.N * s.O * s.OutH * s.OutW));
+        Math.Max(1L << 30, 4L * 4 * ((long)s.N * s.C * s.H * s.W + (long)s.N * s.O * s.OutH * s.OutW));
 
     /// <inheritdoc/>
     public bool TryForward(in Conv2dShape s, Buf x, Buf w, Buf y) =>
@@ -133,7 +134,7 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
             if (why != null) Say($"{Op(dir)} {Describe(s)}: {why}; the generic im2col path computes it", warn: true);
             ref int chosen = ref plan.Chosen(dir);
             string where = $"{Op(dir)} {Describe(s)}";
-            var (index, ws) = Acquire(algos, chosen, _be.Memory.Rent, big => Say($"{where}: the "
+            var (index, ws) = Acquire(algos, chosen, bytes => new Workspace(_be.Memory.Rent(bytes)), big => Say($"{where}: the "
                 + $"{big.WorkspaceBytes >> 20} MiB workspace of cuDNN's {CudnnConvPlan.AlgoName(dir, big.Algo)} does "
                 + "not fit in device memory; using an algorithm that needs less", warn: true));
             chosen = index; // the shape keeps the algorithm that fitted
@@ -146,7 +147,7 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
                 finally
                 {
                     // Enqueued on the backend's stream: any later use of the block runs after this convolution.
-                    if (ws != null) _be.Memory.Return(ws);
+                    if (ws != null) _be.Memory.Return(ws.Block);
                 }
                 return true;
             }
@@ -156,6 +157,9 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
             return false;
         }
     }
+
+    // A rented workspace block, boxed so that "none needed" can be null.
+    private sealed record Workspace(IlgpuBlock Block);
 
     /// <summary>
     /// The first algorithm from <paramref name="start"/> on whose workspace <paramref name="rent"/> can supply (none
@@ -186,10 +190,10 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
     }
 
     private void Execute(CudnnConvDirection dir, CudnnConvPlan plan, CudnnAlgo algo,
-        MemoryBuffer1D<byte, Stride1D.Dense>? ws, Buf a, Buf b, Buf outBuf)
+        Workspace? ws, Buf a, Buf b, Buf outBuf)
     {
         Check(_api.SetConvolutionMathType(plan.Conv, algo.MathType), "cudnnSetConvolutionMathType", dir, plan.Shape);
-        IntPtr wsPtr = ws == null ? IntPtr.Zero : ((ArrayView<byte>)ws.View).LoadEffectiveAddressAsPtr();
+        IntPtr wsPtr = ws == null ? IntPtr.Zero : ws.Block.View.LoadEffectiveAddressAsPtr();
         var wsBytes = (nuint)algo.WorkspaceBytes;
         IntPtr pa = _be.DevicePointer(a), pb = _be.DevicePointer(b), po = _be.DevicePointer(outBuf);
         float alpha = 1f, beta = 0f; // beta 0: the output is overwritten, never read

@@ -91,7 +91,7 @@ internal sealed unsafe class CudnnConvPlan
         if ((st = _api.SetConvolution2dDescriptor(_conv, s.PadH, s.PadW, s.StrideH, s.StrideW, 1, 1,
                 Cudnn.CrossCorrelation, Cudnn.DataFloat)) != 0)
             return Failed("cudnnSetConvolution2dDescriptor", st);
-        if ((st = _api.SetConvolutionMathType(_conv, Tf32 ? Cudnn.DefaultMath : Cudnn.FmaMath)) != 0)
+        if ((st = _api.SetConvolutionMathType(_conv, Tf32 ? Cudnn.TensorOpMath : Cudnn.FmaMath)) != 0)
             return Failed("cudnnSetConvolutionMathType", st);
         int n, o, h, w;
         if ((st = _api.GetConvolution2dForwardOutputDim(_conv, _x, _w, &n, &o, &h, &w)) != 0)

@@ -1,147 +1,160 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace SpikeSharp.Backends.Ilgpu;
 
 /// <summary>
-/// Caching allocator over ILGPU device buffers: freed blocks go to size-bucketed free lists and are
-/// handed out again without touching the driver (cuMemAlloc/cuMemFree synchronise the device).
-/// Sizes round up to powers of two below 1 MiB and to 2 MiB granules above, so a block is reused
-/// by any request of its bucket. <see cref="Return"/> is thread-safe and never calls the driver.
-/// Reuse is safe without events because every kernel runs on the one stream of the backend, in order.
-/// The allocator holds every block it has handed out, so a block never reaches ILGPU's own finalizer
-/// (which would free it on the finalizer thread); a storage that nobody disposed is handed back through
-/// <see cref="ReturnOrphan"/> by its finalizer and rejoins the free lists at the next allocation.
+/// Caching allocator over ILGPU device buffers: segments obtained from the driver are cut into blocks that are
+/// reused across sizes, split and merged by <see cref="CachingBlockAllocator{TSegment}"/> (the scheme of PyTorch's
+/// CUDA caching allocator), so a training step stops calling the driver (cuMemAlloc/cuMemFree synchronise the
+/// device) once its working set is cached. Reuse is safe without events because every kernel runs on the one
+/// stream of the backend, in order. <see cref="Return"/> is thread-safe and never calls the driver. The allocator
+/// holds every segment, so none reaches ILGPU's own finalizer (which would free it on the finalizer thread); a
+/// storage that nobody disposed is handed back through <see cref="ReturnOrphan"/> by its finalizer and rejoins the
+/// cache at the next allocation. Out of device memory, it returns its cache to the driver, retries once, and then
+/// throws an <see cref="OutOfMemoryException"/> that names the op, the bytes asked, the live and cached bytes and
+/// what to change; it stays usable.
 /// </summary>
 public sealed class IlgpuAllocator
 {
-    private const long SmallLimit = 1L << 20;
-    private const long Granule = 2L << 20;
-    private const long MinBlock = 256;
-
     private readonly Accelerator _accelerator;
     private readonly Action _bind;
     private readonly object _lock = new();
-    private readonly Dictionary<long, Stack<MemoryBuffer1D<byte, Stride1D.Dense>>> _free = new();
-    private readonly HashSet<MemoryBuffer1D<byte, Stride1D.Dense>> _rented = new(ReferenceEqualityComparer.Instance);
-    private readonly ConcurrentQueue<MemoryBuffer1D<byte, Stride1D.Dense>> _orphans = new();
-    private long _allocated, _cached, _peak, _reserved;
+    private readonly CachingBlockAllocator<MemoryBuffer1D<byte, Stride1D.Dense>> _policy;
+    private readonly ConcurrentQueue<IlgpuBlock> _orphans = new();
 
     internal IlgpuAllocator(Accelerator accelerator, Action bind)
     {
         _accelerator = accelerator;
         _bind = bind;
+        _policy = new(AllocateSegment, FreeSegment);
     }
 
-    /// <summary>Bytes held by live storages (bucket sizes).</summary>
-    public long AllocatedBytes { get { lock (_lock) return _allocated; } }
+    /// <summary>Bytes held by live storages (block sizes: the request rounded up to 512).</summary>
+    public long AllocatedBytes { get { lock (_lock) return _policy.AllocatedBytes; } }
 
-    /// <summary>Bytes held in the free lists, ready for reuse.</summary>
-    public long CachedBytes { get { lock (_lock) return _cached; } }
+    /// <summary>Bytes of free blocks in the held segments, ready for reuse.</summary>
+    public long CachedBytes { get { lock (_lock) return _policy.CachedBytes; } }
 
-    /// <summary>Highest <see cref="AllocatedBytes"/> seen.</summary>
-    public long PeakBytes { get { lock (_lock) return _peak; } }
+    /// <summary>Highest <see cref="AllocatedBytes"/> seen (PyTorch's max_memory_allocated).</summary>
+    public long PeakBytes { get { lock (_lock) return _policy.PeakBytes; } }
 
-    /// <summary>Restarts <see cref="PeakBytes"/> from the live bytes, so a benchmark can measure one phase.</summary>
-    internal void ResetPeak() { lock (_lock) _peak = _allocated; }
+    /// <summary>Highest <see cref="ReservedBytes"/> seen (PyTorch's max_memory_reserved).</summary>
+    public long PeakReservedBytes { get { lock (_lock) return _policy.PeakReservedBytes; } }
+
+    /// <summary>Restarts <see cref="PeakBytes"/> and <see cref="PeakReservedBytes"/> from the current values, so a
+    /// benchmark can measure one phase.</summary>
+    internal void ResetPeak() { lock (_lock) _policy.ResetPeak(); }
 
     /// <summary>Bytes obtained from the driver (live + cached).</summary>
-    public long ReservedBytes { get { lock (_lock) return _reserved; } }
+    public long ReservedBytes { get { lock (_lock) return _policy.ReservedBytes; } }
 
-    /// <summary>The bucket size a request of <paramref name="bytes"/> is served from.</summary>
-    public static long BucketSize(long bytes)
-    {
-        if (bytes <= MinBlock) return MinBlock;
-        if (bytes <= SmallLimit) return 1L << (64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(bytes - 1)));
-        return (bytes + Granule - 1) / Granule * Granule;
-    }
+    /// <summary>Segments obtained from the driver and held.</summary>
+    public int Segments { get { lock (_lock) return _policy.Segments; } }
 
-    /// <summary>A block of at least <paramref name="bytes"/> bytes (its length is the bucket size).</summary>
-    public MemoryBuffer1D<byte, Stride1D.Dense> Rent(long bytes)
+    /// <summary>The bytes a request of <paramref name="bytes"/> takes (rounded up to a multiple of 512).</summary>
+    public static long BlockSize(long bytes) =>
+        CachingBlockAllocator<MemoryBuffer1D<byte, Stride1D.Dense>>.RoundSize(bytes);
+
+    /// <summary>A block of at least <paramref name="bytes"/> bytes.</summary>
+    /// <exception cref="OutOfMemoryException">The device has no room even after the cache was returned to the
+    /// driver; the message names the op, the bytes and what to change.</exception>
+    public IlgpuBlock Rent(long bytes)
     {
-        long size = BucketSize(bytes);
         ReclaimOrphans();
         lock (_lock)
         {
-            if (_free.TryGetValue(size, out var stack) && stack.Count > 0)
+            try { return new IlgpuBlock(_policy.Rent(bytes)); }
+            catch (Exception e) when (e is OutOfMemoryException or AcceleratorException)
             {
-                _cached -= size;
-                Account(size);
-                var block = stack.Pop();
-                _rented.Add(block);
-                return block;
+                throw OutOfMemory(bytes, e);
             }
         }
-        MemoryBuffer1D<byte, Stride1D.Dense> buf;
-        try { buf = _accelerator.Allocate1D<byte>(size); }
-        catch (Exception e) when (e is OutOfMemoryException or AcceleratorException)
-        {
-            // Give the cached blocks back to the driver and try once more before failing.
-            EmptyCache();
-            try { buf = _accelerator.Allocate1D<byte>(size); }
-            catch (Exception e2) when (e2 is OutOfMemoryException or AcceleratorException)
-            {
-                throw new OutOfMemoryException(
-                    $"{_accelerator.Name}: cannot allocate {size} bytes (live {AllocatedBytes}, reserved {ReservedBytes})", e2);
-            }
-        }
-        lock (_lock) { _reserved += size; Account(size); _rented.Add(buf); }
-        return buf;
     }
 
-    private void Account(long size)
+    /// <summary>Puts a block back in the cache. Thread-safe; never calls the driver.</summary>
+    /// <exception cref="InvalidOperationException">The block is not out from this allocator.</exception>
+    public void Return(IlgpuBlock block)
     {
-        _allocated += size;
-        if (_allocated > _peak) _peak = _allocated;
+        lock (_lock) _policy.Return(block.Handle);
     }
 
-    /// <summary>Puts a block back on its free list. Thread-safe; never calls the driver.</summary>
-    public void Return(MemoryBuffer1D<byte, Stride1D.Dense> block)
-    {
-        long size = block.LengthInBytes;
-        lock (_lock)
-        {
-            if (!_rented.Remove(block))
-                throw new InvalidOperationException(
-                    "IlgpuAllocator.Return: the block was not rented from this allocator or was returned twice");
-            if (!_free.TryGetValue(size, out var stack)) _free[size] = stack = new();
-            stack.Push(block);
-            _allocated -= size;
-            _cached += size;
-        }
-    }
-
-    /// <summary>Blocks handed back by finalizers and not yet on the free lists.</summary>
+    /// <summary>Blocks handed back by finalizers and not yet in the cache.</summary>
     public int PendingOrphans => _orphans.Count;
 
     /// <summary>
-    /// Hands back a block from a finalizer: it is queued without locks or driver calls and rejoins the free
-    /// lists at the next <see cref="Rent"/> or <see cref="EmptyCache"/> on an ordinary thread.
+    /// Hands back a block from a finalizer: it is queued without locks or driver calls and rejoins the cache at the
+    /// next <see cref="Rent"/> or <see cref="EmptyCache"/> on an ordinary thread.
     /// </summary>
-    internal void ReturnOrphan(MemoryBuffer1D<byte, Stride1D.Dense> block) => _orphans.Enqueue(block);
+    internal void ReturnOrphan(IlgpuBlock block) => _orphans.Enqueue(block);
 
-    /// <summary>Moves the blocks finalizers handed back onto the free lists.</summary>
+    /// <summary>Moves the blocks finalizers handed back into the cache.</summary>
     public void ReclaimOrphans()
     {
         while (_orphans.TryDequeue(out var block)) Return(block);
     }
 
-    /// <summary>Frees all cached blocks to the driver. Call from a normal thread, not a finalizer.</summary>
+    /// <summary>Returns every wholly free segment to the driver. Call from a normal thread, not a finalizer.</summary>
     public void EmptyCache()
     {
         ReclaimOrphans();
-        List<MemoryBuffer1D<byte, Stride1D.Dense>> blocks;
-        lock (_lock)
-        {
-            blocks = _free.Values.SelectMany(s => s).ToList();
-            _free.Clear();
-            _reserved -= _cached;
-            _cached = 0;
-        }
-        if (blocks.Count > 0) _bind();
-        foreach (var b in blocks) b.Dispose();
+        lock (_lock) _policy.EmptyCache();
     }
+
+    private MemoryBuffer1D<byte, Stride1D.Dense> AllocateSegment(long bytes) => _accelerator.Allocate1D<byte>(bytes);
+
+    private void FreeSegment(MemoryBuffer1D<byte, Stride1D.Dense> segment)
+    {
+        _bind();
+        segment.Dispose();
+    }
+
+    private OutOfMemoryException OutOfMemory(long bytes, Exception inner)
+    {
+        static string Mib(long b) => (b / (double)(1 << 20)).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+        return new OutOfMemoryException(
+            $"{_accelerator.Name}: out of device memory in {CurrentOp()}: asked for {bytes} bytes "
+            + $"({Mib(bytes)} MiB); live tensors hold {Mib(_policy.AllocatedBytes)} MiB, the cache "
+            + $"{Mib(_policy.CachedBytes)} MiB after returning its free segments to the driver "
+            + $"({Mib(_policy.ReservedBytes)} MiB reserved). Use a smaller batch, a shorter sequence or a smaller "
+            + "model, or --precision to trade exactness for memory; free tensors you no longer need (Dispose or a "
+            + "TensorScope). The allocator stays usable.", inner);
+    }
+
+    // The op being run: the memory-profile label when one is set (the backward pass labels each node), else the
+    // first public SpikeSharp method on the stack above the allocation machinery.
+    private static string CurrentOp()
+    {
+        if (MemoryProfile.CurrentLabel is { } label) return label;
+        foreach (var frame in new StackTrace().GetFrames())
+        {
+            var m = frame.GetMethod();
+            var t = m?.DeclaringType;
+            if (m == null || t == null || !m.IsPublic || t.Namespace?.StartsWith("SpikeSharp", StringComparison.Ordinal)
+                != true) continue;
+            if (t.Namespace.StartsWith("SpikeSharp.Backends", StringComparison.Ordinal)) continue;
+            if (t == typeof(Tensor) && m.Name is "Empty" or "Full" or "Zeros" or "Ones" or "ZerosLike" or "OnesLike"
+                or "Scalar") continue;
+            return $"{t.Name}.{m.Name}";
+        }
+        return "an allocation outside a recorded op";
+    }
+}
+
+/// <summary>A block of the caching allocator: its bytes as a view of its segment.</summary>
+public readonly struct IlgpuBlock
+{
+    internal IlgpuBlock(CachingBlockAllocator<MemoryBuffer1D<byte, Stride1D.Dense>>.Block handle) => Handle = handle;
+
+    internal CachingBlockAllocator<MemoryBuffer1D<byte, Stride1D.Dense>>.Block Handle { get; }
+
+    /// <summary>The block's bytes.</summary>
+    public ArrayView<byte> View => Handle.Segment.View.SubView(Handle.Offset, Handle.Size);
+
+    /// <summary>Bytes of the block (at least the storage's).</summary>
+    public long LengthInBytes => Handle.Size;
 }
 
 /// <summary>Device memory of the ILGPU backend: a block from the caching allocator.</summary>
@@ -149,15 +162,22 @@ public sealed class IlgpuStorage : Storage
 {
     private readonly IlgpuAllocator _allocator;
 
+    // The block is rented before the base constructor runs: when the device is full, no storage is counted and its
+    // finalizer finds nothing to return (a half-built storage would hand the allocator an empty block).
     internal IlgpuStorage(IlgpuBackend backend, IlgpuAllocator allocator, DType dtype, int length)
+        : this(backend, allocator, dtype, length, allocator.Rent(Math.Max(1L, (long)length * dtype.SizeInBytes())))
+    {
+    }
+
+    private IlgpuStorage(IlgpuBackend backend, IlgpuAllocator allocator, DType dtype, int length, IlgpuBlock block)
         : base(backend, dtype, length)
     {
         _allocator = allocator;
-        Block = allocator.Rent(Math.Max(1L, (long)length * dtype.SizeInBytes()));
+        Block = block;
     }
 
-    /// <summary>The raw block (its length is the bucket size, at least the storage's byte size).</summary>
-    public MemoryBuffer1D<byte, Stride1D.Dense> Block { get; }
+    /// <summary>The raw block (at least the storage's byte size).</summary>
+    public IlgpuBlock Block { get; }
 
     /// <inheritdoc/>
     protected override void Free() => _allocator.Return(Block);

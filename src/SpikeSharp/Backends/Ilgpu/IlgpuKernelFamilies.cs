@@ -1,6 +1,7 @@
 using SpikeSharp.Attention;
 using SpikeSharp.Neurons;
 using SpikeSharp.Neurons.Ilgpu;
+using SpikeSharp.Optim;
 
 namespace SpikeSharp.Backends.Ilgpu;
 
@@ -21,7 +22,8 @@ internal static class IlgpuKernelFamilies
         var families = KernelFamilies.For(backend.Device)
             .Add<INeuronDriver>(new IlgpuNeuronDriver(backend))
             .Add<INeuronModelDriver>(new IlgpuNeuronModelDriver(backend))
-            .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend));
+            .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend))
+            .Add<IOptimizerKernels>(new IlgpuOptimizerKernels(backend));
         if (backend.IsCuda && Cudnn.Instance is { } cudnn)
             families.Add<IConv2dKernels>(new CudnnConvKernels(backend, cudnn));
         return families.Build();

@@ -1,0 +1,118 @@
+using ILGPU;
+using ILGPU.Runtime;
+using SpikeSharp.Backends;
+using SpikeSharp.Backends.Ilgpu;
+
+namespace SpikeSharp.Optim;
+
+/// <summary>
+/// The ILGPU optimiser step: one launch per <see cref="SlotsPerLaunch"/> parameters. The views of a launch travel
+/// in one kernel-argument struct (as the fused neuron kernels' views do); the grid's y index picks the parameter,
+/// its x dimension strides over the parameter's elements, so each element is read and written once.
+/// </summary>
+internal sealed class IlgpuOptimizerKernels(IlgpuBackend backend) : IOptimizerKernels
+{
+    /// <summary>Parameters per launch: the views of eight parameters fill 512 bytes of kernel arguments, well
+    /// inside CUDA's 4 KiB, and a model's dozens of parameters take a handful of launches.</summary>
+    public const int SlotsPerLaunch = 8;
+
+    private long _launches;
+
+    /// <inheritdoc/>
+    public long Launches => Interlocked.Read(ref _launches);
+
+    /// <inheritdoc/>
+    public void Step<TStep>(TStep step, ReadOnlySpan<ParamSlot> slots) where TStep : struct, IFusedStep
+    {
+        ParamSlotChecks.Check(step, slots);
+        var kernel = backend.Kernel("optimizer_step",
+            a => a.LoadKernel<OptimizerChunk, int, TStep>(OptimizerStepKernels.Step));
+        int i = 0;
+        while (i < slots.Length)
+        {
+            var chunk = new OptimizerChunk();
+            int count = 0, longest = 0;
+            for (; i < slots.Length && count < SlotsPerLaunch; i++)
+            {
+                var s = slots[i];
+                if (s.Param.Length == 0) continue;
+                var p = backend.View<float>(s.Param);
+                // A slot the rule does not use gets the parameter's view, which the kernel never reads through it.
+                var m = step.UsesFirst ? backend.View<float>(s.First) : p;
+                var v = step.UsesSecond ? backend.View<float>(s.Second) : p;
+                chunk.Set(count++, p, backend.View<float>(s.Grad), m, v);
+                longest = Math.Max(longest, s.Param.Length);
+            }
+            if (count == 0) break;
+            // Enough groups along x to cover the longest parameter, the grid's total capped as Launch1D caps it.
+            int groupsX = (int)Math.Clamp((longest + backend.GroupSize - 1L) / backend.GroupSize, 1,
+                Math.Max(1, backend.MaxGroups / count));
+            var config = new KernelConfig(new Index3D(groupsX, count, 1), new Index3D(backend.GroupSize, 1, 1));
+            kernel(backend.Stream, config, chunk, count, step);
+            Interlocked.Increment(ref _launches);
+        }
+    }
+}
+
+/// <summary>The views of up to eight parameters of one launch (P: parameter, G: gradient, M, V: state slots).
+/// </summary>
+internal struct OptimizerChunk
+{
+    public ArrayView<float> P0, P1, P2, P3, P4, P5, P6, P7;
+    public ArrayView<float> G0, G1, G2, G3, G4, G5, G6, G7;
+    public ArrayView<float> M0, M1, M2, M3, M4, M5, M6, M7;
+    public ArrayView<float> V0, V1, V2, V3, V4, V5, V6, V7;
+
+    public void Set(int k, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v)
+    {
+        switch (k)
+        {
+            case 0: P0 = p; G0 = g; M0 = m; V0 = v; break;
+            case 1: P1 = p; G1 = g; M1 = m; V1 = v; break;
+            case 2: P2 = p; G2 = g; M2 = m; V2 = v; break;
+            case 3: P3 = p; G3 = g; M3 = m; V3 = v; break;
+            case 4: P4 = p; G4 = g; M4 = m; V4 = v; break;
+            case 5: P5 = p; G5 = g; M5 = m; V5 = v; break;
+            case 6: P6 = p; G6 = g; M6 = m; V6 = v; break;
+            default: P7 = p; G7 = g; M7 = m; V7 = v; break;
+        }
+    }
+
+    /// <summary>Role r (0 P, 1 G, 2 M, 3 V) of slot k.</summary>
+    public readonly ArrayView<float> Get(int r, int k) => r switch
+    {
+        0 => Pick(k, P0, P1, P2, P3, P4, P5, P6, P7),
+        1 => Pick(k, G0, G1, G2, G3, G4, G5, G6, G7),
+        2 => Pick(k, M0, M1, M2, M3, M4, M5, M6, M7),
+        _ => Pick(k, V0, V1, V2, V3, V4, V5, V6, V7),
+    };
+
+    private static ArrayView<float> Pick(int k, ArrayView<float> a0, ArrayView<float> a1, ArrayView<float> a2,
+        ArrayView<float> a3, ArrayView<float> a4, ArrayView<float> a5, ArrayView<float> a6, ArrayView<float> a7) =>
+        k switch { 0 => a0, 1 => a1, 2 => a2, 3 => a3, 4 => a4, 5 => a5, 6 => a6, _ => a7 };
+}
+
+/// <summary>The multi-tensor kernel.</summary>
+internal static class OptimizerStepKernels
+{
+    /// <summary>Slot Grid.IdxY, elements strided over the x dimension of the grid.</summary>
+    public static void Step<TStep>(OptimizerChunk c, int count, TStep step) where TStep : struct, IFusedStep
+    {
+        int k = Grid.IdxY;
+        if (k >= count) return;
+        var p = c.Get(0, k);
+        var g = c.Get(1, k);
+        var m = c.Get(2, k);
+        var v = c.Get(3, k);
+        bool first = step.UsesFirst, second = step.UsesSecond;
+        int n = (int)p.Length;
+        int stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < n; i += stride)
+        {
+            var u = step.Apply(p[i], g[i], first ? m[i] : 0f, second ? v[i] : 0f);
+            p[i] = u.P;
+            if (first) m[i] = u.M;
+            if (second) v[i] = u.V;
+        }
+    }
+}
