@@ -273,12 +273,14 @@ internal static class ConvBench
                 be.Synchronize();
                 ilgpu?.Memory.ResetPeak();
                 ms = MedianMs(Step, be.Synchronize, reps);
+                // Inside the path's scope: the plans are keyed by its precision.
+                if (be.Family<IConv2dKernels>() is CudnnConvKernels k
+                    && p.Label.StartsWith("cudnn", StringComparison.Ordinal))
+                    Console.WriteLine($"  {c.Name} {p.Label}: " + string.Join(" | ", new[]
+                    {
+                        CudnnConvDirection.Forward, CudnnConvDirection.BackwardData, CudnnConvDirection.BackwardFilter,
+                    }.Select(dir => k.AlgorithmInUse(c.Shape, dir) ?? "not used")));
             }
-            if (be.Family<IConv2dKernels>() is CudnnConvKernels k && p.Label.StartsWith("cudnn", StringComparison.Ordinal))
-                Console.WriteLine($"  {c.Name} {p.Label}: " + string.Join(" | ", new[]
-                {
-                    CudnnConvDirection.Forward, CudnnConvDirection.BackwardData, CudnnConvDirection.BackwardFilter,
-                }.Select(dir => k.AlgorithmInUse(c.Shape, dir) ?? "not used")));
             double? peak = ilgpu?.Memory.PeakBytes / (double)(1 << 20); // the CPU backend has no device allocator
             var s = c.Shape;
             // Each of the three passes reads two of x, w, y and writes the third; each does MultiplyAdds FMAs.
