@@ -13,7 +13,10 @@ public class KernelFamilyTests
 {
     // Every contract a backend is expected to register (docs/adding-a-backend.md lists the same).
     private static readonly Type[] Contracts =
-        { typeof(INeuronDriver), typeof(INeuronModelDriver), typeof(ICausalAccumulationKernels) };
+        {
+            typeof(INeuronDriver), typeof(INeuronModelDriver), typeof(ICausalAccumulationKernels),
+            typeof(IBatchNormKernels), typeof(IPool2dKernels),
+        };
 
     [Fact]
     public void EveryBackendRegistersEveryFamily()
@@ -25,6 +28,8 @@ public class KernelFamilyTests
             Assert.NotNull(be.Family<INeuronDriver>());
             Assert.NotNull(be.Family<INeuronModelDriver>());
             Assert.NotNull(be.Family<ICausalAccumulationKernels>());
+            Assert.NotNull(be.Family<IBatchNormKernels>());
+            Assert.NotNull(be.Family<IPool2dKernels>());
             Assert.Null(be.Family<IDisposable>()); // a contract nobody registers
             // One instance per backend, so caches and counters live as long as the backend.
             Assert.Same(be.Family<INeuronDriver>(), be.Family<INeuronDriver>());

@@ -18,5 +18,6 @@ internal static class IlgpuKernelFamilies
         .Add<INeuronDriver>(new IlgpuNeuronDriver(backend))
         .Add<INeuronModelDriver>(new IlgpuNeuronModelDriver(backend))
         .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend))
+        .Add<IBatchNormKernels>(new IlgpuBatchNorm(backend)).Add<IPool2dKernels>(new IlgpuPool2d(backend))
         .Build();
 }

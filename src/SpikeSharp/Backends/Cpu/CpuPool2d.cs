@@ -1,0 +1,179 @@
+using SpikeSharp.Kernels;
+
+namespace SpikeSharp.Backends.Cpu;
+
+/// <summary>
+/// The CPU pooling (<see cref="IPool2dKernels"/>): one pass over each (sample, channel) plane, in parallel over
+/// planes. The backward pass visits each input once and adds the windows that contain it in tap order, as the
+/// ILGPU kernels do; the comparison rules and window arithmetic are <see cref="PoolMath"/>.
+/// </summary>
+internal sealed class CpuPool2d : IPool2dKernels
+{
+    public static CpuPool2d Instance { get; } = new();
+
+    private CpuPool2d() { }
+
+    private struct Job
+    {
+        public Pool2dShape S;
+        public float[] X, Y;
+        public byte[]? Arg;
+        public int OffX, OffY, OffArg;
+        public bool Avg;
+        public int[] OwFirst, OwLast; // backward: the windows along W that contain each input column
+    }
+
+    /// <inheritdoc/>
+    public bool TryMaxForward(in Pool2dShape s, Buf x, Buf y, Buf? argmax)
+    {
+        if (s.Taps > 256) return false;
+        Check(s, x, y);
+        if (argmax is { } a) Check(s.OutputNumel, a, DType.UInt8, "argmax");
+        var j = NewJob(s, x, y);
+        if (argmax is { } am) { j.Arg = am.Array<byte>(); j.OffArg = am.Offset; }
+        Run(j, forward: true);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool TryMaxBackward(in Pool2dShape s, Buf dy, Buf argmax, Buf dx)
+    {
+        if (s.Taps > 256) return false;
+        Check(s, dx, dy);
+        Check(s.OutputNumel, argmax, DType.UInt8, "argmax");
+        var j = NewJob(s, dx, dy);
+        j.Arg = argmax.Array<byte>(); j.OffArg = argmax.Offset;
+        Run(j, forward: false);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool TryAvgForward(in Pool2dShape s, Buf x, Buf y)
+    {
+        Check(s, x, y);
+        var j = NewJob(s, x, y);
+        j.Avg = true;
+        Run(j, forward: true);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool TryAvgBackward(in Pool2dShape s, Buf dy, Buf dx)
+    {
+        Check(s, dx, dy);
+        var j = NewJob(s, dx, dy);
+        j.Avg = true;
+        Run(j, forward: false);
+        return true;
+    }
+
+    private static void Run(Job j, bool forward)
+    {
+        var s = j.S;
+        int planes = s.N * s.C;
+        if (planes == 0 || (forward && s.OutputNumel == 0)) return;
+        int grain = Math.Max(1, (1 << 15) / Math.Max(1, s.H * s.W));
+        if (forward)
+        {
+            CpuParallel.For(planes, in j, static (in Job j, int p0, int p1) =>
+            {
+                for (int p = p0; p < p1; p++) Forward(j, p);
+            }, grain);
+            return;
+        }
+        j.OwFirst = new int[s.W];
+        j.OwLast = new int[s.W];
+        for (int iw = 0; iw < s.W; iw++)
+        {
+            j.OwFirst[iw] = PoolMath.FirstWindow(iw + s.PadW, s.Kw, s.StrideW);
+            j.OwLast[iw] = PoolMath.LastWindow(iw + s.PadW, s.StrideW, s.OutW);
+        }
+        CpuParallel.For(planes, in j, static (in Job j, int p0, int p1) =>
+        {
+            for (int p = p0; p < p1; p++) Backward(j, p);
+        }, grain);
+    }
+
+    private static void Forward(in Job j, int p)
+    {
+        var s = j.S;
+        int ho = s.OutH, wo = s.OutW;
+        var x = j.X.AsSpan(j.OffX + p * s.H * s.W, s.H * s.W);
+        var y = j.Y.AsSpan(j.OffY + p * ho * wo, ho * wo);
+        var arg = j.Arg == null ? Span<byte>.Empty : j.Arg.AsSpan(j.OffArg + p * ho * wo, ho * wo);
+        float inv = 1f / s.Taps, pad = j.Avg ? 0f : float.NegativeInfinity;
+        for (int oh = 0; oh < ho; oh++)
+            for (int ow = 0; ow < wo; ow++)
+            {
+                int ih0 = oh * s.StrideH - s.PadH, iw0 = ow * s.StrideW - s.PadW;
+                float best = float.NegativeInfinity, first = 0f, acc = 0f;
+                int at = 0;
+                for (int i = 0; i < s.Kh; i++)
+                {
+                    int ih = ih0 + i;
+                    bool rowIn = (uint)ih < (uint)s.H;
+                    for (int jj = 0; jj < s.Kw; jj++)
+                    {
+                        int iw = iw0 + jj;
+                        float v = rowIn && (uint)iw < (uint)s.W ? x[ih * s.W + iw] : pad;
+                        if (j.Avg) { acc += v; continue; }
+                        int t = i * s.Kw + jj;
+                        if (t == 0) first = v;
+                        else if (PoolMath.Beats(v, first)) { first = v; at = t; }
+                        best = PoolMath.MaxValue(best, v);
+                    }
+                }
+                y[oh * wo + ow] = j.Avg ? acc * inv : best;
+                if (!arg.IsEmpty) arg[oh * wo + ow] = (byte)at;
+            }
+    }
+
+    private static void Backward(in Job j, int p)
+    {
+        var s = j.S;
+        int ho = s.OutH, wo = s.OutW;
+        var dx = j.X.AsSpan(j.OffX + p * s.H * s.W, s.H * s.W);
+        var dy = j.Y.AsSpan(j.OffY + p * ho * wo, ho * wo);
+        var arg = j.Arg == null ? Span<byte>.Empty : j.Arg.AsSpan(j.OffArg + p * ho * wo, ho * wo);
+        float inv = 1f / s.Taps;
+        for (int ih = 0; ih < s.H; ih++)
+        {
+            int a = ih + s.PadH;
+            int oh0 = PoolMath.FirstWindow(a, s.Kh, s.StrideH), oh1 = PoolMath.LastWindow(a, s.StrideH, ho);
+            for (int iw = 0; iw < s.W; iw++)
+            {
+                int b = iw + s.PadW, ow0 = j.OwFirst[iw], ow1 = j.OwLast[iw];
+                float acc = 0f;
+                // Descending windows are ascending taps: the sum runs in the generic path's tap order.
+                for (int oh = oh1; oh >= oh0; oh--)
+                    for (int ow = ow1; ow >= ow0; ow--)
+                    {
+                        int o = oh * wo + ow;
+                        if (j.Avg) acc += dy[o] * inv;
+                        else if (arg[o] == (a - oh * s.StrideH) * s.Kw + b - ow * s.StrideW) acc += dy[o];
+                    }
+                dx[ih * s.W + iw] = acc;
+            }
+        }
+    }
+
+    private static Job NewJob(in Pool2dShape s, Buf x, Buf y) => new()
+    {
+        S = s, X = x.Array<float>(), OffX = x.Offset, Y = y.Array<float>(), OffY = y.Offset,
+        OwFirst = Array.Empty<int>(), OwLast = Array.Empty<int>(),
+    };
+
+    private static void Check(in Pool2dShape s, Buf input, Buf output)
+    {
+        Check(s.InputNumel, input, DType.Float32, "input");
+        Check(s.OutputNumel, output, DType.Float32, "output");
+    }
+
+    private static void Check(long expected, Buf b, DType dtype, string name)
+    {
+        if (b.Length != expected)
+            throw new ArgumentException($"pool2d: {name} has {b.Length} elements, expected {expected}", name);
+        if (b.DType != dtype)
+            throw new ArgumentException($"pool2d: {name} must be {dtype.Name()}, got {b.DType.Name()}", name);
+    }
+}
