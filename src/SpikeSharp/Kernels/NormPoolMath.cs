@@ -51,14 +51,26 @@ public static class PoolMath
     public static bool Beats(float v, float best) => v > best || (v != v && best == best);
 #pragma warning restore CS1718
 
+    /// <summary>The multiplier that divides by <paramref name="stride"/> in <see cref="Div"/>: ⌈2³² / stride⌉.
+    /// </summary>
+    public static ulong Magic(int stride) => ((1UL << 32) + (ulong)stride - 1) / (ulong)stride;
+
+    /// <summary>a / stride for 0 ≤ a &lt; 2¹⁶ by a multiply and a shift (exact there: the rounding of the
+    /// multiplier adds less than a/2³² &lt; 1/stride), where an integer division would cost more than the memory
+    /// traffic of a pooling kernel.</summary>
+    public static int Div(int a, ulong magic) => (int)(((ulong)a * magic) >> 32);
+
+    /// <summary>Largest padded extent (H + 2·pad, W + 2·pad) for which <see cref="Div"/> is exact.</summary>
+    public const int MaxExtent = 1 << 16;
+
     /// <summary>The first output index along one axis whose window contains padded input position a
     /// (window o covers [o·stride, o·stride + k)).</summary>
-    public static int FirstWindow(int a, int k, int stride) => a < k ? 0 : (a - k + stride) / stride;
+    public static int FirstWindow(int a, int k, int stride, ulong magic) => a < k ? 0 : Div(a - k + stride, magic);
 
     /// <summary>The last output index along one axis whose window contains padded input position a.</summary>
-    public static int LastWindow(int a, int stride, int outSize)
+    public static int LastWindow(int a, ulong magic, int outSize)
     {
-        int o = a / stride;
+        int o = Div(a, magic);
         return o < outSize - 1 ? o : outSize - 1;
     }
 }

@@ -57,11 +57,16 @@ public class NormPoolKernelTests
     {
         var d = Device.Parse(dev);
         string[] names = { "y", "running mean", "running var", "gx", "gw", "gb" };
-        int[][] shapes = { new[] { 5, 3, 7 }, new[] { 4, 6, 3, 5 }, new[] { 9, 2 }, new[] { 2, 3, 1, 33 } };
-        // The emulated device reduces each channel in one range unless told to split: also check 3 ranges.
+        int[][] shapes =
+        {
+            new[] { 5, 3, 7 }, new[] { 4, 6, 3, 5 }, new[] { 9, 2 }, new[] { 2, 3, 1, 33 }, new[] { 3, 2, 4, 2 },
+        };
+        // The emulated device reduces each channel in one range unless told to split: also check 3 ranges, and the
+        // scalar elementwise kernels where S % 4 == 0 would take the four-float ones.
         foreach (int splits in d.Type == DeviceType.IlgpuCpu ? new[] { 0, 3 } : new[] { 0 })
         {
             IlgpuBatchNorm.SplitsOverride = splits;
+            IlgpuBatchNorm.ScalarOnly = splits == 3;
             try
             {
                 foreach (var shape in shapes)
@@ -78,7 +83,7 @@ public class NormPoolKernelTests
                         for (int i = 0; i < names.Length; i++) Close(want[i], got[i], 2e-5, what + names[i]);
                     }
             }
-            finally { IlgpuBatchNorm.SplitsOverride = 0; }
+            finally { IlgpuBatchNorm.SplitsOverride = 0; IlgpuBatchNorm.ScalarOnly = false; }
         }
     }
 
@@ -187,5 +192,48 @@ public class NormPoolKernelTests
         var yb = Tensor.Full(new[] { 1, 1, 1, 1 }, 5f, DType.Float32, d);
         Assert.False(k.TryMaxForward(big, xb.Buf, yb.Buf, null));
         Assert.Equal(new[] { 5f }, yb.ToArray());
+    }
+
+    private static long Launches(Action a)
+    {
+        using var l = LaunchCounter.Start();
+        a();
+        return l.Launches;
+    }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void BatchNormAndMaxPoolLaunchAFewPassesEachWay(string dev)
+    {
+        var d = Device.Parse(dev);
+        bool cpu = d == Device.Cpu;
+        (long fwd, long bwd) Measure(bool generic, bool pool) => WithGeneric(generic, () =>
+        {
+            using var scope = TensorScope.Begin();
+            var x = GradCheck.Rand(d, 1, 4, 3, 6, 6);
+            var w = GradCheck.Rand(d, 2, 3);
+            var b = GradCheck.Rand(d, 3, 3);
+            foreach (var t in new[] { x, w, b }) t.RequiresGrad = true;
+            var rm = Tensor.Zeros(new[] { 3 }, d);
+            var rv = Tensor.Ones(new[] { 3 }, d);
+            Tensor y = null!;
+            long fwd = Launches(() => y = pool ? Tensor.MaxPool2d(x, (2, 2))
+                : Tensor.BatchNorm(x, rm, rv, w, b, training: true));
+            var gy = GradCheck.Rand(d, 4, y.Shape);
+            // The op's backward alone, without the tape's gradient bookkeeping.
+            long bwd = Launches(() => y.GradFn!.Fn!(new[] { gy }));
+            return (fwd, bwd);
+        });
+        var bn = Measure(false, pool: false);
+        var bnGeneric = Measure(true, pool: false);
+        // Statistics then normalisation: one loop each on the CPU; Σx, Σ(x − μ)², combine, normalise on ILGPU.
+        Assert.Equal(cpu ? 2 : 4, bn.fwd);
+        // One reduction then dx: a loop each on the CPU; partials, combine, dx on ILGPU.
+        Assert.Equal(cpu ? 2 : 3, bn.bwd);
+        Assert.True(bnGeneric.fwd >= 2 * bn.fwd && bnGeneric.bwd >= 2 * bn.bwd,
+            $"generic batch norm {bnGeneric}, family {bn}");
+        var pool = Measure(false, pool: true);
+        var poolGeneric = Measure(true, pool: true);
+        Assert.Equal((1L, 1L), pool);
+        Assert.True(poolGeneric.fwd >= 3 && poolGeneric.bwd >= 4, $"generic max pool {poolGeneric}");
     }
 }

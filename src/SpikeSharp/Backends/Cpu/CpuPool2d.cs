@@ -26,7 +26,7 @@ internal sealed class CpuPool2d : IPool2dKernels
     /// <inheritdoc/>
     public bool TryMaxForward(in Pool2dShape s, Buf x, Buf y, Buf? argmax)
     {
-        if (s.Taps > 256) return false;
+        if (s.Taps > 256 || TooLarge(s)) return false;
         Check(s, x, y);
         if (argmax is { } a) Check(s.OutputNumel, a, DType.UInt8, "argmax");
         var j = NewJob(s, x, y);
@@ -38,7 +38,7 @@ internal sealed class CpuPool2d : IPool2dKernels
     /// <inheritdoc/>
     public bool TryMaxBackward(in Pool2dShape s, Buf dy, Buf argmax, Buf dx)
     {
-        if (s.Taps > 256) return false;
+        if (s.Taps > 256 || TooLarge(s)) return false;
         Check(s, dx, dy);
         Check(s.OutputNumel, argmax, DType.UInt8, "argmax");
         var j = NewJob(s, dx, dy);
@@ -50,6 +50,7 @@ internal sealed class CpuPool2d : IPool2dKernels
     /// <inheritdoc/>
     public bool TryAvgForward(in Pool2dShape s, Buf x, Buf y)
     {
+        if (TooLarge(s)) return false;
         Check(s, x, y);
         var j = NewJob(s, x, y);
         j.Avg = true;
@@ -60,6 +61,7 @@ internal sealed class CpuPool2d : IPool2dKernels
     /// <inheritdoc/>
     public bool TryAvgBackward(in Pool2dShape s, Buf dy, Buf dx)
     {
+        if (TooLarge(s)) return false;
         Check(s, dx, dy);
         var j = NewJob(s, dx, dy);
         j.Avg = true;
@@ -83,10 +85,11 @@ internal sealed class CpuPool2d : IPool2dKernels
         }
         j.OwFirst = new int[s.W];
         j.OwLast = new int[s.W];
+        ulong mw = PoolMath.Magic(s.StrideW);
         for (int iw = 0; iw < s.W; iw++)
         {
-            j.OwFirst[iw] = PoolMath.FirstWindow(iw + s.PadW, s.Kw, s.StrideW);
-            j.OwLast[iw] = PoolMath.LastWindow(iw + s.PadW, s.StrideW, s.OutW);
+            j.OwFirst[iw] = PoolMath.FirstWindow(iw + s.PadW, s.Kw, s.StrideW, mw);
+            j.OwLast[iw] = PoolMath.LastWindow(iw + s.PadW, mw, s.OutW);
         }
         CpuParallel.For(planes, in j, static (in Job j, int p0, int p1) =>
         {
@@ -136,10 +139,11 @@ internal sealed class CpuPool2d : IPool2dKernels
         var dy = j.Y.AsSpan(j.OffY + p * ho * wo, ho * wo);
         var arg = j.Arg == null ? Span<byte>.Empty : j.Arg.AsSpan(j.OffArg + p * ho * wo, ho * wo);
         float inv = 1f / s.Taps;
+        ulong mh = PoolMath.Magic(s.StrideH);
         for (int ih = 0; ih < s.H; ih++)
         {
             int a = ih + s.PadH;
-            int oh0 = PoolMath.FirstWindow(a, s.Kh, s.StrideH), oh1 = PoolMath.LastWindow(a, s.StrideH, ho);
+            int oh0 = PoolMath.FirstWindow(a, s.Kh, s.StrideH, mh), oh1 = PoolMath.LastWindow(a, mh, ho);
             for (int iw = 0; iw < s.W; iw++)
             {
                 int b = iw + s.PadW, ow0 = j.OwFirst[iw], ow1 = j.OwLast[iw];
@@ -156,6 +160,10 @@ internal sealed class CpuPool2d : IPool2dKernels
             }
         }
     }
+
+    // PoolMath.Div is exact for padded extents below 2^16 (the generic path takes larger planes).
+    private static bool TooLarge(in Pool2dShape s) =>
+        s.H + 2 * s.PadH >= PoolMath.MaxExtent || s.W + 2 * s.PadW >= PoolMath.MaxExtent;
 
     private static Job NewJob(in Pool2dShape s, Buf x, Buf y) => new()
     {

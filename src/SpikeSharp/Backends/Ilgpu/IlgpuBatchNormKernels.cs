@@ -1,5 +1,6 @@
 using ILGPU;
 using SpikeSharp.Kernels;
+using SpikeSharp.Neurons.Ilgpu;
 
 namespace SpikeSharp.Backends.Ilgpu;
 
@@ -8,6 +9,7 @@ namespace SpikeSharp.Backends.Ilgpu;
 internal struct BnViews
 {
     public ArrayView<float> A, B, Mean, Rstd, Weight, Bias, Out, Part1, Part2, Sum1, Sum2, RunMean, RunVar;
+    public ArrayView<Vec4> A4, B4, Out4; // the same windows four floats at a time, when S % 4 == 0 and aligned
     public int C, S, Count, Total, P, Chunk, HasWeight, HasBias, HasRunning, BatchStats;
     public float InvCount, Eps, Momentum, Unbias;
 }
@@ -184,6 +186,63 @@ internal static class IlgpuBatchNormKernels
                 meanGXhat = v.Sum2[c] * v.InvCount;
             }
             v.Out[i] = NormMath.InputGradient(v.A[i], xhat, scale, meanG, meanGXhat);
+            w = IlgpuWalk.Next(w);
+        }
+    }
+
+    /// <summary><see cref="Normalize"/> four elements of one channel per access (16-byte loads and stores).
+    /// </summary>
+    public static void Normalize4(BnViews v)
+    {
+        int stride = Grid.DimX * Group.DimX, i = Grid.GlobalIndex.X, total = v.Total / 4;
+        if (i >= total) return;
+        var w = IlgpuWalk.Start(i, stride, v.S / 4, v.C);
+        for (; i < total; i += stride)
+        {
+            int c = w.Mid;
+            float m = v.Mean[c], r = v.Rstd[c];
+            float wt = v.HasWeight != 0 ? v.Weight[c] : 1f, bs = v.HasBias != 0 ? v.Bias[c] : 0f;
+            var a = v.A4[i];
+            Vec4 y;
+            y.X = NormMath.Affine(NormMath.Xhat(a.X, m, r), wt, bs);
+            y.Y = NormMath.Affine(NormMath.Xhat(a.Y, m, r), wt, bs);
+            y.Z = NormMath.Affine(NormMath.Xhat(a.Z, m, r), wt, bs);
+            y.W = NormMath.Affine(NormMath.Xhat(a.W, m, r), wt, bs);
+            v.Out4[i] = y;
+            w = IlgpuWalk.Next(w);
+        }
+    }
+
+    /// <summary><see cref="InputGradient"/> four elements of one channel per access.</summary>
+    public static void InputGradient4(BnViews v)
+    {
+        int stride = Grid.DimX * Group.DimX, i = Grid.GlobalIndex.X, total = v.Total / 4;
+        if (i >= total) return;
+        var w = IlgpuWalk.Start(i, stride, v.S / 4, v.C);
+        for (; i < total; i += stride)
+        {
+            int c = w.Mid;
+            float rstd = v.Rstd[c];
+            float scale = v.HasWeight != 0 ? rstd * v.Weight[c] : rstd;
+            var g = v.A4[i];
+            Vec4 dx;
+            if (v.BatchStats != 0)
+            {
+                float m = v.Mean[c], meanG = v.Sum1[c] * v.InvCount, meanGXhat = v.Sum2[c] * v.InvCount;
+                var x = v.B4[i];
+                dx.X = NormMath.InputGradient(g.X, NormMath.Xhat(x.X, m, rstd), scale, meanG, meanGXhat);
+                dx.Y = NormMath.InputGradient(g.Y, NormMath.Xhat(x.Y, m, rstd), scale, meanG, meanGXhat);
+                dx.Z = NormMath.InputGradient(g.Z, NormMath.Xhat(x.Z, m, rstd), scale, meanG, meanGXhat);
+                dx.W = NormMath.InputGradient(g.W, NormMath.Xhat(x.W, m, rstd), scale, meanG, meanGXhat);
+            }
+            else
+            {
+                dx.X = NormMath.InputGradient(g.X, 0f, scale, 0f, 0f);
+                dx.Y = NormMath.InputGradient(g.Y, 0f, scale, 0f, 0f);
+                dx.Z = NormMath.InputGradient(g.Z, 0f, scale, 0f, 0f);
+                dx.W = NormMath.InputGradient(g.W, 0f, scale, 0f, 0f);
+            }
+            v.Out4[i] = dx;
             w = IlgpuWalk.Next(w);
         }
     }

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using SpikeSharp.Kernels;
 
 namespace SpikeSharp.Backends.Ilgpu;
 
@@ -10,7 +11,7 @@ internal sealed class IlgpuPool2d(IlgpuBackend backend) : IPool2dKernels
     /// <inheritdoc/>
     public bool TryMaxForward(in Pool2dShape s, Buf x, Buf y, Buf? argmax)
     {
-        if (s.Taps > 256) return false;
+        if (s.Taps > 256 || TooLarge(s)) return false;
         Check(s, x, y);
         if (argmax is { } a) Check(s.OutputNumel, a, DType.UInt8, "argmax");
         if (s.OutputNumel == 0) return true;
@@ -25,7 +26,7 @@ internal sealed class IlgpuPool2d(IlgpuBackend backend) : IPool2dKernels
     /// <inheritdoc/>
     public bool TryMaxBackward(in Pool2dShape s, Buf dy, Buf argmax, Buf dx)
     {
-        if (s.Taps > 256) return false;
+        if (s.Taps > 256 || TooLarge(s)) return false;
         Check(s, dx, dy);
         Check(s.OutputNumel, argmax, DType.UInt8, "argmax");
         Backward(s, dy, dx, backend.View<byte>(argmax), avg: 0);
@@ -35,6 +36,7 @@ internal sealed class IlgpuPool2d(IlgpuBackend backend) : IPool2dKernels
     /// <inheritdoc/>
     public bool TryAvgForward(in Pool2dShape s, Buf x, Buf y)
     {
+        if (TooLarge(s)) return false;
         Check(s, x, y);
         if (s.OutputNumel == 0) return true;
         var v = Views(s, x, y, s.OutputNumel);
@@ -47,6 +49,7 @@ internal sealed class IlgpuPool2d(IlgpuBackend backend) : IPool2dKernels
     /// <inheritdoc/>
     public bool TryAvgBackward(in Pool2dShape s, Buf dy, Buf dx)
     {
+        if (TooLarge(s)) return false;
         Check(s, dx, dy);
         Backward(s, dy, dx, default, avg: 1);
         return true;
@@ -68,7 +71,12 @@ internal sealed class IlgpuPool2d(IlgpuBackend backend) : IPool2dKernels
         X = backend.View<float>(x), Y = backend.View<float>(y),
         H = s.H, W = s.W, Kh = s.Kh, Kw = s.Kw, Sh = s.StrideH, Sw = s.StrideW, Ph = s.PadH, Pw = s.PadW,
         Ho = s.OutH, Wo = s.OutW, Total = total, InvTaps = 1f / s.Taps,
+        MagicH = PoolMath.Magic(s.StrideH), MagicW = PoolMath.Magic(s.StrideW),
     };
+
+    // The backward kernel divides by the strides with PoolMath.Div, exact for padded extents below 2^16.
+    private static bool TooLarge(in Pool2dShape s) =>
+        s.H + 2 * s.PadH >= PoolMath.MaxExtent || s.W + 2 * s.PadW >= PoolMath.MaxExtent;
 
     private static void Check(in Pool2dShape s, Buf input, Buf output)
     {

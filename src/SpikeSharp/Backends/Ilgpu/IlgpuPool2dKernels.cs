@@ -10,6 +10,7 @@ internal struct PoolViews
     public ArrayView<byte> Arg;
     public int H, W, Kh, Kw, Sh, Sw, Ph, Pw, Ho, Wo, Total, HasArg;
     public float InvTaps;
+    public ulong MagicH, MagicW; // PoolMath.Magic of the strides
 }
 
 /// <summary>
@@ -86,8 +87,8 @@ internal static class IlgpuPool2dKernels
         for (; i < v.Total; i += stride)
         {
             int a = w.Mid + v.Ph, b = w.Lo + v.Pw, plane = w.Hi * v.Ho * v.Wo;
-            int oh0 = PoolMath.FirstWindow(a, v.Kh, v.Sh), oh1 = PoolMath.LastWindow(a, v.Sh, v.Ho);
-            int ow0 = PoolMath.FirstWindow(b, v.Kw, v.Sw), ow1 = PoolMath.LastWindow(b, v.Sw, v.Wo);
+            int oh0 = PoolMath.FirstWindow(a, v.Kh, v.Sh, v.MagicH), oh1 = PoolMath.LastWindow(a, v.MagicH, v.Ho);
+            int ow0 = PoolMath.FirstWindow(b, v.Kw, v.Sw, v.MagicW), ow1 = PoolMath.LastWindow(b, v.MagicW, v.Wo);
             float acc = 0f;
             // Descending windows are ascending taps: the sum runs in the generic path's tap order.
             for (int oh = oh1; oh >= oh0; oh--)
