@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SpikeSharp.Kernels;
 
@@ -40,7 +41,8 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
             j.HasRunning = true;
             Set(ref j.RunMean, ref j.OffRunMean, rm); Set(ref j.RunVar, ref j.OffRunVar, rv);
         }
-        CpuParallel.For(s.C, in j, static (in Job j, int c0, int c1) =>
+        CpuParallel.For(s.C, in j,
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)] static (in Job j, int c0, int c1) =>
         {
             for (int c = c0; c < c1; c++)
             {
@@ -70,7 +72,8 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
         Set(ref j.Mean, ref j.OffMean, mean); Set(ref j.Rstd, ref j.OffRstd, rstd);
         if (weight is { } w) { j.HasWeight = true; Set(ref j.Weight, ref j.OffWeight, w); }
         if (bias is { } b) { j.HasBias = true; Set(ref j.Bias, ref j.OffBias, b); }
-        CpuParallel.For(s.N * s.C, in j, static (in Job j, int r0, int r1) =>
+        CpuParallel.For(s.N * s.C, in j,
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)] static (in Job j, int r0, int r1) =>
         {
             for (int r = r0; r < r1; r++)
             {
@@ -99,7 +102,8 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
         Set(ref j.A, ref j.OffA, g); Set(ref j.B, ref j.OffB, x);
         Set(ref j.Mean, ref j.OffMean, mean); Set(ref j.Rstd, ref j.OffRstd, rstd);
         Set(ref j.Sum1, ref j.OffSum1, sumG); Set(ref j.Sum2, ref j.OffSum2, sumGXhat);
-        CpuParallel.For(s.C, in j, static (in Job j, int c0, int c1) =>
+        CpuParallel.For(s.C, in j,
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)] static (in Job j, int c0, int c1) =>
         {
             for (int c = c0; c < c1; c++)
             {
@@ -133,7 +137,8 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
             Set(ref j.Sum1, ref j.OffSum1, sumG!.Value); Set(ref j.Sum2, ref j.OffSum2, sumGXhat!.Value);
         }
         if (weight is { } w) { j.HasWeight = true; Set(ref j.Weight, ref j.OffWeight, w); }
-        CpuParallel.For(s.N * s.C, in j, static (in Job j, int r0, int r1) =>
+        CpuParallel.For(s.N * s.C, in j,
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)] static (in Job j, int r0, int r1) =>
         {
             for (int r = r0; r < r1; r++)
             {
@@ -170,6 +175,7 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
     private static ReadOnlySpan<float> Row(float[] a, int off, in BatchNormShape s, int n, int c) =>
         a.AsSpan(off + (n * s.C + c) * s.S, s.S);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Sum(ReadOnlySpan<float> x)
     {
         var v = MemoryMarshal.Cast<float, Vector<float>>(x);
@@ -180,6 +186,7 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float CentredSquares(ReadOnlySpan<float> x, float mean)
     {
         var v = MemoryMarshal.Cast<float, Vector<float>>(x);
@@ -191,6 +198,7 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float, float) GradSums(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean, float rstd)
     {
         var vg = MemoryMarshal.Cast<float, Vector<float>>(g);

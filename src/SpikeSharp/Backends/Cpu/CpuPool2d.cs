@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SpikeSharp.Kernels;
 
 namespace SpikeSharp.Backends.Cpu;
@@ -97,6 +98,8 @@ internal sealed class CpuPool2d : IPool2dKernels
         }, grain);
     }
 
+    // Optimised from the first call (tier-0 code of these loops is several times slower).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Forward(in Job j, int p)
     {
         var s = j.S;
@@ -104,12 +107,48 @@ internal sealed class CpuPool2d : IPool2dKernels
         var x = j.X.AsSpan(j.OffX + p * s.H * s.W, s.H * s.W);
         var y = j.Y.AsSpan(j.OffY + p * ho * wo, ho * wo);
         var arg = j.Arg == null ? Span<byte>.Empty : j.Arg.AsSpan(j.OffArg + p * ho * wo, ho * wo);
-        float inv = 1f / s.Taps, pad = j.Avg ? 0f : float.NegativeInfinity;
+        float inv = 1f / s.Taps;
+        if (!j.Avg && s is { Kh: 2, Kw: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 })
+        {
+            // The common 2×2 stride-2 window: four loads without bounds tests, the same rules in tap order.
+            for (int oh = 0; oh < ho; oh++)
+            {
+                var r0 = x.Slice(2 * oh * s.W);
+                var r1 = x.Slice((2 * oh + 1) * s.W);
+                for (int ow = 0; ow < wo; ow++)
+                {
+                    float v0 = r0[2 * ow], first = v0, best = PoolMath.MaxValue(float.NegativeInfinity, v0);
+                    int at = 0;
+                    Take(r0[2 * ow + 1], 1, ref first, ref at, ref best);
+                    Take(r1[2 * ow], 2, ref first, ref at, ref best);
+                    Take(r1[2 * ow + 1], 3, ref first, ref at, ref best);
+                    y[oh * wo + ow] = best;
+                    if (!arg.IsEmpty) arg[oh * wo + ow] = (byte)at;
+                }
+            }
+            return;
+        }
         for (int oh = 0; oh < ho; oh++)
             for (int ow = 0; ow < wo; ow++)
             {
                 int ih0 = oh * s.StrideH - s.PadH, iw0 = ow * s.StrideW - s.PadW;
-                float best = float.NegativeInfinity, first = 0f, acc = 0f;
+                if (j.Avg)
+                {
+                    float acc = 0f;
+                    for (int i = 0; i < s.Kh; i++)
+                    {
+                        int ih = ih0 + i;
+                        bool rowIn = (uint)ih < (uint)s.H;
+                        for (int jj = 0; jj < s.Kw; jj++)
+                        {
+                            int iw = iw0 + jj;
+                            acc += rowIn && (uint)iw < (uint)s.W ? x[ih * s.W + iw] : 0f;
+                        }
+                    }
+                    y[oh * wo + ow] = acc * inv;
+                    continue;
+                }
+                float best = float.NegativeInfinity, first = 0f;
                 int at = 0;
                 for (int i = 0; i < s.Kh; i++)
                 {
@@ -118,19 +157,26 @@ internal sealed class CpuPool2d : IPool2dKernels
                     for (int jj = 0; jj < s.Kw; jj++)
                     {
                         int iw = iw0 + jj;
-                        float v = rowIn && (uint)iw < (uint)s.W ? x[ih * s.W + iw] : pad;
-                        if (j.Avg) { acc += v; continue; }
+                        float v = rowIn && (uint)iw < (uint)s.W ? x[ih * s.W + iw] : float.NegativeInfinity;
                         int t = i * s.Kw + jj;
                         if (t == 0) first = v;
                         else if (PoolMath.Beats(v, first)) { first = v; at = t; }
                         best = PoolMath.MaxValue(best, v);
                     }
                 }
-                y[oh * wo + ow] = j.Avg ? acc * inv : best;
+                y[oh * wo + ow] = best;
                 if (!arg.IsEmpty) arg[oh * wo + ow] = (byte)at;
             }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Take(float v, int t, ref float first, ref int at, ref float best)
+    {
+        if (PoolMath.Beats(v, first)) { first = v; at = t; }
+        best = PoolMath.MaxValue(best, v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Backward(in Job j, int p)
     {
         var s = j.S;
