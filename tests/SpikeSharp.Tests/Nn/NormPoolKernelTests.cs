@@ -131,7 +131,7 @@ public class NormPoolKernelTests
     public static readonly ((int, int) k, (int, int)? s, (int, int)? p)[] Windows =
     {
         ((2, 2), null, null), ((3, 2), (2, 2), (1, 1)), ((3, 3), (1, 1), (1, 1)), ((2, 3), (1, 2), null),
-        ((3, 3), (2, 3), (1, 0)), ((1, 1), (2, 2), null),
+        ((3, 3), (2, 3), (1, 0)), ((1, 1), (2, 2), null), ((2, 2), (2, 3), (1, 1)),
     };
 
     [Theory, MemberData(nameof(Devices))]

@@ -22,6 +22,7 @@ internal sealed class CpuPool2d : IPool2dKernels
         public int OffX, OffY, OffArg;
         public bool Avg;
         public int[] OwFirst, OwLast; // backward: the windows along W that contain each input column
+        public int[] TapRow, TapCol;  // backward without overlaps: tap t = i·Kw + j as (i, j)
     }
 
     /// <inheritdoc/>
@@ -91,6 +92,19 @@ internal sealed class CpuPool2d : IPool2dKernels
         {
             j.OwFirst[iw] = PoolMath.FirstWindow(iw + s.PadW, s.Kw, s.StrideW, mw);
             j.OwLast[iw] = PoolMath.LastWindow(iw + s.PadW, mw, s.OutW);
+        }
+        if (!j.Avg && s.StrideH >= s.Kh && s.StrideW >= s.Kw)
+        {
+            // Windows do not overlap: each input takes at most one gradient, so the planes are cleared and each
+            // output's gradient stored at its tap (0 + g, as the generic sum would give).
+            j.TapRow = new int[s.Taps];
+            j.TapCol = new int[s.Taps];
+            for (int t = 0; t < s.Taps; t++) { j.TapRow[t] = t / s.Kw; j.TapCol[t] = t % s.Kw; }
+            CpuParallel.For(planes, in j, static (in Job j, int p0, int p1) =>
+            {
+                for (int p = p0; p < p1; p++) ScatterBackward(j, p);
+            }, grain);
+            return;
         }
         CpuParallel.For(planes, in j, static (in Job j, int p0, int p1) =>
         {
@@ -177,6 +191,29 @@ internal sealed class CpuPool2d : IPool2dKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScatterBackward(in Job j, int p)
+    {
+        var s = j.S;
+        int ho = s.OutH, wo = s.OutW;
+        var dx = j.X.AsSpan(j.OffX + p * s.H * s.W, s.H * s.W);
+        var dy = j.Y.AsSpan(j.OffY + p * ho * wo, ho * wo);
+        var arg = j.Arg.AsSpan(j.OffArg + p * ho * wo, ho * wo);
+        int[] rows = j.TapRow, cols = j.TapCol;
+        dx.Clear();
+        for (int oh = 0; oh < ho; oh++)
+        {
+            int ih0 = oh * s.StrideH - s.PadH;
+            for (int ow = 0; ow < wo; ow++)
+            {
+                int o = oh * wo + ow, t = arg[o];
+                int ih = ih0 + rows[t], iw = ow * s.StrideW - s.PadW + cols[t];
+                // A maximum on the padding (a window of −∞ only) has nowhere to go.
+                if ((uint)ih < (uint)s.H && (uint)iw < (uint)s.W) dx[ih * s.W + iw] = 0f + dy[o];
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Backward(in Job j, int p)
     {
         var s = j.S;
@@ -214,7 +251,7 @@ internal sealed class CpuPool2d : IPool2dKernels
     private static Job NewJob(in Pool2dShape s, Buf x, Buf y) => new()
     {
         S = s, X = x.Array<float>(), OffX = x.Offset, Y = y.Array<float>(), OffY = y.Offset,
-        OwFirst = Array.Empty<int>(), OwLast = Array.Empty<int>(),
+        OwFirst = Array.Empty<int>(), OwLast = Array.Empty<int>(), TapRow = Array.Empty<int>(), TapCol = Array.Empty<int>(),
     };
 
     private static void Check(in Pool2dShape s, Buf input, Buf output)
