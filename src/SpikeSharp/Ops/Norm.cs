@@ -1,11 +1,13 @@
 using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
 using SpikeSharp.Kernels;
 
 namespace SpikeSharp;
 
-// Batch and layer normalisation as single ops with written-out backward rules: each keeps only the normalised
-// input x̂ and the per-channel (per-row) 1/σ for its backward, and builds its output in the buffer of the squares
-// it no longer needs, instead of the five input-sized tensors a composition of primitives would keep.
+// Batch and layer normalisation as single ops with written-out backward rules. Batch norm runs on the backend's
+// IBatchNormKernels family where it has one (BatchNormFused.cs); the generic paths here keep only the normalised
+// input x̂ and the per-channel (per-row) 1/σ for their backward, and build their output in the buffer of the
+// squares they no longer need, instead of the five input-sized tensors a composition of primitives would keep.
 public sealed partial class Tensor
 {
     /// <summary>
@@ -24,13 +26,25 @@ public sealed partial class Tensor
             if (t != null && t.Numel != c)
                 throw new ArgumentException($"batch_norm: {nm} must have C = {c} elements for input {ShapeUtil.Format(x._shape)}, got {ShapeUtil.Format(t._shape)}", nm);
         int n = x._shape[0], sp = c == 0 || n == 0 ? 0 : x.Numel / (n * c);
-        bool batchStats = training || runningMean == null || runningVar == null;
         int count = n * sp;
         if (training && count <= 1)
             throw new ArgumentException("batch_norm: training needs more than one value per channel, input "
                 + ShapeUtil.Format(x._shape), nameof(x));
         foreach (var t in new[] { runningMean, runningVar, weight, bias })
             if (t != null) x.CheckSameDevice(t, "batch_norm");
+        var family = GenericNormPoolOnly ? null : x.Backend.Family<IBatchNormKernels>();
+        return family != null
+            ? BatchNormFused(family, x, runningMean, runningVar, weight, bias, training, momentum, eps, n, c, sp)
+            : BatchNormGeneric(x, runningMean, runningVar, weight, bias, training, momentum, eps, n, c, sp);
+    }
+
+    // The composition of primitives (for backends without IBatchNormKernels, and the tests' reference): keeps x̂
+    // and 1/σ for the backward pass.
+    private static Tensor BatchNormGeneric(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight,
+        Tensor? bias, bool training, float momentum, float eps, int n, int c, int sp)
+    {
+        bool batchStats = training || runningMean == null || runningVar == null;
+        int count = n * sp;
         var be = x.Backend; var dev = x.Device;
         // x viewed as (N, C, S); per-channel values broadcast as (1, C, 1).
         var (full, chan) = Broadcasting.Indices(new[] { n, c, sp }, new[] { n, c, sp }, new[] { 1, c, 1 });

@@ -17,6 +17,7 @@ public class KernelFamilyTests
         {
             typeof(INeuronDriver), typeof(INeuronModelDriver), typeof(ICausalAccumulationKernels),
             typeof(IOptimizerKernels),
+            typeof(IBatchNormKernels), typeof(IPool2dKernels),
         };
 
     [Fact]
@@ -30,6 +31,8 @@ public class KernelFamilyTests
             Assert.NotNull(be.Family<INeuronModelDriver>());
             Assert.NotNull(be.Family<ICausalAccumulationKernels>());
             Assert.NotNull(be.Family<IOptimizerKernels>());
+            Assert.NotNull(be.Family<IBatchNormKernels>());
+            Assert.NotNull(be.Family<IPool2dKernels>());
             Assert.Null(be.Family<IDisposable>()); // a contract nobody registers
             // One instance per backend, so caches and counters live as long as the backend.
             Assert.Same(be.Family<INeuronDriver>(), be.Family<INeuronDriver>());

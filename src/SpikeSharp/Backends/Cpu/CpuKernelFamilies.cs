@@ -18,5 +18,7 @@ internal static class CpuKernelFamilies
         .Add<INeuronModelDriver>(CpuNeuronModelDriver.Instance)
         .Add<ICausalAccumulationKernels>(CpuCausalAccumulation.Instance)
         .Add<IOptimizerKernels>(CpuOptimizerKernels.Instance)
+        .Add<IBatchNormKernels>(CpuBatchNorm.Instance)
+        .Add<IPool2dKernels>(CpuPool2d.Instance)
         .Build();
 }

@@ -23,7 +23,9 @@ internal static class IlgpuKernelFamilies
             .Add<INeuronDriver>(new IlgpuNeuronDriver(backend))
             .Add<INeuronModelDriver>(new IlgpuNeuronModelDriver(backend))
             .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend))
-            .Add<IOptimizerKernels>(new IlgpuOptimizerKernels(backend));
+            .Add<IOptimizerKernels>(new IlgpuOptimizerKernels(backend))
+            .Add<IBatchNormKernels>(new IlgpuBatchNorm(backend))
+            .Add<IPool2dKernels>(new IlgpuPool2d(backend));
         if (backend.IsCuda && Cudnn.Instance is { } cudnn)
             families.Add<IConv2dKernels>(new CudnnConvKernels(backend, cudnn));
         return families.Build();
