@@ -16,5 +16,6 @@ internal static class CpuKernelFamilies
         .Add<INeuronDriver>(CpuNeuronDriver.Instance)
         .Add<INeuronModelDriver>(CpuNeuronModelDriver.Instance)
         .Add<ICausalAccumulationKernels>(CpuCausalAccumulation.Instance)
+        .Add<IConv2dKernels>(CpuConv.Instance)
         .Build();
 }
