@@ -14,8 +14,9 @@ public sealed partial class Tensor
     [ThreadStatic] private static int _columnChunkOverride;
     private static readonly AsyncLocal<bool> _genericConvOnly = new();
 
-    /// <summary>While true in the calling flow, convolutions skip the backend's <see cref="IConv2dKernels"/> family
-    /// and take the generic im2col + GEMM path (tests compare the two; benchmarks time both).</summary>
+    /// <summary>While true in the calling flow, convolutions and max pooling skip the backend's
+    /// <see cref="IConv2dKernels"/> and <see cref="IMaxPool2dKernels"/> families and take the generic im2col paths
+    /// (tests compare the two; benchmarks time both).</summary>
     internal static bool GenericConvOnly
     {
         get => _genericConvOnly.Value;

@@ -1,4 +1,5 @@
 using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
 using SpikeSharp.Kernels;
 
 namespace SpikeSharp;
@@ -32,21 +33,27 @@ public sealed partial class Tensor
         if (m == 0) return y;
         // The windows are built for a chunk of the batch at a time, as conv2d builds its columns.
         var arg = Tape.Needs(x) ? Empty(y._shape, DType.Int32, dev) : null;
+        // The backend's own kernels first (one pass, no windows built); the generic path for what they decline.
+        var family = GenericConvOnly ? null : be.Family<IMaxPool2dKernels>();
+        var ps = new Pool2dShape(win.N, win.C, win.H, win.W, win.Kh, win.Kw, sh, sw, ph, pw);
         using (MemoryProfile.Label("max_pool2d"))
-            foreach (var (n0, nc) in Chunks(win.N, kk * win.C * win.Ho * win.Wo))
-            {
-                using var cols = Im2Col(be, dev, Rows(x, n0, nc), win with { N = nc }, float.NegativeInfinity,
-                    channelsOuter: false);
-                int mc = nc * win.C * win.Ho * win.Wo;
-                be.Reduce(new MaxOp(), cols.Buf, Rows(y, n0, nc), 1, kk, mc);
-                if (arg != null) be.ArgMax(cols.Buf, Rows(arg, n0, nc), 1, kk, mc);
-            }
+            if (family?.TryForward(ps, x.Buf, y.Buf, arg?.Buf) != true)
+                foreach (var (n0, nc) in Chunks(win.N, kk * win.C * win.Ho * win.Wo))
+                {
+                    using var cols = Im2Col(be, dev, Rows(x, n0, nc), win with { N = nc }, float.NegativeInfinity,
+                        channelsOuter: false);
+                    int mc = nc * win.C * win.Ho * win.Wo;
+                    be.Reduce(new MaxOp(), cols.Buf, Rows(y, n0, nc), 1, kk, mc);
+                    if (arg != null) be.ArgMax(cols.Buf, Rows(arg, n0, nc), 1, kk, mc);
+                }
         if (arg == null) return y;
         var inShape = x._shape;
         Tape.Record("max_pool2d", y, Saves.Of(arg), g =>
         {
             // Tap t's column gradient: g where the window's first maximum is tap t, else 0.
             var gx = Empty(inShape, DType.Float32, g.Device);
+            if (family != null && family.TryBackward(ps, g.Buf, arg.Buf, gx.Buf))
+                return new Tensor?[] { gx };
             using var argF = arg.To(DType.Float32);
             Col2Im(g.Backend, g.Device, win, channelsOuter: false, t =>
             {

@@ -18,8 +18,9 @@ public class KernelFamilyTests
     [Fact]
     public void EveryBackendRegistersEveryFamily()
     {
-        // The CPU backend also has its own convolution (an optional family: without it conv takes im2col + GEMM).
-        Assert.Equal(Contracts.Append(typeof(IConv2dKernels)).OrderBy(t => t.Name),
+        // The CPU backend also has its own convolution and max pooling (optional families: without them the ops
+        // take their generic paths).
+        Assert.Equal(Contracts.Append(typeof(IConv2dKernels)).Append(typeof(IMaxPool2dKernels)).OrderBy(t => t.Name),
             CpuKernelFamilies.All.Contracts.OrderBy(t => t.Name));
         foreach (var d in TestDevices.All)
         {

@@ -17,5 +17,6 @@ internal static class CpuKernelFamilies
         .Add<INeuronModelDriver>(CpuNeuronModelDriver.Instance)
         .Add<ICausalAccumulationKernels>(CpuCausalAccumulation.Instance)
         .Add<IConv2dKernels>(CpuConv.Instance)
+        .Add<IMaxPool2dKernels>(CpuMaxPool.Instance)
         .Build();
 }
