@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace SpikeSharp.Neurons;
@@ -16,6 +17,7 @@ internal static class CpuNeuronSimd
 
     /// <summary>One forward step: h = λ·u + x, s = h ≥ θ, u = reset(h, s); h and hOut are written when not empty,
     /// spike bits OR-ed into words; finite turns false on a NaN or ±∞ input.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier-0 vector code is many times slower
     public static int Forward<TN>(ReadOnlySpan<float> decay, ReadOnlySpan<float> threshold, int soft, float vReset,
         ReadOnlySpan<float> x, Span<float> s, Span<float> u, Span<float> h, Span<float> hOut, Span<int> words,
         int bit, ref bool finite) where TN : struct, INeuron
@@ -48,6 +50,7 @@ internal static class CpuNeuronSimd
 
     /// <summary>Recompute mode: h (T rows of len) of every step from x (T rows, N apart), the initial membrane
     /// (u0, or zeros when empty) and the saved spike fields (bit t of word).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier-0 vector code is many times slower
     public static int Replay<TN>(ReadOnlySpan<float> decay, ReadOnlySpan<float> threshold, int soft, float vReset,
         int T, float[] x, int xo, int N, ReadOnlySpan<float> u0, ReadOnlySpan<int> word, Span<float> h, int len)
         where TN : struct, INeuron
@@ -77,6 +80,7 @@ internal static class CpuNeuronSimd
     /// <see cref="NeuronMath.Backward{TN, TS}"/> plus the decay term the driver adds: reads the step's h, spike
     /// gradient gs (zeros when empty) and spike fields, updates gU, the parameter sums and ghNext, writes gx.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier-0 vector code is many times slower
     public static int BackwardArctan<TN>(ReadOnlySpan<float> decay, ReadOnlySpan<float> threshold,
         ReadOnlySpan<float> alpha, int soft, int detachReset, float vReset, int k, ReadOnlySpan<int> word,
         ReadOnlySpan<float> h, ReadOnlySpan<float> gs, Span<float> gU, Span<float> ghNext, Span<float> gx,

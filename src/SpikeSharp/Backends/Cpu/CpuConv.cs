@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SpikeSharp.Backends.Cpu;
 
 /// <summary>
@@ -78,6 +80,7 @@ internal sealed unsafe class CpuConv : IConv2dKernels
     private static bool Supported(in Conv2dShape s) =>
         s.N > 0 && s.O > 0 && s.OutH > 0 && s.OutW > 0 && (long)s.C * s.Kh * s.Kw * s.OutH * s.OutW <= Array.MaxLength;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Forward(in Job j, int n0, int n1)
     {
         var s = j.S;
@@ -98,6 +101,7 @@ internal sealed unsafe class CpuConv : IConv2dKernels
         finally { if (cols != null) HostPool.Return(cols); }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardData(in Job j, int n0, int n1)
     {
         var s = j.S;
@@ -119,6 +123,7 @@ internal sealed unsafe class CpuConv : IConv2dKernels
         finally { if (cols != null) HostPool.Return(cols); }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardFilter(in Job j, int p0, int p1)
     {
         var s = j.S;
