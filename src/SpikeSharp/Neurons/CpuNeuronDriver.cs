@@ -30,14 +30,15 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         {
             bad[0] = 0;
             var job = (Args: a, Chunk: chunk, Bad: bad);
-            CpuParallel.For(chunks, in job, static (in (NeuronForwardArgs Args, int Chunk, int[] Bad) j, int c0, int c1) =>
-            {
-                for (int c = c0; c < c1; c++)
+            CpuParallel.For(chunks, in job,
+                static (in (NeuronForwardArgs Args, int Chunk, int[] Bad) j, int c0, int c1) =>
                 {
-                    int n0 = c * j.Chunk;
-                    if (!ForwardChunk<TN>(j.Args, n0, Math.Min(j.Chunk, j.Args.N - n0))) Volatile.Write(ref j.Bad[0], 1);
-                }
-            }, 1);
+                    for (int c = c0; c < c1; c++)
+                    {
+                        int n0 = c * j.Chunk, len = Math.Min(j.Chunk, j.Args.N - n0);
+                        if (!ForwardChunk<TN>(j.Args, n0, len)) Volatile.Write(ref j.Bad[0], 1);
+                    }
+                }, 1);
             return bad[0] == 0;
         }
         finally { HostPool.Return(bad); }
@@ -129,7 +130,8 @@ internal sealed class CpuNeuronDriver : INeuronDriver
                 finite &= float.IsFinite(xv);
                 float s = NeuronMath.Forward<TN>(p[uniform ? 0 : i], xv, ref u[i], ref av[i], out float h);
                 sr[i] = s;
-                if (hf != null) hf[ho + row + i] = h; else if (hh != null) hh[ho + HalfPairs.Index(t, n0 + i, N)] = (Half)h;
+                if (hf != null) hf[ho + row + i] = h;
+                else if (hh != null) hh[ho + HalfPairs.Index(t, n0 + i, N)] = (Half)h;
                 if (hOut != null) hOut[hOutO + row + i] = h;
                 if (s != 0f) words[i] |= bit;
             }
@@ -181,8 +183,8 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         int workers = Math.Min(chunks, Environment.ProcessorCount);
         var sums = new ParamSums[workers];
         var job = (Args: a, Chunk: chunk, Chunks: chunks, Workers: workers, Sums: sums);
-        CpuParallel.For(workers, in job,
-            static (in (NeuronBackwardArgs Args, int Chunk, int Chunks, int Workers, ParamSums[] Sums) j, int w0, int w1) =>
+        CpuParallel.For(workers, in job, static (in (NeuronBackwardArgs Args, int Chunk, int Chunks, int Workers,
+            ParamSums[] Sums) j, int w0, int w1) =>
             {
                 var a = j.Args;
                 for (int w = w0; w < w1; w++)
@@ -337,16 +339,20 @@ internal sealed class CpuNeuronDriver : INeuronDriver
 
         public void Add(ParamGrads[] acc, int n0, int len)
         {
+            // Element n % length of each sum, the indices stepped instead of divided.
+            int id = Start(_d, n0), ith = Start(_th, n0), ib = Start(_b, n0);
+            int ida = Start(_da, n0), ial = Start(_al, n0);
             for (int i = 0; i < len; i++)
             {
-                int n = n0 + i;
-                if (_d != null) _d[n % _d.Length] += acc[i].Decay;
-                if (_th != null) _th[n % _th.Length] += acc[i].Threshold;
-                if (_b != null) _b[n % _b.Length] += acc[i].Beta;
-                if (_da != null) _da[n % _da.Length] += acc[i].DecayA;
-                if (_al != null) _al[n % _al.Length] += acc[i].Alpha;
+                if (_d != null) { _d[id] += acc[i].Decay; if (++id == _d.Length) id = 0; }
+                if (_th != null) { _th[ith] += acc[i].Threshold; if (++ith == _th.Length) ith = 0; }
+                if (_b != null) { _b[ib] += acc[i].Beta; if (++ib == _b.Length) ib = 0; }
+                if (_da != null) { _da[ida] += acc[i].DecayA; if (++ida == _da.Length) ida = 0; }
+                if (_al != null) { _al[ial] += acc[i].Alpha; if (++ial == _al.Length) ial = 0; }
             }
         }
+
+        private static int Start(double[]? sums, int n0) => sums == null ? 0 : n0 % sums.Length;
 
         // Workers are combined in their fixed order, so the result does not depend on scheduling.
         public static void Write(ParamSums[] parts, NeuronBackwardArgs a)

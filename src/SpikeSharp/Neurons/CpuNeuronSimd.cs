@@ -68,7 +68,8 @@ internal static class CpuNeuronSimd
             {
                 var hv = lam * u + Vector256.Create(new ReadOnlySpan<float>(x, xo + t * N + i, 8));
                 var sv = Vector256.ConvertToSingle((wd >>> t) & Vector256<int>.One);
-                u = soft != 0 ? hv - th * sv : Vector256.ConditionalSelect(Vector256.Equals(sv, Vector256<float>.Zero), hv, vr);
+                var quiet = Vector256.Equals(sv, Vector256<float>.Zero);
+                u = soft != 0 ? hv - th * sv : Vector256.ConditionalSelect(quiet, hv, vr);
                 hv.CopyTo(h.Slice(t * len + i, 8));
             }
         }
@@ -117,7 +118,8 @@ internal static class CpuNeuronSimd
             var gh = gSpike * sg + gu * dUdH;
             var gth = gu * dUdTh - gSpike * sg;
             (Vector256.Create((ReadOnlySpan<float>)accThreshold.Slice(i, 8)) + gth).CopyTo(accThreshold.Slice(i, 8));
-            (Vector256.Create((ReadOnlySpan<float>)accAlpha.Slice(i, 8)) + gSpike * z * sg / al).CopyTo(accAlpha.Slice(i, 8));
+            var accA = Vector256.Create((ReadOnlySpan<float>)accAlpha.Slice(i, 8)) + gSpike * z * sg / al;
+            accA.CopyTo(accAlpha.Slice(i, 8));
             (default(TN).Leaky ? Vector256.Create(decay.Slice(i, 8)) * gh : gh).CopyTo(gU.Slice(i, 8));
             gh.CopyTo(gx.Slice(i, 8));
             gh.CopyTo(ghNext.Slice(i, 8));

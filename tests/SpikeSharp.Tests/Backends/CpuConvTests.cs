@@ -23,7 +23,8 @@ public class CpuConvTests
         new[] { 19, 2, 6, 5, 3, 3, 3, 1, 1, 1, 1 },  // more samples than filter-gradient parts
     };
 
-    private static Conv2dShape ShapeOf(int[] a) => new(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
+    private static Conv2dShape ShapeOf(int[] a) =>
+        new(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
 
     private static float[] Random(int seed, int n)
     {
@@ -70,7 +71,8 @@ public class CpuConvTests
                                 {
                                     int ih = oh * s.StrideH - s.PadH + i, iw = ow * s.StrideW - s.PadW + j;
                                     if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                                    int xi = ((n * s.C + c) * s.H + ih) * s.W + iw, wi = ((o * s.C + c) * s.Kh + i) * s.Kw + j;
+                                    int xi = ((n * s.C + c) * s.H + ih) * s.W + iw;
+                                    int wi = ((o * s.C + c) * s.Kh + i) * s.Kw + j;
                                     y[yi] += (double)x[xi] * w[wi];
                                     dx[xi] += (double)g[yi] * w[wi];
                                     dw[wi] += (double)g[yi] * x[xi];

@@ -65,7 +65,8 @@ public class CpuMaxPoolTests
                     Assert.Equal(best, y[yi]);
                     ex[at] += g[yi];
                 }
-        for (int i = 0; i < ex.Length; i++) Assert.True(Math.Abs(ex[i] - dx[i]) <= 1e-6f, $"dx[{i}]: {ex[i]} vs {dx[i]}");
+        for (int i = 0; i < ex.Length; i++)
+            Assert.True(Math.Abs(ex[i] - dx[i]) <= 1e-6f, $"dx[{i}]: {ex[i]} vs {dx[i]}");
     }
 
     [Fact]
@@ -86,8 +87,8 @@ public class CpuMaxPoolTests
     public void TimeFoldedSpikesPoolPerStepAndSample()
     {
         using var scope = TensorScope.Begin();
-        var x = Tensor.FromArray(new float[] { 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 }, new[] { 2, 2, 1, 2, 2 },
-            Device.Cpu);
+        var x = Tensor.FromArray(new float[] { 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 },
+            new[] { 2, 2, 1, 2, 2 }, Device.Cpu);
         var y = Tensor.MaxPool2d(x, (2, 2));
         Assert.Equal(new[] { 2, 2, 1, 1, 1 }, y.Shape);
         Assert.Equal(new float[] { 1, 1, 1, 0 }, y.ToArray());

@@ -23,9 +23,13 @@ public class CpuNeuronSimdTests
         var r = new Random(3);
         var x = Enumerable.Range(0, T * N).Select(_ => (float)(r.NextDouble() * 1.6 - 0.3)).ToArray();
         var v0 = Enumerable.Range(0, N).Select(_ => (float)(r.NextDouble() * 0.5)).ToArray();
-        var p = new NeuronParams { Decay = 0.8123f, Threshold = 0.9137f, Soft = soft ? 1 : 0, VReset = 0.1f, Alpha = 1f };
+        var p = new NeuronParams
+        {
+            Decay = 0.8123f, Threshold = 0.9137f, Soft = soft ? 1 : 0, VReset = 0.1f, Alpha = 1f,
+        };
         Tensor C(float[] v) => Tensor.FromArray(v, null, Device.Cpu);
-        var spikes = Tensor.Empty(new[] { T * N }); var vt = Tensor.Empty(new[] { N }); var h = Tensor.Empty(new[] { T * N });
+        var spikes = Tensor.Empty(new[] { T * N }); var vt = Tensor.Empty(new[] { N });
+        var h = Tensor.Empty(new[] { T * N });
         var fa = new NeuronForwardArgs
         {
             T = T, N = N, X = C(x).Buf, V0 = C(v0).Buf, Decay = C(new[] { p.Decay }).Buf,
@@ -65,23 +69,28 @@ public class CpuNeuronSimdBackwardTests
         using var scope = TensorScope.Begin();
         int T = 5, N = 8 * 3 + 5;
         var r = new Random(11);
-        float[] R(int n, float lo, float hi) => Enumerable.Range(0, n).Select(_ => lo + (float)r.NextDouble() * (hi - lo)).ToArray();
+        float[] R(int n, float lo, float hi) =>
+            Enumerable.Range(0, n).Select(_ => lo + (float)r.NextDouble() * (hi - lo)).ToArray();
         var x = R(T * N, -0.3f, 1.3f); var v0 = R(N, 0f, 0.5f); var gs = R(T * N, -1f, 1f); var gv = R(N, -1f, 1f);
         var dec = R(N, 0.5f, 0.95f); var th = R(N, 0.8f, 1.1f); var al = R(N, 1.5f, 2.5f);
         Tensor C(float[] v) => Tensor.FromArray(v, null, Device.Cpu);
-        var spikes = Tensor.Empty(new[] { T * N }); var vt = Tensor.Empty(new[] { N }); var h = Tensor.Empty(new[] { T * N });
+        var spikes = Tensor.Empty(new[] { T * N }); var vt = Tensor.Empty(new[] { N });
+        var h = Tensor.Empty(new[] { T * N });
         var bits = Tensor.Empty(new[] { (N + 3) / 4 }, DType.Int32);
         var fa = new NeuronForwardArgs
         {
-            T = T, N = N, X = C(x).Buf, V0 = C(v0).Buf, Decay = C(dec).Buf, Threshold = C(th).Buf, Beta = C(new[] { 0f }).Buf,
-            DecayA = C(new[] { 0f }).Buf, Soft = soft ? 1 : 0, VReset = 0.1f, Spikes = spikes.Buf, VT = vt.Buf,
+            T = T, N = N, X = C(x).Buf, V0 = C(v0).Buf, Decay = C(dec).Buf, Threshold = C(th).Buf,
+            Beta = C(new[] { 0f }).Buf, DecayA = C(new[] { 0f }).Buf, Soft = soft ? 1 : 0, VReset = 0.1f,
+            Spikes = spikes.Buf, VT = vt.Buf,
             H = recompute ? null : h.Buf, HOut = recompute ? h.Buf : null, Bits = bits.Buf,
         };
         Assert.True(CpuNeuronDriver.Instance.NeuronForward<LifNeuron>(fa));
-        var gx = Tensor.Empty(new[] { T * N }); var gv0 = Tensor.Empty(new[] { N }); var gth = Tensor.Empty(new[] { N });
+        var gx = Tensor.Empty(new[] { T * N }); var gv0 = Tensor.Empty(new[] { N });
+        var gth = Tensor.Empty(new[] { N });
         var ba = new NeuronBackwardArgs
         {
-            T = T, N = N, GSpikes = C(gs).Buf, GVT = C(gv).Buf, H = recompute ? null : h.Buf, X = recompute ? fa.X : null,
+            T = T, N = N, GSpikes = C(gs).Buf, GVT = C(gv).Buf, H = recompute ? null : h.Buf,
+            X = recompute ? fa.X : null,
             Bits = bits.Buf, V0 = fa.V0, Decay = fa.Decay, Threshold = fa.Threshold, Beta = fa.Beta, DecayA = fa.DecayA,
             Alpha = C(al).Buf, Soft = fa.Soft, VReset = 0.1f, DetachReset = detach, GX = gx.Buf, GV0 = gv0.Buf,
             GThreshold = gth.Buf,
@@ -93,7 +102,10 @@ public class CpuNeuronSimdBackwardTests
         var egx = new float[T * N]; var egv0 = new float[N]; var egth = new float[N];
         for (int n = 0; n < N; n++)
         {
-            var p = new NeuronParams { Decay = dec[n], Threshold = th[n], Alpha = al[n], Soft = fa.Soft, VReset = 0.1f, DetachReset = detach };
+            var p = new NeuronParams
+            {
+                Decay = dec[n], Threshold = th[n], Alpha = al[n], Soft = fa.Soft, VReset = 0.1f, DetachReset = detach,
+            };
             float gU = gv[n], gA = 0f; var acc = new ParamGrads();
             for (int t = T - 1; t >= 0; t--)
                 egx[t * N + n] = NeuronMath.Backward<LifNeuron, ArctanTetherSurrogate>(p, gs[t * N + n], hs[t * N + n],

@@ -51,7 +51,8 @@ internal static unsafe class CpuConvColumns
                         for (int ow = 0; ow < lo; ow++) r[ow] = 0f;
                         for (int ow = hi; ow < wo; ow++) r[ow] = 0f;
                         float* src = xc + ih * s.W + lo * s.StrideW - s.PadW + j;
-                        if (s.StrideW == 1) new ReadOnlySpan<float>(src, hi - lo).CopyTo(new Span<float>(r + lo, hi - lo));
+                        if (s.StrideW == 1)
+                            new ReadOnlySpan<float>(src, hi - lo).CopyTo(new Span<float>(r + lo, hi - lo));
                         else
                             for (int ow = lo, q = 0; ow < hi; ow++, q += s.StrideW) r[ow] = src[q];
                     }

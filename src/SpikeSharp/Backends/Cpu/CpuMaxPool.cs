@@ -26,7 +26,10 @@ internal sealed unsafe class CpuMaxPool : IMaxPool2dKernels
         fixed (float* px = x.Array<float>(), py = y.Array<float>())
         fixed (int* pa = argmax?.Array<int>())
         {
-            var job = new Job { S = s, X = px + x.Offset, Y = py + y.Offset, Arg = pa == null ? null : pa + argmax!.Value.Offset };
+            var job = new Job
+            {
+                S = s, X = px + x.Offset, Y = py + y.Offset, Arg = pa == null ? null : pa + argmax!.Value.Offset,
+            };
             CpuParallel.For(s.N * s.C, in job, static (in Job j, int p0, int p1) => Forward(j, p0, p1),
                 Math.Max(1, (1 << 15) / Math.Max(1, s.H * s.W)));
         }
@@ -74,7 +77,9 @@ internal sealed unsafe class CpuMaxPool : IMaxPool2dKernels
                         // The common 2×2 stride-2 window: four loads, no bounds checks.
                         float* r0 = x + 2 * oh * s.W + 2 * ow, r1 = r0 + s.W;
                         best = r0[0]; bi = 0;
-                        Take(r0[1], 1, ref best, ref bi); Take(r1[0], 2, ref best, ref bi); Take(r1[1], 3, ref best, ref bi);
+                        Take(r0[1], 1, ref best, ref bi);
+                        Take(r1[0], 2, ref best, ref bi);
+                        Take(r1[1], 3, ref best, ref bi);
                     }
                     else
                     {
@@ -94,7 +99,7 @@ internal sealed unsafe class CpuMaxPool : IMaxPool2dKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Take(float v, int t, ref float best, ref int bi)
     {
-        bool wins = (v > best) | ((v != v) & (best == best));
+        bool wins = (v > best) | (float.IsNaN(v) & !float.IsNaN(best));
         bi = wins ? t : bi;
         best = wins | (v == best) ? v : best;
     }
