@@ -15,7 +15,8 @@ public sealed partial class Tensor
     private static readonly AsyncLocal<bool> _genericConvOnly = new();
 
     /// <summary>While true in the calling flow, convolutions skip the backend's <see cref="IConv2dKernels"/> family
-    /// and take the generic im2col + GEMM path (tests compare the two; benchmarks time both).</summary>
+    /// and take the generic im2col + GEMM path (tests compare the two; benchmarks time both). Pooling and batch norm
+    /// have their own switch, <see cref="GenericNormPoolOnly"/>.</summary>
     internal static bool GenericConvOnly
     {
         get => _genericConvOnly.Value;

@@ -20,5 +20,6 @@ internal static class CpuKernelFamilies
         .Add<IOptimizerKernels>(CpuOptimizerKernels.Instance)
         .Add<IBatchNormKernels>(CpuBatchNorm.Instance)
         .Add<IPool2dKernels>(CpuPool2d.Instance)
+        .Add<IConv2dKernels>(CpuConv.Instance)
         .Build();
 }
