@@ -83,6 +83,7 @@ internal static class RecipeTrainCommands
         {
             Description = "also write TensorBoard event files into DIR",
         };
+        private readonly Option<string?> _precision = PrecisionOption.Create();
         private readonly Option<string> _encoding = new("--encoding")
         {
             Description = "direct | rate | latency",
@@ -138,7 +139,7 @@ internal static class RecipeTrainCommands
             var common = new Option[]
             {
                 _epochs, _batch, _timeSteps, _lr, _device, _data, _download, _out, _resume, _overwrite, _seed, _limit,
-                _testLimit, _stopAfter, _noPlots, _tensorboard,
+                _testLimit, _stopAfter, _noPlots, _tensorboard, _precision,
             };
             var own = _r.Events
                 ? new Option[] { _binning, _windowUs, _eventsPerFrame, _incomplete, _cache, _noCache }
@@ -148,6 +149,7 @@ internal static class RecipeTrainCommands
 
         public int Run(ParseResult p)
         {
+            PrecisionOption.Apply(p.GetValue(_precision));
             bool resume = p.GetValue(_resume);
             var saved = resume && !p.GetValue(_overwrite)
                 ? RunDirectory.FindResumable(p.GetValue(_out)!).Metadata

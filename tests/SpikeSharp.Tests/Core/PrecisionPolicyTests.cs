@@ -91,6 +91,7 @@ public sealed class PrecisionPolicyTests : IDisposable
                  {
                      new[] { "train", "--precision", "fp16", "--device", "cpu" },
                      new[] { "train", "lm", "--precision", "fp16", "--device", "cpu" },
+                     new[] { "train", "cifar10", "--data", _tmp.Path, "--precision", "fp16", "--device", "cpu" },
                  })
         {
             var run = CliProcess.Run(_tmp.Path, null, args);
