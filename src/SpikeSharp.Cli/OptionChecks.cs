@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using SpikeSharp.Data;
 using SpikeSharp.Training;
 
 namespace SpikeSharp.Cli;
@@ -34,6 +35,9 @@ internal static class OptionChecks
     }
 
     private sealed record DeviceName : Rule;
+
+    /// <summary>An image augmentation specification (<see cref="ImageAugmentation.Parse"/>).</summary>
+    private sealed record Augmentation : Rule;
 
     /// <summary>A directory the command will create or write into.</summary>
     private sealed record OutputDirectory : Rule;
@@ -73,6 +77,7 @@ internal static class OptionChecks
         },
         ["--encoding"] = new Choice("direct", "rate", "latency"),
         ["--precision"] = new Choice("fp32", "tf32"),
+        ["--augment"] = new Augmentation(),
         ["--device"] = new DeviceName(),
         ["--out"] = new OutputDirectory(),
         ["--text"] = new InputFile("a UTF-8 text file"),
@@ -160,6 +165,9 @@ internal static class OptionChecks
             case Option<string?> o when rule is Choice c:
                 o.CustomParser = r => ReadChoice(r, o.Name, c) ?? Default(o, r);
                 break;
+            case Option<string?> o when rule is Augmentation:
+                o.CustomParser = r => ReadAugmentation(r, o.Name) ?? Default(o, r);
+                break;
         }
     }
 
@@ -211,6 +219,20 @@ internal static class OptionChecks
             .FirstOrDefault(v => string.Equals(v, text.Trim(), StringComparison.OrdinalIgnoreCase));
         if (match is null) r.AddError(Expected(name, Words(rule.Values), text));
         return match;
+    }
+
+    private static string? ReadAugmentation(ArgumentResult r, string name)
+    {
+        if (Token(r) is not string text) return null;
+        try
+        {
+            return ImageAugmentation.Parse(text).ToString();
+        }
+        catch (ArgumentException)
+        {
+            r.AddError(Expected(name, "none, flip, shiftN (N pixels, e.g. shift2) or flip+shiftN", text));
+            return null;
+        }
     }
 
     /// <summary>"a, b or c".</summary>

@@ -99,6 +99,12 @@ public sealed class DataLoader
     /// <summary>The epoch whose order the next enumeration uses (set it when resuming).</summary>
     public int Epoch { get => _epoch; set => _epoch = value; }
 
+    /// <summary>
+    /// A random change applied to every sample as it is copied into a batch (training-set augmentation), or null.
+    /// Its randomness comes from (<see cref="Seed"/>, epoch, sample index) only, so epochs replay exactly on resume.
+    /// </summary>
+    public ISampleTransform? Transform { get; init; }
+
     /// <summary>Batches per epoch.</summary>
     public int BatchCount => DropLast ? _ds.Count / BatchSize : (_ds.Count + BatchSize - 1) / BatchSize;
 
@@ -116,7 +122,8 @@ public sealed class DataLoader
     /// </summary>
     public IEnumerable<(Tensor x, Tensor y)> Batches()
     {
-        var order = Order(_epoch++);
+        int epoch = _epoch++;
+        var order = Order(epoch);
         int n = BatchCount;
         var queue = new BlockingCollection<(float[] x, int[] y, int b)>(2);
         var stop = new CancellationTokenSource();
@@ -133,7 +140,7 @@ public sealed class DataLoader
                     for (int i = 0; i < len; i++)
                     {
                         int s = order[start + i];
-                        Fill(xs, i, len, s, scratch);
+                        Fill(xs, i, len, s, scratch, epoch);
                         ys[i] = _ds.Label(s);
                     }
                     queue.Add((xs, ys, len), stop.Token);
@@ -175,19 +182,25 @@ public sealed class DataLoader
         : new[] { len }.Concat(_ds.SampleShape).ToArray();
 
     // Places sample s at batch position i: a block of its own, or one slice per time step in a time-major batch.
-    private void Fill(float[] xs, int i, int len, int s, float[]? scratch)
+    private void Fill(float[] xs, int i, int len, int s, float[]? scratch, int epoch)
     {
         int size = _ds.SampleSize;
         if (scratch is null)
         {
-            _ds.CopySample(s, xs.AsSpan(i * size, size));
+            var dst = xs.AsSpan(i * size, size);
+            _ds.CopySample(s, dst);
+            Transform?.Apply(dst, _ds.SampleShape, SampleKey(epoch, s));
             return;
         }
         _ds.CopySample(s, scratch);
+        Transform?.Apply(scratch, _ds.SampleShape, SampleKey(epoch, s));
         int steps = _ds.SampleShape[0], per = size / steps;
         for (int t = 0; t < steps; t++)
             scratch.AsSpan(t * per, per).CopyTo(xs.AsSpan((t * len + i) * per, per));
     }
+
+    private ulong SampleKey(int epoch, int sample) =>
+        unchecked(Seed * 0x9E3779B97F4A7C15UL ^ ((ulong)(uint)epoch << 32 | (uint)sample));
 
     // A batch belongs to the loader, not to a scope that happens to be open around the loop.
     private static Tensor Own(Tensor t)

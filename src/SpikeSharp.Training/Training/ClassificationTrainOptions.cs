@@ -19,6 +19,11 @@ public record ClassificationTrainOptions
     public float Lr { get; init; } = 1e-3f;
     /// <summary>How static images become spike trains (image recipes; event recipes are already (T, …)).</summary>
     public EncodingKind Encoding { get; init; } = EncodingKind.Direct;
+    /// <summary>
+    /// Augmentation of the training images (the command line's <c>--augment</c>), or null for the recipe's default
+    /// (<see cref="ClassificationTask.DefaultAugment"/>; on resume, the run's saved setting).
+    /// </summary>
+    public ImageAugmentation? Augment { get; init; }
     public string? DataRoot { get; init; }
     public string OutDir { get; init; } = "runs/run";
     /// <summary>
@@ -134,6 +139,9 @@ public abstract class ClassificationTask
 
     /// <summary>Creates the network on <paramref name="device"/>; it maps (T, B, …) to (T, B, classes).</summary>
     public abstract Module CreateModel(Generator gen, Device device);
+
+    /// <summary>The augmentation of the training images when the options give none.</summary>
+    public virtual ImageAugmentation DefaultAugment => ImageAugmentation.None;
 
     /// <summary>Settings of this recipe beyond the common ones (e.g. the binning), checked on resume.</summary>
     public virtual IEnumerable<RunSetting> Settings() => Array.Empty<RunSetting>();

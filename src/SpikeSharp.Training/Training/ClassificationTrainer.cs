@@ -20,6 +20,7 @@ public class ClassificationTrainer
     private readonly Action<string> _log;
     private int _epochs;
     private TensorBoardWriter? _tb;
+    private ImageAugmentation _augment = ImageAugmentation.None;
 
     /// <summary>Creates a trainer; the options are validated first.</summary>
     public ClassificationTrainer(ClassificationTrainOptions options, ClassificationTask task, Action<string>? log = null)
@@ -60,9 +61,16 @@ public class ClassificationTrainer
         if (_o.Resume)
         {
             saved = RunDirectory.FindResumable(_o.OutDir, _log);
+            // Not given: continue as the run was trained (checkpoints older than the setting had none).
+            _augment = _o.Augment ?? (saved.Metadata.TryGetValue("augment", out var a)
+                ? ImageAugmentation.Parse(a) : ImageAugmentation.None);
             CheckCompatible(saved);
         }
-        else RunDirectory.PrepareNew(_o.OutDir, _o.Overwrite);
+        else
+        {
+            _augment = _o.Augment ?? _task.DefaultAugment;
+            RunDirectory.PrepareNew(_o.OutDir, _o.Overwrite);
+        }
 
         var data = _task.Load(_log);
         _epochs = data.IsBundledSample && _o.SampleEpochs is int se ? se : _o.Epochs;
@@ -76,7 +84,9 @@ public class ClassificationTrainer
         var modelGen = new Generator(_o.Seed);
         var encGen = new Generator(_o.Seed + 1);
         using var model = _task.CreateModel(modelGen, _o.Device);
-        var loader = new DataLoader(train, _o.BatchSize, shuffle: true, dropLast: true, seed: _o.Seed, device: _o.Device);
+        var loader = new DataLoader(train, _o.BatchSize, shuffle: true, dropLast: true, seed: _o.Seed,
+            device: _o.Device) { Transform = _augment.For(train.SampleShape) };
+        if (!_augment.IsNone) _log($"training images augmented: {_augment}");
         var testLoader = new DataLoader(test, Math.Min(_o.BatchSize, test.Count), shuffle: false, device: _o.Device);
         using var opt = new Adam(model.NamedParameters(), _o.Lr);
         var sched = new CosineLr(opt, _epochs * loader.BatchCount);
@@ -169,6 +179,7 @@ public class ClassificationTrainer
         yield return new RunSetting("--seed", "seed", Inv(_o.Seed));
         yield return new RunSetting("--train-limit", "train_limit", _o.TrainLimit is int t ? Inv(t) : "",
             v => v.Length == 0 ? "(none)" : v);
+        yield return new RunSetting("--augment", "augment", _augment.ToString());
         foreach (var s in _task.Settings()) yield return s;
     }
 

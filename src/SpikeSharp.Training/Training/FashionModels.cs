@@ -1,3 +1,4 @@
+using SpikeSharp.Data;
 using SpikeSharp.Nn;
 
 namespace SpikeSharp.Training;
@@ -38,6 +39,14 @@ public static class FashionModels
 
     /// <summary>Whether the model's output is a firing rate trained with MSE against one-hot targets (else logits with cross-entropy).</summary>
     public static bool UsesRateMse(FashionModelKind k) => k == FashionModelKind.PlifCsnn;
+
+    /// <summary>
+    /// The training-image augmentation a model's recipe uses unless told otherwise. The PLIF CSNN overfits
+    /// Fashion-MNIST without any (98.9 % train, 94.0 % test) and underfits with shifts of two pixels, so it trains on
+    /// mirrored images shifted by up to one pixel; the small models train on the images as they are.
+    /// </summary>
+    public static ImageAugmentation DefaultAugment(FashionModelKind k) =>
+        k == FashionModelKind.PlifCsnn ? new ImageAugmentation(1, flip: true) : ImageAugmentation.None;
 
     /// <summary>Creates the model on <paramref name="device"/>; outputs (T, B, 10).</summary>
     public static Module Create(FashionModelKind kind, Generator gen, Device device)

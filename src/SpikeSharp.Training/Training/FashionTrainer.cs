@@ -105,6 +105,8 @@ public sealed class FashionTask : ClassificationTask
     public override int Classes => 10;
     /// <inheritdoc/>
     public override bool UsesRateMse => FashionModels.UsesRateMse(_o.Model);
+    /// <inheritdoc/>
+    public override ImageAugmentation DefaultAugment => FashionModels.DefaultAugment(_o.Model);
 
     /// <inheritdoc/>
     public override ClassificationData Load(Action<string> log)

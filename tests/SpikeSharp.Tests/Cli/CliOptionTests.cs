@@ -59,11 +59,13 @@ public sealed class CliOptionTests : IDisposable
     public void EveryBadOptionIsReportedAtOnce()
     {
         AssertRejected(
-            Cli("train", "--model", "resnet", "--batch-size", "-3", "--encoding", "morse", "--device", "tpu"),
+            Cli("train", "--model", "resnet", "--batch-size", "-3", "--encoding", "morse", "--device", "tpu",
+                "--augment", "flip+rotate"),
             "--model: expected mlp, csnn or plif-csnn, got 'resnet'",
             "--batch-size: expected a positive whole number, got '-3'",
             "--encoding: expected direct, rate or latency, got 'morse'",
-            "--device: expected cpu, cuda, cuda:N or ilgpu-cpu, got 'tpu'");
+            "--device: expected cpu, cuda, cuda:N or ilgpu-cpu, got 'tpu'",
+            "--augment: expected none, flip, shiftN (N pixels, e.g. shift2) or flip+shiftN, got 'flip+rotate'");
         // Choices ignore case and keep the older spelling "plifcsnn": only --epochs is wrong here.
         AssertRejected(Cli("train", "--model", "PlifCsnn", "--encoding", "RATE", "--epochs", "0", "--device", "cpu"),
             "--epochs: expected a positive whole number, got '0'");

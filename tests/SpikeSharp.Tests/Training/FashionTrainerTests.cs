@@ -78,6 +78,7 @@ public class FashionTrainerTests
             (o with { Lr = 0.01f }, "--lr", "0.01", "0.002"),
             (o with { Seed = 4 }, "--seed", "4", "3"),
             (o with { TrainLimit = 320 }, "--train-limit", "320", "640"),
+            (o with { Augment = new ImageAugmentation(1, flip: true) }, "--augment", "flip+shift1", "none"),
         };
         foreach (var (options, option, given, saved) in cases)
         {
