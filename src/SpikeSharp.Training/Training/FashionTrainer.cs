@@ -44,6 +44,9 @@ public sealed record FashionRunConfig
     public int? TrainLimit { get; init; }
     /// <summary>Training samples the run used, if recorded.</summary>
     public int? TrainSamples { get; init; }
+    /// <summary>The run's <c>--precision</c>; null when none was given or the checkpoint predates the setting.
+    /// </summary>
+    public PrecisionMode? Precision { get; init; }
 
     /// <summary>The configuration of the newest complete checkpoint of the run in <paramref name="outDir"/>.</summary>
     /// <param name="outDir">The run directory.</param>
@@ -54,6 +57,12 @@ public sealed record FashionRunConfig
     /// </exception>
     public static FashionRunConfig Read(string outDir, Action<string>? warn = null)
     {
+        PrecisionMode? ParsePrecision(string v)
+        {
+            try { return RunOptions.ParsePrecision(v); }
+            catch (ArgumentException) { throw new InvalidDataException($"--resume: the checkpoint in {outDir} has " +
+                $"precision '{v}', expected fp32 or tf32"); }
+        }
         var info = RunDirectory.FindResumable(outDir, warn);
         var m = info.Metadata;
         if (!m.TryGetValue("kind", out var kind) || kind != Kind)
@@ -83,6 +92,7 @@ public sealed record FashionRunConfig
             TrainLimitKnown = m.ContainsKey("train_limit"),
             TrainLimit = Int("train_limit"),
             TrainSamples = Int("train_samples"),
+            Precision = m.TryGetValue("precision", out var p) ? ParsePrecision(p) : null,
         };
     }
 }
