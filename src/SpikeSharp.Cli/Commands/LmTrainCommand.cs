@@ -13,10 +13,16 @@ internal static class LmTrainCommand
     /// <summary>The <c>lm</c> subcommand.</summary>
     public static Command BuildLm()
     {
-        var text = new Option<string?>("--text") { Description = "UTF-8 text file to train on (default: the Debian 'fortunes' files)" };
+        var text = new Option<string?>("--text")
+        {
+            Description = "UTF-8 text file to train on (default: the Debian 'fortunes' files)",
+        };
         var dim = new Option<int>("--dim") { DefaultValueFactory = _ => 384, Description = "model width" };
         var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 6, Description = "transformer blocks" };
-        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 6, Description = "attention heads (divides dim)" };
+        var heads = new Option<int>("--heads")
+        {
+            DefaultValueFactory = _ => 6, Description = "attention heads (divides dim)",
+        };
         // One character per time step: the window's length is the spiking layers' T (-T, as in 'train').
         var seqLen = new Option<int>("--seq-len", "--time-steps", "-T")
         {
@@ -24,7 +30,10 @@ internal static class LmTrainCommand
         };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32, Description = "windows per step" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3000, Description = "optimiser steps" };
-        var lr = new Option<float>("--lr") { DefaultValueFactory = _ => 1e-3f, Description = "peak learning rate (AdamW, cosine decay)" };
+        var lr = new Option<float>("--lr")
+        {
+            DefaultValueFactory = _ => 1e-3f, Description = "peak learning rate (AdamW, cosine decay)",
+        };
         var device = DeviceOption.Create();
         var precision = PrecisionOption.Create();
         var outDir = new Option<string>("--out")
@@ -34,7 +43,10 @@ internal static class LmTrainCommand
                 + "checkpoints/)",
         };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "random seed" };
-        var evalEvery = new Option<int>("--eval-every") { DefaultValueFactory = _ => 250, Description = "steps between validation evaluations" };
+        var evalEvery = new Option<int>("--eval-every")
+        {
+            DefaultValueFactory = _ => 250, Description = "steps between validation evaluations",
+        };
         var checkpointEvery = new Option<int>("--checkpoint-every")
         {
             DefaultValueFactory = _ => 500, Description = "steps between checkpoints (and one at the end)",
@@ -53,7 +65,8 @@ internal static class LmTrainCommand
             Description = "also write TensorBoard event files into DIR (losses, bits per character, learning "
                 + "rate, firing rate of every spiking layer; view with 'tensorboard --logdir DIR')",
         };
-        var cmd = new Command("lm", "Train a character-level spiking language model (embedding → spiking transformer blocks → head).")
+        var cmd = new Command("lm",
+            "Train a character-level spiking language model (embedding → spiking transformer blocks → head).")
         {
             text, dim, layers, heads, seqLen, batch, steps, lr, device, outDir, seed, evalEvery, checkpointEvery,
             resume, overwrite, tensorboard, precision,
@@ -113,7 +126,8 @@ internal static class LmTrainCommand
         if (MemoryReport.Line(s.Device) is { } mem) o.WriteLine(mem);
         string ckpt = trainer.LastCheckpoint?.Name is { } name
             ? $" (checkpoint {Path.Combine(s.OutDir, Checkpoint.SavesDirectory, name)})" : "";
-        o.WriteLine(Inv($"validation loss {trainer.FirstValidationLoss:F4} → {trainer.ValidationLoss:F4} nats/char ") +
+        o.WriteLine(Inv($"validation loss {trainer.FirstValidationLoss:F4} → {trainer.ValidationLoss:F4} ") +
+            "nats/char " +
             Inv($"(bigram {trainer.BigramLoss:F4}); saved ") +
             $"{Path.Combine(s.OutDir, SpikingLmCheckpoint.WeightsFile)}, config.json, trainer.safetensors{ckpt}, " +
             "metrics.csv");

@@ -7,9 +7,11 @@ public enum EncodingKind
 {
     /// <summary>The analog value repeated at every step (the first layer's neurons do the encoding).</summary>
     Direct,
-    /// <summary>Bernoulli spikes with probability equal to the value, independently per step (seeded, on the device).</summary>
+    /// <summary>Bernoulli spikes with probability equal to the value, independently per step (seeded, on the
+    /// device).</summary>
     Rate,
-    /// <summary>One spike per input at step round((1 − x)(T − 1)); brighter fires earlier; x ≤ 0.01 never fires.</summary>
+    /// <summary>One spike per input at step round((1 − x)(T − 1)); brighter fires earlier; x ≤ 0.01 never fires.
+    /// </summary>
     Latency,
 }
 
@@ -27,7 +29,8 @@ public static class Encoders
 
     private static void Check(Tensor x, int steps)
     {
-        if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), $"encode: steps (T) must be positive, got {steps}");
+        if (steps <= 0)
+            throw new ArgumentOutOfRangeException(nameof(steps), $"encode: steps (T) must be positive, got {steps}");
         ArgumentNullException.ThrowIfNull(x);
         if (x.DType != DType.Float32)
             throw new ArgumentException($"encode: expected a float32 tensor, got {x.DType.Name()} " +

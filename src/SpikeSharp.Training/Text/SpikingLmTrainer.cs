@@ -187,7 +187,8 @@ public sealed class SpikingLmTrainer : RunTrainer
     protected override void Started() => Evaluate(0);
 
     /// <inheritdoc/>
-    protected override void BeginLoop(int completed) => ProgressSchedule?.Start(_o.Steps, Math.Min(completed, _o.Steps));
+    protected override void BeginLoop(int completed) =>
+        ProgressSchedule?.Start(_o.Steps, Math.Min(completed, _o.Steps));
 
     /// <inheritdoc/>
     protected override void TrainUnit(int step)

@@ -32,7 +32,8 @@ public record ClassificationTrainOptions : RunOptions
     /// more passes); null keeps <see cref="Epochs"/>. The CLI sets it when --epochs is not given.
     /// </summary>
     public int? SampleEpochs { get; init; }
-    /// <summary>Stop after this many epochs in this invocation (the schedule still spans <see cref="Epochs"/>); resume later.</summary>
+    /// <summary>Stop after this many epochs in this invocation (the schedule still spans <see cref="Epochs"/>);
+    /// resume later.</summary>
     public int? StopAfter { get; init; }
     /// <summary>Write PNG plots at the end.</summary>
     public bool Plots { get; init; } = true;
@@ -67,10 +68,12 @@ public record ClassificationTrainOptions : RunOptions
 }
 
 /// <summary>Progress of a run, reported to the caller (the CLI draws a progress bar from it).</summary>
-public readonly record struct TrainProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double Accuracy, double SamplesPerSecond);
+public readonly record struct TrainProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss,
+    double Accuracy, double SamplesPerSecond);
 
 /// <summary>One epoch's results.</summary>
-public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, double Seconds, double SamplesPerSecond);
+public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss,
+    double TestAccuracy, double Seconds, double SamplesPerSecond);
 
 /// <summary>The data of a run: the two splits, and whether they are a small bundled sample of the full set.</summary>
 public sealed record ClassificationData(ILabelledDataset Train, ILabelledDataset Test, bool IsBundledSample = false);

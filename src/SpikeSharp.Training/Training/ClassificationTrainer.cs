@@ -29,7 +29,8 @@ public class ClassificationTrainer : RunTrainer
     private double _lastTestAccuracy;
 
     /// <summary>Creates a trainer; the options are validated first.</summary>
-    public ClassificationTrainer(ClassificationTrainOptions options, ClassificationTask task, Action<string>? log = null)
+    public ClassificationTrainer(ClassificationTrainOptions options, ClassificationTask task,
+        Action<string>? log = null)
         : base(options, log)
     {
         _o = options;
@@ -216,7 +217,8 @@ public class ClassificationTrainer : RunTrainer
         return Tensor.CrossEntropy(avg, y);
     }
 
-    private (double loss, double acc) TrainEpoch(Module model, Optimizer opt, LrScheduler sched, DataLoader loader, Generator encGen, int epoch)
+    private (double loss, double acc) TrainEpoch(Module model, Optimizer opt, LrScheduler sched, DataLoader loader,
+        Generator encGen, int epoch)
     {
         model.Train();
         using var lossSum = Tensor.Zeros(new[] { 1 }, _o.Device).Persist();

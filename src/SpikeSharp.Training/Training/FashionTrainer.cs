@@ -122,9 +122,11 @@ public sealed class FashionTask : ClassificationTask
         var data = FashionMnist.Load(_o.DataRoot, log);
         if (data.IsBundledSample)
             log($"using the bundled Fashion-MNIST sample (4000 train / 1000 test images), " +
-                $"{_o.SampleEpochs ?? _o.Epochs} epochs: install dataset-fashion-mnist or pass --data for the full set");
-        var train = ArrayDataset.FromBytes(data.TrainImages, data.TrainLabels.Select(b => (int)b).ToArray(), new[] { 1, 28, 28 });
-        var test = ArrayDataset.FromBytes(data.TestImages, data.TestLabels.Select(b => (int)b).ToArray(), new[] { 1, 28, 28 });
+                $"{_o.SampleEpochs ?? _o.Epochs} epochs: install dataset-fashion-mnist or pass --data for the " +
+                "full set");
+        var shape = new[] { 1, 28, 28 };
+        var train = ArrayDataset.FromBytes(data.TrainImages, data.TrainLabels.Select(b => (int)b).ToArray(), shape);
+        var test = ArrayDataset.FromBytes(data.TestImages, data.TestLabels.Select(b => (int)b).ToArray(), shape);
         return new ClassificationData(train, test, data.IsBundledSample);
     }
 
@@ -132,7 +134,8 @@ public sealed class FashionTask : ClassificationTask
     public override Module CreateModel(Generator gen, Device device) => FashionModels.Create(_o.Model, gen, device);
 }
 
-/// <summary>Trains a spiking classifier on Fashion-MNIST: data, model, loop, evaluation, checkpoints, metrics and plots.</summary>
+/// <summary>Trains a spiking classifier on Fashion-MNIST: data, model, loop, evaluation, checkpoints, metrics and
+/// plots.</summary>
 public sealed class FashionTrainer : ClassificationTrainer
 {
     /// <summary>Creates a trainer; the options are validated first.</summary>

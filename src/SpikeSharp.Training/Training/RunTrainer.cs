@@ -108,7 +108,8 @@ public abstract class RunTrainer
     /// <summary>Whether an evaluation follows <paramref name="unit"/> (default every unit).</summary>
     protected virtual bool EvaluatesAfter(int unit) => true;
 
-    /// <summary>Evaluates after <paramref name="unit"/>, logs it and appends its row to <see cref="Metrics"/>.</summary>
+    /// <summary>Evaluates after <paramref name="unit"/>, logs it and appends its row to <see cref="Metrics"/>.
+    /// </summary>
     protected abstract void Evaluate(int unit);
 
     /// <summary>Whether a checkpoint follows <paramref name="unit"/> (default every unit).</summary>
@@ -179,7 +180,8 @@ public abstract class RunTrainer
         var m = saved.Metadata;
         int start = m.TryGetValue(Unit, out var u) && int.TryParse(u, CultureInfo.InvariantCulture, out int done)
             ? done
-            : throw new InvalidDataException($"--resume: the checkpoint in {saved.Directory} does not record its {Unit}");
+            : throw new InvalidDataException(
+                $"--resume: the checkpoint in {saved.Directory} does not record its {Unit}");
         if (m.TryGetValue(Unit + "s", out var ts) && int.TryParse(ts, CultureInfo.InvariantCulture, out int was)
             && was != TotalUnits)
             Warn($"--{Unit}s {TotalUnits}: the run was started with {was} {Unit}s; its cosine learning-rate " +

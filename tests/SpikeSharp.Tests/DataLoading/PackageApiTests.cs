@@ -33,7 +33,7 @@ public class PackageApiTests
         for (int i = 0; i < xs.Count; i++)
             for (int t = 0; t < steps; t++)
                 Assert.True((t == SpikeStep(xs[i], steps) ? 1f : 0f) == s[t * xs.Count + i],
-                    $"x = {xs[i]:R}, t = {t}: got {s[t * xs.Count + i]}, expected a spike at {SpikeStep(xs[i], steps)}");
+                    $"x = {xs[i]:R}, t = {t}: got {s[t * xs.Count + i]}, a spike at {SpikeStep(xs[i], steps)}");
     }
 
     [Fact]

@@ -5,7 +5,8 @@ using SpikeSharp.Training;
 
 namespace SpikeSharp.Tests.Training;
 
-/// <summary><see cref="SpikingLmTrainer"/> used as a library (no CLI): the shared loop's rules for the LM run.</summary>
+/// <summary><see cref="SpikingLmTrainer"/> used as a library (no CLI): the shared loop's rules for the LM run.
+/// </summary>
 public sealed class SpikingLmTrainerTests : IDisposable
 {
     private readonly TempDirectory _tmp = new();
