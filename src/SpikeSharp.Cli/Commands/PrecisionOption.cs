@@ -12,10 +12,13 @@ internal static class PrecisionOption
     };
 
     /// <summary>Checks the option and, when given, sets every precision switch for the process
-    /// (<see cref="Precision.Apply"/>).</summary>
+    /// (<see cref="Precision.Apply"/>); returns the mode given, null for none (the trainer records it).</summary>
     /// <exception cref="ArgumentException">"--precision: expected fp32 or tf32, got '…'".</exception>
-    public static void Apply(string? value)
+    public static PrecisionMode? Apply(string? value)
     {
-        if (value != null) Precision.Apply(Precision.Parse(value, "--precision"));
+        if (value is null) return null;
+        var mode = Precision.Parse(value, "--precision");
+        Precision.Apply(mode);
+        return mode;
     }
 }

@@ -149,7 +149,7 @@ internal static class RecipeTrainCommands
 
         public int Run(ParseResult p)
         {
-            PrecisionOption.Apply(p.GetValue(_precision));
+            var precision = PrecisionOption.Apply(p.GetValue(_precision));
             bool resume = p.GetValue(_resume);
             var saved = resume && !p.GetValue(_overwrite)
                 ? RunDirectory.FindResumable(p.GetValue(_out)!).Metadata
@@ -196,6 +196,7 @@ internal static class RecipeTrainCommands
                 StopAfter = p.GetValue(_stopAfter),
                 Plots = !p.GetValue(_noPlots),
                 TensorBoardDir = p.GetValue(_tensorboard),
+                Precision = precision ?? RunOptions.ParsePrecision(Saved("precision")),
             };
             ClassificationTask task = _r.Name switch
             {

@@ -92,7 +92,7 @@ internal static class TrainCommand
             bool Given(Option option) => r.GetResult(option) is { Implicit: false };
             var kind = Given(_model) || saved is null ? FashionModels.Parse(r.GetValue(_model)!) : saved.Model;
             var device = DeviceOption.Apply(r.GetValue(_device));
-            PrecisionOption.Apply(r.GetValue(_precision));
+            var precision = PrecisionOption.Apply(r.GetValue(_precision)) ?? saved?.Precision;
             var augment = r.GetValue(_augment) is { } spec ? ImageAugmentation.Parse(spec) : null;
             var enc = !Given(_encoding) && saved?.Encoding is EncodingKind savedEnc
                 ? savedEnc
@@ -125,6 +125,7 @@ internal static class TrainCommand
                     ? 10 : null,
                 Plots = !r.GetValue(_noPlots),
                 TensorBoardDir = r.GetValue(_tensorboard),
+                Precision = precision,
             };
             var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg)); // validates the options first
             AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.TimeSteps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");

@@ -1,4 +1,4 @@
-using SpikeSharp.Kernels;
+using SpikeSharp.Autograd;
 
 namespace SpikeSharp.Data;
 
@@ -7,9 +7,11 @@ public enum EncodingKind
 {
     /// <summary>The analog value repeated at every step (the first layer's neurons do the encoding).</summary>
     Direct,
-    /// <summary>Bernoulli spikes with probability equal to the value, independently per step (seeded, on the device).</summary>
+    /// <summary>Bernoulli spikes with probability equal to the value, independently per step (seeded, on the
+    /// device).</summary>
     Rate,
-    /// <summary>One spike per input at step round((1 − x)(T − 1)); brighter fires earlier; x ≤ 0.01 never fires.</summary>
+    /// <summary>One spike per input at step round((1 − x)(T − 1)); brighter fires earlier; x ≤ 0.01 never fires.
+    /// </summary>
     Latency,
 }
 
@@ -27,15 +29,22 @@ public static class Encoders
 
     private static void Check(Tensor x, int steps)
     {
-        if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), $"encode: steps (T) must be positive, got {steps}");
-        x.CheckFloat("encode");
+        if (steps <= 0)
+            throw new ArgumentOutOfRangeException(nameof(steps), $"encode: steps (T) must be positive, got {steps}");
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.DType != DType.Float32)
+            throw new ArgumentException($"encode: expected a float32 tensor, got {x.DType.Name()} " +
+                $"{ShapeUtil.Format(x.Shape)}; convert with To(DType.Float32)", nameof(x));
     }
 
     /// <summary>x repeated over T steps.</summary>
     public static Tensor Direct(Tensor x, int steps)
     {
         Check(x, steps);
-        return x.Unsqueeze(0).ExpandTo(new[] { steps }.Concat(x.Shape).ToArray());
+        // x · 1 is exact (signed zeros and NaNs included): a broadcast copy, not recorded for autograd.
+        using var _ = Tape.NoGrad();
+        using var ones = Tensor.Ones(new[] { steps }.Concat(Enumerable.Repeat(1, x.Rank)).ToArray(), x.Device);
+        return ones.Mul(x.Unsqueeze(0));
     }
 
     /// <summary>Bernoulli(x) independently at each step.</summary>
@@ -50,23 +59,15 @@ public static class Encoders
     public static Tensor Latency(Tensor x, int steps)
     {
         Check(x, steps);
-        var shape = new[] { steps }.Concat(x.Shape).ToArray();
-        using var spikeTime = Tensor.Unary(x, new LatencyTimeOp(steps), "latency");
-        using var t = Tensor.Arange(0, steps, 1, x.Device);
-        using var tCol = t.Reshape(new[] { steps }.Concat(Enumerable.Repeat(1, x.Rank)).ToArray());
-        return Tensor.Binary(tCol, spikeTime.Unsqueeze(0), new CompareOp(0), "latency");
-    }
-}
-
-/// <summary>Spike step of latency coding: round((1 − x)(T − 1)), or −1 (never) for x ≤ 0.01.</summary>
-public struct LatencyTimeOp : IUnaryOp
-{
-    public float Steps;
-    public LatencyTimeOp(int steps) => Steps = steps;
-    public readonly float Apply(float x)
-    {
-        if (!(x > 0.01f)) return -1f;
-        float c = x > 1f ? 1f : x;
-        return MathF.Floor((1f - c) * (Steps - 1f) + 0.5f);
+        using var scope = TensorScope.Begin();
+        using var _ = Tape.NoGrad();
+        // w = (1 − min(x, 1))(T − 1) + 0.5 in float32, step by step; the spike step is floor(w), i.e. the t with
+        // t ≤ w < t + 1 (exact for whole t), and there is none where x ≤ 0.01 (or NaN).
+        var w = x.Clamp(float.NegativeInfinity, 1f).MulScalar(-1f).AddScalar(1f).MulScalar(steps - 1f)
+            .AddScalar(0.5f).Unsqueeze(0);
+        var t = Tensor.Arange(0, steps, 1, x.Device).Reshape(
+            new[] { steps }.Concat(Enumerable.Repeat(1, x.Rank)).ToArray());
+        var fires = t.Le(w).Mul(w.Lt(t.AddScalar(1f))).Mul(x.Gt(0.01f).Unsqueeze(0));
+        return fires.MoveToOuterScope();
     }
 }

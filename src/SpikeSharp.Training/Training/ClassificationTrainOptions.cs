@@ -6,7 +6,7 @@ using SpikeSharp.Nn;
 namespace SpikeSharp.Training;
 
 /// <summary>Settings of a classification training run that every recipe shares.</summary>
-public record ClassificationTrainOptions
+public record ClassificationTrainOptions : RunOptions
 {
     public int Epochs { get; init; } = 2;
     public int BatchSize { get; init; } = 128;
@@ -25,20 +25,7 @@ public record ClassificationTrainOptions
     /// </summary>
     public ImageAugmentation? Augment { get; init; }
     public string? DataRoot { get; init; }
-    public string OutDir { get; init; } = "runs/run";
-    /// <summary>
-    /// Continue the run in <see cref="OutDir"/> from its newest complete checkpoint. The run's configuration must
-    /// match the checkpoint's; <see cref="Epochs"/> may differ.
-    /// </summary>
-    public bool Resume { get; init; }
-    /// <summary>
-    /// Replace a run already in <see cref="OutDir"/>; without it (or <see cref="Resume"/>) a run there is refused.
-    /// </summary>
-    public bool Overwrite { get; init; }
-    /// <summary>Complete checkpoints kept in OutDir/checkpoints, the newest included (at least 1).</summary>
-    public int KeepCheckpoints { get; init; } = Checkpoint.DefaultKeep;
     public ulong Seed { get; init; }
-    public Device Device { get; init; } = Device.Default;
     /// <summary>Use only the first N training samples (tests, smoke runs).</summary>
     public int? TrainLimit { get; init; }
     /// <summary>Use only the first N test samples.</summary>
@@ -50,20 +37,17 @@ public record ClassificationTrainOptions
     /// more passes); null keeps <see cref="Epochs"/>. The CLI sets it when --epochs is not given.
     /// </summary>
     public int? SampleEpochs { get; init; }
-    /// <summary>Stop after this many epochs in this invocation (the schedule still spans <see cref="Epochs"/>); resume later.</summary>
+    /// <summary>Stop after this many epochs in this invocation (the schedule still spans <see cref="Epochs"/>);
+    /// resume later.</summary>
     public int? StopAfter { get; init; }
     /// <summary>Write PNG plots at the end.</summary>
     public bool Plots { get; init; } = true;
-    /// <summary>
-    /// Directory for TensorBoard event files (the command line's <c>--tensorboard</c>), or null for none: per epoch
-    /// the losses, accuracies, learning rate, time, the firing rate of every neuron layer (on the test set) and
-    /// histograms of the parameters; the running training loss and accuracy whenever progress is reported. Every step
-    /// axis counts optimiser steps.
-    /// </summary>
-    public string? TensorBoardDir { get; init; }
+    // TensorBoardDir (RunOptions): per epoch the losses, accuracies, learning rate, time, the firing rate of every
+    // neuron layer (on the test set) and histograms of the parameters; the running training loss and accuracy
+    // whenever progress is reported. Every step axis counts optimiser steps.
 
     /// <summary>Validates every field; throws naming the first bad one.</summary>
-    public virtual void Validate()
+    public override void Validate()
     {
         if (Epochs <= 0)
             throw new ArgumentOutOfRangeException(nameof(Epochs), $"--epochs must be positive, got {Epochs}");
@@ -84,24 +68,17 @@ public record ClassificationTrainOptions
                 $"--train-limit must be positive, got {TrainLimit}");
         if (TestLimit is <= 0)
             throw new ArgumentOutOfRangeException(nameof(TestLimit), $"--test-limit must be positive, got {TestLimit}");
-        if (string.IsNullOrWhiteSpace(OutDir))
-            throw new ArgumentException("--out must name a directory", nameof(OutDir));
-        if (Resume && Overwrite)
-            throw new ArgumentException(
-                "--resume continues the run in --out and --overwrite deletes it: give one of them", nameof(Overwrite));
-        if (KeepCheckpoints < 1)
-            throw new ArgumentOutOfRangeException(
-                nameof(KeepCheckpoints), $"checkpoints to keep must be at least 1, got {KeepCheckpoints}");
-        if (TensorBoardDir is { } tb && string.IsNullOrWhiteSpace(tb))
-            throw new ArgumentException("--tensorboard must name a directory", nameof(TensorBoardDir));
+        base.Validate();
     }
 }
 
 /// <summary>Progress of a run, reported to the caller (the CLI draws a progress bar from it).</summary>
-public readonly record struct TrainProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double Accuracy, double SamplesPerSecond);
+public readonly record struct TrainProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss,
+    double Accuracy, double SamplesPerSecond);
 
 /// <summary>One epoch's results.</summary>
-public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, double Seconds, double SamplesPerSecond);
+public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss,
+    double TestAccuracy, double Seconds, double SamplesPerSecond);
 
 /// <summary>The data of a run: the two splits, and whether they are a small bundled sample of the full set.</summary>
 public sealed record ClassificationData(ILabelledDataset Train, ILabelledDataset Test, bool IsBundledSample = false);

@@ -44,6 +44,9 @@ public sealed record FashionRunConfig
     public int? TrainLimit { get; init; }
     /// <summary>Training samples the run used, if recorded.</summary>
     public int? TrainSamples { get; init; }
+    /// <summary>The run's <c>--precision</c>; null when none was given or the checkpoint predates the setting.
+    /// </summary>
+    public PrecisionMode? Precision { get; init; }
 
     /// <summary>The configuration of the newest complete checkpoint of the run in <paramref name="outDir"/>.</summary>
     /// <param name="outDir">The run directory.</param>
@@ -54,6 +57,12 @@ public sealed record FashionRunConfig
     /// </exception>
     public static FashionRunConfig Read(string outDir, Action<string>? warn = null)
     {
+        PrecisionMode? ParsePrecision(string v)
+        {
+            try { return RunOptions.ParsePrecision(v); }
+            catch (ArgumentException) { throw new InvalidDataException($"--resume: the checkpoint in {outDir} has " +
+                $"precision '{v}', expected fp32 or tf32"); }
+        }
         var info = RunDirectory.FindResumable(outDir, warn);
         var m = info.Metadata;
         if (!m.TryGetValue("kind", out var kind) || kind != Kind)
@@ -83,6 +92,7 @@ public sealed record FashionRunConfig
             TrainLimitKnown = m.ContainsKey("train_limit"),
             TrainLimit = Int("train_limit"),
             TrainSamples = Int("train_samples"),
+            Precision = m.TryGetValue("precision", out var p) ? ParsePrecision(p) : null,
         };
     }
 }
@@ -114,9 +124,11 @@ public sealed class FashionTask : ClassificationTask
         var data = FashionMnist.Load(_o.DataRoot, log);
         if (data.IsBundledSample)
             log($"using the bundled Fashion-MNIST sample (4000 train / 1000 test images), " +
-                $"{_o.SampleEpochs ?? _o.Epochs} epochs: install dataset-fashion-mnist or pass --data for the full set");
-        var train = ArrayDataset.FromBytes(data.TrainImages, data.TrainLabels.Select(b => (int)b).ToArray(), new[] { 1, 28, 28 });
-        var test = ArrayDataset.FromBytes(data.TestImages, data.TestLabels.Select(b => (int)b).ToArray(), new[] { 1, 28, 28 });
+                $"{_o.SampleEpochs ?? _o.Epochs} epochs: install dataset-fashion-mnist or pass --data for the " +
+                "full set");
+        var shape = new[] { 1, 28, 28 };
+        var train = ArrayDataset.FromBytes(data.TrainImages, data.TrainLabels.Select(b => (int)b).ToArray(), shape);
+        var test = ArrayDataset.FromBytes(data.TestImages, data.TestLabels.Select(b => (int)b).ToArray(), shape);
         return new ClassificationData(train, test, data.IsBundledSample);
     }
 
@@ -124,7 +136,8 @@ public sealed class FashionTask : ClassificationTask
     public override Module CreateModel(Generator gen, Device device) => FashionModels.Create(_o.Model, gen, device);
 }
 
-/// <summary>Trains a spiking classifier on Fashion-MNIST: data, model, loop, evaluation, checkpoints, metrics and plots.</summary>
+/// <summary>Trains a spiking classifier on Fashion-MNIST: data, model, loop, evaluation, checkpoints, metrics and
+/// plots.</summary>
 public sealed class FashionTrainer : ClassificationTrainer
 {
     /// <summary>Creates a trainer; the options are validated first.</summary>

@@ -17,8 +17,17 @@ public static partial class AtomicFile
     /// </summary>
     internal static Action<string>? StepHook { get => Hook.Value; set => Hook.Value = value; }
 
-    /// <summary>Calls <see cref="StepHook"/> if one is set.</summary>
-    internal static void Step(string description) => Hook.Value?.Invoke(description);
+    /// <summary>
+    /// Marks a file-system step of a save built on this class (a run checkpoint's rename or delete, say), so the
+    /// crash-consistency hook of the tests sees every step of the save in order; otherwise does nothing.
+    /// </summary>
+    /// <param name="description">What is about to happen, e.g. "rename A to B".</param>
+    /// <exception cref="ArgumentException"><paramref name="description"/> is null or empty.</exception>
+    public static void Step(string description)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(description);
+        Hook.Value?.Invoke(description);
+    }
 
     /// <summary>
     /// Writes a file through a temporary sibling, flushes it to disk and renames it over <paramref name="path"/>.
@@ -161,8 +170,11 @@ public static partial class AtomicFile
     /// Flushes a directory's entries to disk (best effort, Linux and macOS), so a rename into it survives a power
     /// loss as well as a killed process. Windows has no portable equivalent; there the call does nothing.
     /// </summary>
-    internal static void FlushDirectory(string dir)
+    /// <param name="dir">An existing directory (one that cannot be opened is passed over).</param>
+    /// <exception cref="ArgumentException"><paramref name="dir"/> is null or empty.</exception>
+    public static void FlushDirectory(string dir)
     {
+        ArgumentException.ThrowIfNullOrEmpty(dir);
         if (!(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())) return;
         try
         {

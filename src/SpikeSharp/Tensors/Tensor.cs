@@ -71,8 +71,9 @@ public sealed partial class Tensor : IDisposable
         $"tensor{(Name != null ? " '" + Name + "'" : "")} {ShapeUtil.Format(_shape)} "
         + "has been disposed and cannot be used" + (DisposedHint != null ? ": " + DisposedHint : ""));
 
-    /// <summary>Why this tensor may be disposed by its owner, added to the message of a use after disposal.</summary>
-    internal string? DisposedHint { get; set; }
+    /// <summary>Why this tensor may be disposed by its owner, added to the message of a use after disposal (an owner
+    /// that frees what it hands out, such as a data loader, says here how to keep it); null for none.</summary>
+    public string? DisposedHint { get; set; }
 
     internal Buf Buf => new(Storage, _offset, Numel);
 

@@ -22,8 +22,14 @@ public sealed class TensorScope : IDisposable
 
     internal static void Track(Tensor t) => _current?._owned.Add(t);
 
-    internal static void Untrack(Tensor t)
+    /// <summary>
+    /// Removes <paramref name="t"/> from every open scope of this thread without making it persistent: its owner
+    /// frees it (as a data loader frees each batch when the next one is taken).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="t"/> is null.</exception>
+    public static void Untrack(Tensor t)
     {
+        ArgumentNullException.ThrowIfNull(t);
         for (var s = _current; s != null; s = s._parent) s._owned.Remove(t);
     }
 
