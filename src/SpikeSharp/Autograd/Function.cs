@@ -42,7 +42,7 @@ public sealed class FunctionContext
         {
             for (int i = 0; i < _saved.Length; i++)
                 if (_saved[i].IsDisposed)
-                    throw new InvalidOperationException($"{_name}: saved tensor {i} {ShapeUtil.Format(_saved[i]._shape)} was disposed before the backward pass; keep it alive (e.g. do not dispose it inside the training step's scope before Backward)");
+                    throw new InvalidOperationException($"{_name}: saved tensor {i} {ShapeUtil.Format(_saved[i].Dims)} was disposed before the backward pass; keep it alive (e.g. do not dispose it inside the training step's scope before Backward)");
             return _saved;
         }
     }

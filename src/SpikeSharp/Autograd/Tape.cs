@@ -57,7 +57,7 @@ public static class Tape
             t.Pin();
             if (!t.IsDisposed) t.Storage.ClaimFor(op + ":saved");
         }
-        var node = new Node(op, kept, outputs.Length, fn, outputs.Select(o => o._shape).ToArray(), saved);
+        var node = new Node(op, kept, outputs.Length, fn, outputs.Select(o => o.Dims).ToArray(), saved);
         for (int i = 0; i < outputs.Length; i++)
         {
             outputs[i].GradFn = node;
@@ -89,11 +89,11 @@ public static class Tape
         if (gradient == null)
         {
             if (root.Numel != 1)
-                throw new InvalidOperationException($"Backward: gradient can be implicit only for a scalar output, this one has shape {ShapeUtil.Format(root._shape)}; pass a gradient of the same shape");
-            gradient = Tensor.Ones(root._shape, root.Device);
+                throw new InvalidOperationException($"Backward: gradient can be implicit only for a scalar output, this one has shape {ShapeUtil.Format(root.Dims)}; pass a gradient of the same shape");
+            gradient = Tensor.Ones(root.Dims, root.Device);
         }
-        else if (!gradient._shape.AsSpan().SequenceEqual(root._shape))
-            throw new ArgumentException($"Backward: gradient shape {ShapeUtil.Format(gradient._shape)} does not match output shape {ShapeUtil.Format(root._shape)}", nameof(gradient));
+        else if (!gradient.Dims.AsSpan().SequenceEqual(root.Dims))
+            throw new ArgumentException($"Backward: gradient shape {ShapeUtil.Format(gradient.Dims)} does not match output shape {ShapeUtil.Format(root.Dims)}", nameof(gradient));
 
         using var _ = NoGrad();
         if (root.GradFn == null) { Accumulate(root, gradient); return; }
@@ -120,8 +120,8 @@ public static class Tape
                 if (g == null) continue;
                 var inp = i < node.Inputs.Length ? node.Inputs[i] : null;
                 if (inp == null) { loose.Add(g); continue; }
-                if (!g._shape.AsSpan().SequenceEqual(inp._shape))
-                    throw new InvalidOperationException($"Backward of '{node.Op}': gradient for input {i} has shape {ShapeUtil.Format(g._shape)}, input has {ShapeUtil.Format(inp._shape)} (a bug in the op's backward rule)");
+                if (!g.Dims.AsSpan().SequenceEqual(inp.Dims))
+                    throw new InvalidOperationException($"Backward of '{node.Op}': gradient for input {i} has shape {ShapeUtil.Format(g.Dims)}, input has {ShapeUtil.Format(inp.Dims)} (a bug in the op's backward rule)");
                 if (!pass.Add(inp, g)) loose.Add(g);
             }
             Free(node, retainGraph);

@@ -142,16 +142,4 @@ public sealed partial class Tensor
     /// <paramref name="retainGraph"/>.
     /// </summary>
     public void Backward(Tensor? gradient = null, bool retainGraph = false) => Tape.Backward(this, gradient, retainGraph);
-
-    internal void CheckFloat(string op)
-    {
-        if (DType != DType.Float32)
-            throw new ArgumentException($"{op}: expected a float32 tensor, got {DType.Name()} {ShapeUtil.Format(_shape)}; convert with To(DType.Float32)");
-    }
-
-    internal void CheckSameDevice(Tensor other, string op)
-    {
-        if (other.Device != Device)
-            throw new ArgumentException($"{op}: tensors are on different devices ({Device} and {other.Device}); move one with To(device)");
-    }
 }

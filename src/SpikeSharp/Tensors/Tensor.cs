@@ -15,7 +15,7 @@ public sealed partial class Tensor : IDisposable
     private static long _live, _created;
     private Storage? _storage;
     private int _offset;
-    internal readonly int[] _shape;
+    private readonly int[] _shape;
 
     internal Tensor(Storage storage, int offset, int[] shape, bool addRef)
     {
@@ -39,6 +39,16 @@ public sealed partial class Tensor : IDisposable
 
     /// <summary>Creation number, increasing over the process.</summary>
     internal long Id { get; }
+
+    /// <summary>
+    /// The dimensions themselves, not a copy, for the tensor layer (Tensors/, Ops/, Autograd/) where a copy per op
+    /// would add up; it must never be mutated (views share it). Everything else uses <see cref="Shape"/>,
+    /// <see cref="Size"/>, <see cref="Rank"/> or <see cref="Numel"/> (ArchitectureTests checks this).
+    /// </summary>
+    internal int[] Dims => _shape;
+
+    /// <summary>Where this tensor starts in its storage, in elements (for sub-buffers of ops).</summary>
+    internal int Offset => _offset;
 
     /// <summary>The dimensions (a copy).</summary>
     public int[] Shape => (int[])_shape.Clone();
