@@ -6,7 +6,9 @@ using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-// Batch norm on the backend's IBatchNormKernels family: in training two reduction passes (mean, centred squares) and one normalising pass; the backward pass one fused reduction (Σg, Σg·x̂ with x̂ recomputed) and one pass for dx. It keeps x itself (which its producer made anyway) and the per-channel mean and 1/σ, never x̂.
+// Batch norm on the backend's IBatchNormKernels family: in training two reduction passes (mean, centred squares) and
+// one normalising pass; the backward pass one fused reduction (Σg, Σg·x̂ with x̂ recomputed) and one pass for dx. It
+// keeps x itself (which its producer made anyway) and the per-channel mean and 1/σ, never x̂.
 public static partial class NormOps
 {
     // A test and benchmark switch, kept on Tensor where its callers look for it.

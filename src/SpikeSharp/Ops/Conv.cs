@@ -6,15 +6,21 @@ using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-/// <summary>2-D convolution by im2col: a rank-6 Gather builds the columns, a GEMM multiplies them with the weight; the Gather's adjoint (col2im) is one ScatterAdd per kernel tap, whose targets are distinct. The columns are kh·kw times the input, so conv builds them for a chunk of the batch at a time (at most Tensor.ColumnChunkElements), in the forward pass and again in the backward pass, and keeps only x and the weight for its backward: the columns never outlive the chunk (PyTorch's cuDNN path does not keep them either).</summary>
+/// <summary>
+/// 2-D convolution by im2col: a rank-6 Gather builds the columns, a GEMM multiplies them with the weight; the Gather's
+/// adjoint (col2im) is one ScatterAdd per kernel tap, whose targets are distinct. The columns are kh·kw times the
+/// input, so conv builds them for a chunk of the batch at a time (at most Tensor.ColumnChunkElements), in the forward
+/// pass and again in the backward pass, and keeps only x and the weight for its backward: the columns never outlive the
+/// chunk (PyTorch's cuDNN path does not keep them either).
+/// </summary>
 public static class ConvOps
 {
     // Test and benchmark switches, kept on Tensor where their callers look for them.
     extension(Tensor)
     {
         /// <summary>While true in the calling flow, convolutions skip the backend's <see cref="IConv2dKernels"/> family
-        /// and take the generic im2col + GEMM path (tests compare the two; benchmarks time both). Pooling and batch norm
-        /// have their own switch, <see cref="NormOps.extension(Tensor).GenericNormPoolOnly"/>.</summary>
+        /// and take the generic im2col + GEMM path (tests compare the two; benchmarks time both). Pooling and batch
+        /// norm have their own switch, <see cref="NormOps.extension(Tensor).GenericNormPoolOnly"/>.</summary>
         internal static bool GenericConvOnly
         {
             get => _genericConvOnly.Value;
@@ -59,7 +65,8 @@ public static class ConvOps
         /// the batch); weight: (O, C, kh, kw); bias: (O) or null. Output (N, O, Ho, Wo) with
         /// Ho = (H + 2·padH − kh) / strideH + 1.
         /// </summary>
-        public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, (int H, int W)? stride = null, (int H, int W)? padding = null)
+        public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, (int H, int W)? stride = null,
+            (int H, int W)? padding = null)
         {
             if (x.Rank == 5)
             {
@@ -70,12 +77,16 @@ public static class ConvOps
             }
             var (sh, sw) = stride ?? (1, 1);
             var (ph, pw) = padding ?? (0, 0);
-            if (weight.Rank != 4) throw new ArgumentException($"conv2d: weight must be (O, C, kh, kw), got {ShapeUtil.Format(weight.Dims)}", nameof(weight));
+            if (weight.Rank != 4) throw new ArgumentException($"conv2d: weight must be (O, C, kh, kw), "
+                + $"got {ShapeUtil.Format(weight.Dims)}", nameof(weight));
             if (x.Rank != 4 || x.Dims[1] != weight.Dims[1])
-                throw new ArgumentException($"conv2d: input must be (N, C, H, W) or (T, B, C, H, W) with C = {weight.Dims[1]} (weight {ShapeUtil.Format(weight.Dims)}), got {ShapeUtil.Format(x.Dims)}", nameof(x));
+                throw new ArgumentException($"conv2d: input must be (N, C, H, W) or (T, B, C, H, W) with C "
+                    + $"= {weight.Dims[1]} (weight {ShapeUtil.Format(weight.Dims)}), "
+                        + $"got {ShapeUtil.Format(x.Dims)}", nameof(x));
             int o = weight.Dims[0], c = weight.Dims[1], kh = weight.Dims[2], kw = weight.Dims[3];
             if (bias != null && (bias.Rank != 1 || bias.Dims[0] != o))
-                throw new ArgumentException($"conv2d: bias must be ({o}), got {ShapeUtil.Format(bias.Dims)}", nameof(bias));
+                throw new ArgumentException($"conv2d: bias must be ({o}), "
+                    + $"got {ShapeUtil.Format(bias.Dims)}", nameof(bias));
             x.CheckSameDevice(weight, "conv2d");
             if (bias != null) x.CheckSameDevice(bias, "conv2d");
             var win = CheckWindow(x, kh, kw, sh, sw, ph, pw, "conv2d");
@@ -97,7 +108,8 @@ public static class ConvOps
                         using var ym = Empty(new[] { o, nc * l }, DType.Float32, dev);
                         be.Gemm(false, false, o, nc * l, k, 1f, w2.Buf, cols.Buf, 0f, ym.Buf);
                         // (O, nc, L) → the chunk's rows (nc, O, L) of y.
-                        be.Gather(ym.Buf, StridedIndex.Create(new[] { nc, o, l }, new[] { l, nc * l, 1 }), Rows(y, n0, nc));
+                        be.Gather(ym.Buf, StridedIndex.Create(new[] { nc, o, l },
+                            new[] { l, nc * l, 1 }), Rows(y, n0, nc));
                     }
                 }
                 if (bias != null)
@@ -116,7 +128,8 @@ public static class ConvOps
     private static readonly AsyncLocal<bool> _genericConvOnly = new();
 
     // The backend's convolution kernels, or null when it has none or the flow asks for the generic path.
-    private static IConv2dKernels? ConvKernels(IBackend be) => Tensor.GenericConvOnly ? null : be.Family<IConv2dKernels>();
+    private static IConv2dKernels? ConvKernels(IBackend be) => Tensor.GenericConvOnly ? null
+        : be.Family<IConv2dKernels>();
 
     // Geometry of a sliding-window unfold of an (N, C, H, W) input.
     internal readonly record struct Window(int N, int C, int H, int W, int Kh, int Kw, int Sh, int Sw, int Ph, int Pw)

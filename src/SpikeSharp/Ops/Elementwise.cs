@@ -8,55 +8,52 @@ namespace SpikeSharp;
 /// <summary>Elementwise arithmetic with numpy broadcasting, forward beside backward.</summary>
 public static class ElementwiseOps
 {
-    extension(Tensor input)
+    extension(Tensor a)
     {
         /// <summary>a + b (broadcasting).</summary>
         public Tensor Add(Tensor b)
         {
-            var y = Binary(input, b, new AddOp(), "add");
-            var (sa, sb) = (input.Dims, b.Dims);
-            return Tape.Record("add", y, Saves.None, g => new[] { g.SumTo(sa), g.SumTo(sb) }, input, b);
+            var y = Binary(a, b, new AddOp(), "add");
+            var (sa, sb) = (a.Dims, b.Dims);
+            return Tape.Record("add", y, Saves.None, g => new[] { g.SumTo(sa), g.SumTo(sb) }, a, b);
         }
 
         /// <summary>a − b (broadcasting).</summary>
         public Tensor Sub(Tensor b)
         {
-            var y = Binary(input, b, new SubOp(), "sub");
-            var (sa, sb) = (input.Dims, b.Dims);
-            return Tape.Record("sub", y, Saves.None, g => new[] { g.SumTo(sa), NegSumTo(g, sb) }, input, b);
+            var y = Binary(a, b, new SubOp(), "sub");
+            var (sa, sb) = (a.Dims, b.Dims);
+            return Tape.Record("sub", y, Saves.None, g => new[] { g.SumTo(sa), NegSumTo(g, sb) }, a, b);
         }
 
         /// <summary>a · b elementwise (broadcasting).</summary>
         public Tensor Mul(Tensor b)
         {
-            var y = Binary(input, b, new MulOp(), "mul");
-            var a = input;
+            var y = Binary(a, b, new MulOp(), "mul");
             bool ga = a.RequiresGrad, gb = b.RequiresGrad;
             return Tape.Record("mul", y, Saves.Of(ga ? b : null, gb ? a : null), g => new[]
             {
                 ga ? ProductSumTo(g, b, a.Dims, "mul_backward") : null,
                 gb ? ProductSumTo(g, a, b.Dims, "mul_backward") : null,
-            }, input, b);
+            }, a, b);
         }
 
         /// <summary>a / b elementwise (broadcasting).</summary>
         public Tensor Div(Tensor b)
         {
-            var y = Binary(input, b, new DivOp(), "div");
-            var a = input;
+            var y = Binary(a, b, new DivOp(), "div");
             bool ga = a.RequiresGrad, gb = b.RequiresGrad;
             return Tape.Record("div", y, Saves.Of(b, gb ? y : null), g => new[]
             {
                 ga ? Owned(Binary(g, b, new DivOp(), "div_backward"), t => t.SumTo(a.Dims)) : null,
                 gb ? DivGradB(g, y, b) : null,
-            }, input, b);
+            }, a, b);
         }
 
         /// <summary>Elementwise maximum (gradient to the larger; to a on ties).</summary>
         public Tensor Maximum(Tensor b)
         {
-            var y = Binary(input, b, new MaxOp2(), "maximum");
-            var a = input;
+            var y = Binary(a, b, new MaxOp2(), "maximum");
             return Tape.Record("maximum", y, Saves.Of(a, b), g =>
             {
                 using var mask = Binary(a, b, new CompareOp(5), "maximum_backward");
@@ -65,43 +62,42 @@ public static class ElementwiseOps
                 {
                     ProductSumTo(g, mask, a.Dims, "maximum_backward"), ProductSumTo(g, inv, b.Dims, "maximum_backward"),
                 };
-            }, input, b);
+            }, a, b);
         }
 
         /// <summary>s · x + c, the affine map behind scalar add/sub/mul.</summary>
         public Tensor Affine(float scale, float shift)
         {
-            var y = Unary(input, new AffineOp(scale, shift), "affine");
+            var y = Unary(a, new AffineOp(scale, shift), "affine");
             return Tape.Record("affine", y, Saves.None,
-                g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, input);
+                g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, a);
         }
 
         /// <summary>x + s.</summary>
-        public Tensor AddScalar(float s) => input.Affine(1f, s);
+        public Tensor AddScalar(float s) => a.Affine(1f, s);
 
         /// <summary>x · s.</summary>
-        public Tensor MulScalar(float s) => input.Affine(s, 0f);
+        public Tensor MulScalar(float s) => a.Affine(s, 0f);
 
         /// <summary>s − x.</summary>
-        public Tensor RSubScalar(float s) => input.Affine(-1f, s);
+        public Tensor RSubScalar(float s) => a.Affine(-1f, s);
 
         /// <summary>−x.</summary>
-        public Tensor Neg() => input.Affine(-1f, 0f);
+        public Tensor Neg() => a.Affine(-1f, 0f);
 
         /// <summary>x / s.</summary>
-        public Tensor DivScalar(float s) => input.Affine(1f / s, 0f);
+        public Tensor DivScalar(float s) => a.Affine(1f / s, 0f);
 
         /// <summary>s / x.</summary>
         public Tensor RDivScalar(float s)
         {
-            var y = Unary(input, new RDivOp(s), "rdiv");
-            var x = input;
-            return Tape.Record("rdiv", y, Saves.Of(x, y), g =>
+            var y = Unary(a, new RDivOp(s), "rdiv");
+            return Tape.Record("rdiv", y, Saves.Of(a, y), g =>
             {
                 using var gy = Binary(g, y, new MulOp(), "rdiv_backward");
-                using var q = Binary(gy, x, new DivOp(), "rdiv_backward");
+                using var q = Binary(gy, a, new DivOp(), "rdiv_backward");
                 return new[] { Unary(q, new AffineOp(-1f, 0f), "rdiv_backward") };
-            }, input);
+            }, a);
         }
     }
 
@@ -152,7 +148,7 @@ internal static class Broadcasting
         return (StridedIndex.Create(dims.ToArray(), la.ToArray()), StridedIndex.Create(dims.ToArray(), lb.ToArray()));
     }
 
-    // Strides of an input of shape `s` read at the positions of `outShape` (0 where broadcast).
+    // Strides of an a of shape `s` read at the positions of `outShape` (0 where broadcast).
     public static int[] Strides(int[] outShape, int[] s)
     {
         var st = new int[outShape.Length];

@@ -23,16 +23,20 @@ public static class LossOps
     {
         /// <summary>
         /// Cross-entropy of <paramref name="logits"/> (N, C) against int32 class <paramref name="labels"/> (N):
-        /// lossᵢ = −Σ_c qᵢc · log softmax(logitsᵢ)_c with q = (1 − ε)·onehot(label) + ε / C, ε = <paramref name="labelSmoothing"/>.
+        /// lossᵢ = −Σ_c qᵢc · log softmax(logitsᵢ)_c with q = (1 − ε)·onehot(label) + ε / C, ε =
+        /// <paramref name="labelSmoothing"/>.
         /// </summary>
         /// <remarks>Backward: g' = (softmax(logits) − q) · g, divided by N for <see cref="Reduction.Mean"/>.
-        /// Labels outside [0, C) fail with <see cref="IndexOutOfRangeException"/> before anything is computed.</remarks>
-        public static Tensor CrossEntropy(Tensor logits, Tensor labels, Reduction reduction = Reduction.Mean, float labelSmoothing = 0f)
+        /// Labels outside [0, C) fail with <see cref="IndexOutOfRangeException"/> before anything is
+        /// computed.</remarks>
+        public static Tensor CrossEntropy(Tensor logits, Tensor labels, Reduction reduction = Reduction.Mean,
+            float labelSmoothing = 0f)
         {
             const string op = "cross_entropy";
             CheckLogitsAndLabels(logits, labels, op);
             if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
-                throw new ArgumentOutOfRangeException(nameof(labelSmoothing), $"{op}: label smoothing must be in [0, 1], got {labelSmoothing}");
+                throw new ArgumentOutOfRangeException(nameof(labelSmoothing), $"{op}: label smoothing must be in [0, "
+                    + $"1], got {labelSmoothing}");
             int n = logits.Dims[0], c = logits.Dims[1];
 
             var q = Tensor.OneHot(labels, c); // validates the labels before any work
@@ -42,7 +46,11 @@ public static class LossOps
             using (var prod = Binary(q, lsm, new MulOp(), op))
             using (var row = prod.ReduceDim(new SumOp(), 1, op))
             {
-                if (reduction == Reduction.None) { y = Unary(row, new AffineOp(-1f, 0f), op); y = ReshapeOwned(y, new[] { n }); }
+                if (reduction == Reduction.None)
+                {
+                    y = Unary(row, new AffineOp(-1f, 0f), op);
+                    y = ReshapeOwned(y, new[] { n });
+                }
                 else
                 {
                     using var tot = row.ReduceRaw(new SumOp(), new[] { 0, 1 }, op);
@@ -66,13 +74,17 @@ public static class LossOps
             return y;
         }
 
-        /// <summary>Mean squared error: reduce((a − b)²). <paramref name="a"/> and <paramref name="b"/> must have the same shape.</summary>
+        /// <summary>
+        /// Mean squared error: reduce((a − b)²). <paramref name="a"/> and <paramref name="b"/> must have the same
+        /// shape.
+        /// </summary>
         public static Tensor Mse(Tensor a, Tensor b, Reduction reduction = Reduction.Mean)
         {
             const string op = "mse";
             a.CheckFloat(op); b.CheckFloat(op); a.CheckSameDevice(b, op);
             if (!a.Dims.AsSpan().SequenceEqual(b.Dims))
-                throw new ArgumentException($"{op}: input {ShapeUtil.Format(a.Dims)} and target {ShapeUtil.Format(b.Dims)} must have the same shape", nameof(b));
+                throw new ArgumentException($"{op}: input {ShapeUtil.Format(a.Dims)} and "
+                    + $"target {ShapeUtil.Format(b.Dims)} must have the same shape", nameof(b));
             // A composition: its backward (2(a − b)·g, scaled) comes from sub, square and the reduction.
             var diff = a.Sub(b);
             var sq = diff.Square();
@@ -89,7 +101,8 @@ public static class LossOps
 
         /// <summary>
         /// Fraction of rows of <paramref name="logits"/> (N, C) whose first maximum is the int32 label: a float32
-        /// scalar on the device (read it with <see cref="Tensor.Item"/> when a host value is wanted). Not differentiable.
+        /// scalar on the device (read it with <see cref="Tensor.Item"/> when a host value is wanted). Not
+        /// differentiable.
         /// </summary>
         public static Tensor Accuracy(Tensor logits, Tensor labels)
         {
@@ -118,9 +131,12 @@ public static class LossOps
     {
         logits.CheckFloat(op);
         if (logits.Rank != 2)
-            throw new ArgumentException($"{op}: logits must be (N, C), got {ShapeUtil.Format(logits.Dims)}", nameof(logits));
+            throw new ArgumentException($"{op}: logits must be (N, C), "
+                + $"got {ShapeUtil.Format(logits.Dims)}", nameof(logits));
         if (labels.DType != DType.Int32 || labels.Rank != 1 || labels.Dims[0] != logits.Dims[0])
-            throw new ArgumentException($"{op}: labels must be int32 ({logits.Dims[0]}) for logits {ShapeUtil.Format(logits.Dims)}, got {labels.DType.Name()} {ShapeUtil.Format(labels.Dims)}", nameof(labels));
+            throw new ArgumentException($"{op}: labels must be int32 ({logits.Dims[0]}) for "
+                + $"logits {ShapeUtil.Format(logits.Dims)}, "
+                    + $"got {labels.DType.Name()} {ShapeUtil.Format(labels.Dims)}", nameof(labels));
         logits.CheckSameDevice(labels, op);
     }
 }

@@ -4,7 +4,9 @@ using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-/// <summary>Matrix products: 2-D, batched 3-D (with a shared 2-D right operand), optional transposes, and linear.</summary>
+/// <summary>
+/// Matrix products: 2-D, batched 3-D (with a shared 2-D right operand), optional transposes, and linear.
+/// </summary>
 public static class MatmulOps
 {
     extension(Tensor)
@@ -17,12 +19,14 @@ public static class MatmulOps
         {
             a.CheckFloat("matmul"); b.CheckFloat("matmul"); a.CheckSameDevice(b, "matmul");
             if (a.Rank is < 2 or > 3 || b.Rank is < 2 or > 3 || (b.Rank == 3 && a.Rank != 3))
-                throw new ArgumentException($"matmul: expected 2-D or 3-D operands ((m,k)@(k,n), (B,m,k)@(B,k,n) or (B,m,k)@(k,n)), got {ShapeUtil.Format(a.Dims)} and {ShapeUtil.Format(b.Dims)}");
+                throw new ArgumentException($"matmul: expected 2-D or 3-D operands ((m,k)@(k,n), (B,m,k)@(B,k,n) or "
+                    + $"(B,m,k)@(k,n)), got {ShapeUtil.Format(a.Dims)} and {ShapeUtil.Format(b.Dims)}");
             int batch = a.Rank == 3 ? a.Dims[0] : 1;
             int ar = a.Dims[^2], ac = a.Dims[^1], br = b.Dims[^2], bc = b.Dims[^1];
             int m = transA ? ac : ar, k = transA ? ar : ac, kb = transB ? bc : br, n = transB ? br : bc;
             if (k != kb || (b.Rank == 3 && b.Dims[0] != batch))
-                throw new ArgumentException($"matmul: shapes {ShapeUtil.Format(a.Dims)}{(transA ? "ᵀ" : "")} and {ShapeUtil.Format(b.Dims)}{(transB ? "ᵀ" : "")} do not agree (inner dims {k} vs {kb})");
+                throw new ArgumentException($"matmul: shapes {ShapeUtil.Format(a.Dims)}{(transA ? "ᵀ" : "")} and "
+                    + $"{ShapeUtil.Format(b.Dims)}{(transB ? "ᵀ" : "")} do not agree (inner dims {k} vs {kb})");
             var y = Empty(a.Rank == 3 ? new[] { batch, m, n } : new[] { m, n }, DType.Float32, a.Device);
             if (y.Numel == 0) return y;
             if (k == 0) { y.Backend.Fill(y.Buf, 0f); return y; }
@@ -49,7 +53,8 @@ public static class MatmulOps
             int[] aShape = a.Dims, bShape = b.Dims;
             Tape.Record("matmul", y, Saves.Of(ga ? b16 ?? b : null, gb ? a16 ?? a : null), g => new[]
             {
-                // dA = g @ op(B)ᵀ (or its transpose), dB = op(A)ᵀ @ g (or its transpose); a shared B sums over the batch.
+                // dA = g @ op(B)ᵀ (or its transpose), dB = op(A)ᵀ @ g (or its transpose); a shared B sums over the
+                // batch.
                 !ga ? null : b16 == null ? GradA(a, b, g, transA, transB)
                     : !transA ? Product(aShape, g, Of(g), Copy(b16), false, !transB, rows, k, n)
                     : Product(aShape, g, Copy(b16), Of(g), transB, true, k, m, n),
@@ -64,11 +69,14 @@ public static class MatmulOps
         /// <summary>y = x · Wᵀ + b for x (..., in), weight (out, in), bias (out) or null.</summary>
         public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
         {
-            if (weight.Rank != 2) throw new ArgumentException($"linear: weight must be (out, in), got {ShapeUtil.Format(weight.Dims)}", nameof(weight));
+            if (weight.Rank != 2) throw new ArgumentException($"linear: weight must be (out, in), "
+                + $"got {ShapeUtil.Format(weight.Dims)}", nameof(weight));
             if (x.Rank < 1 || x.Dims[^1] != weight.Dims[1])
-                throw new ArgumentException($"linear: input {ShapeUtil.Format(x.Dims)} does not end in in_features = {weight.Dims[1]} of weight {ShapeUtil.Format(weight.Dims)}", nameof(x));
+                throw new ArgumentException($"linear: input {ShapeUtil.Format(x.Dims)} does not end in in_features "
+                    + $"= {weight.Dims[1]} of weight {ShapeUtil.Format(weight.Dims)}", nameof(x));
             if (bias != null && (bias.Rank != 1 || bias.Dims[0] != weight.Dims[0]))
-                throw new ArgumentException($"linear: bias must be ({weight.Dims[0]}), got {ShapeUtil.Format(bias.Dims)}", nameof(bias));
+                throw new ArgumentException($"linear: bias must be ({weight.Dims[0]}), "
+                    + $"got {ShapeUtil.Format(bias.Dims)}", nameof(bias));
             var x2 = x.Rank == 2 ? x : x.Reshape(-1, x.Dims[^1]);
             var y = Matmul(x2, weight, false, true);
             if (!ReferenceEquals(x2, x)) x2.Release();
@@ -77,10 +85,10 @@ public static class MatmulOps
         }
     }
 
-    extension(Tensor input)
+    extension(Tensor a)
     {
-        /// <summary>this @ other.</summary>
-        public Tensor Matmul(Tensor other) => Matmul(input, other);
+        /// <summary>a @ other (see the static overload for transposes and batches).</summary>
+        public Tensor Matmul(Tensor other) => Tensor.Matmul(a, other, false, false);
     }
 
     private static SpikeGemm.Operand Of(Tensor t) => SpikeGemm.Operand.Of(t);

@@ -6,7 +6,12 @@ using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-/// <summary>Batch and layer normalisation as single ops with written-out backward rules. Batch norm runs on the backend's IBatchNormKernels family where it has one (BatchNormFused.cs); the generic paths here keep only the normalised input x̂ and the per-channel (per-row) 1/σ for their backward, and build their output in the buffer of the squares they no longer need, instead of the five input-sized tensors a composition of primitives would keep.</summary>
+/// <summary>
+/// Batch and layer normalisation as single ops with written-out backward rules. Batch norm runs on the backend's
+/// IBatchNormKernels family where it has one (BatchNormFused.cs); the generic paths here keep only the normalised input
+/// x̂ and the per-channel (per-row) 1/σ for their backward, and build their output in the buffer of the squares they no
+/// longer need, instead of the five input-sized tensors a composition of primitives would keep.
+/// </summary>
 public static partial class NormOps
 {
     extension(Tensor)
@@ -21,11 +26,14 @@ public static partial class NormOps
             bool training, float momentum = 0.1f, float eps = 1e-5f)
         {
             x.CheckFloat("batch_norm");
-            if (x.Rank < 2) throw new ArgumentException($"batch_norm: expected (N, C, ...), got {ShapeUtil.Format(x.Dims)}", nameof(x));
+            if (x.Rank < 2) throw new ArgumentException($"batch_norm: expected (N, C, ...), "
+                + $"got {ShapeUtil.Format(x.Dims)}", nameof(x));
             int c = x.Dims[1];
-            foreach (var (t, nm) in new[] { (runningMean, "runningMean"), (runningVar, "runningVar"), (weight, "weight"), (bias, "bias") })
+            foreach (var (t, nm) in new[] { (runningMean, "runningMean"), (runningVar, "runningVar"),
+                (weight, "weight"), (bias, "bias") })
                 if (t != null && t.Numel != c)
-                    throw new ArgumentException($"batch_norm: {nm} must have C = {c} elements for input {ShapeUtil.Format(x.Dims)}, got {ShapeUtil.Format(t.Dims)}", nm);
+                    throw new ArgumentException($"batch_norm: {nm} must have C = {c} elements for "
+                        + $"input {ShapeUtil.Format(x.Dims)}, got {ShapeUtil.Format(t.Dims)}", nm);
             int n = x.Dims[0], sp = c == 0 || n == 0 ? 0 : x.Numel / (n * c);
             int count = n * sp;
             if (training && count <= 1)
@@ -44,15 +52,18 @@ public static partial class NormOps
         /// those dims (or are null).
         /// </summary>
         /// <remarks>y = (x − μ) / √(σ² + ε) · γ + β, with μ, σ² (biased) over the normalised dims.</remarks>
-        public static Tensor LayerNorm(Tensor x, int normalizedDims, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+        public static Tensor LayerNorm(Tensor x, int normalizedDims, Tensor? weight = null,
+            Tensor? bias = null, float eps = 1e-5f)
         {
             x.CheckFloat("layer_norm");
             if (normalizedDims < 1 || normalizedDims > x.Rank)
-                throw new ArgumentException($"layer_norm: normalizedDims must be in [1, {x.Rank}] for input {ShapeUtil.Format(x.Dims)}, got {normalizedDims}", nameof(normalizedDims));
+                throw new ArgumentException($"layer_norm: normalizedDims must be in [1, {x.Rank}] for "
+                    + $"input {ShapeUtil.Format(x.Dims)}, got {normalizedDims}", nameof(normalizedDims));
             var nshape = x.Dims.Skip(x.Rank - normalizedDims).ToArray();
             foreach (var (t, nm) in new[] { (weight, "weight"), (bias, "bias") })
                 if (t != null && !t.Dims.AsSpan().SequenceEqual(nshape))
-                    throw new ArgumentException($"layer_norm: {nm} must have shape {ShapeUtil.Format(nshape)}, got {ShapeUtil.Format(t.Dims)}", nm);
+                    throw new ArgumentException($"layer_norm: {nm} must have shape {ShapeUtil.Format(nshape)}, "
+                        + $"got {ShapeUtil.Format(t.Dims)}", nm);
             foreach (var t in new[] { weight, bias }) if (t != null) x.CheckSameDevice(t, "layer_norm");
             int d = (int)ShapeUtil.Numel(nshape), rows = d == 0 ? 0 : x.Numel / d;
             var be = x.Backend; var dev = x.Device;

@@ -55,7 +55,9 @@ internal static class OpHelpers
         internal Tensor MapWith<TOp>(Tensor other, TOp op, string name) where TOp : struct, IBinaryOp =>
             Binary(t, other, op, name);
 
-        /// <summary>Disposes this tensor unless it is <paramref name="other"/> (a reshape may return its input).</summary>
+        /// <summary>
+        /// Disposes this tensor unless it is <paramref name="other"/> (a reshape may return its input).
+        /// </summary>
         internal void DisposeIfNotSame(Tensor other)
         {
             if (!ReferenceEquals(t, other)) t.Dispose();
@@ -69,7 +71,9 @@ internal static class OpHelpers
                     + $"{ShapeUtil.Format(t.Dims)}; convert with To(DType.Float32)");
         }
 
-        /// <summary>Throws unless <paramref name="other"/> is on this tensor's device, naming <paramref name="op"/>.</summary>
+        /// <summary>
+        /// Throws unless <paramref name="other"/> is on this tensor's device, naming <paramref name="op"/>.
+        /// </summary>
         internal void CheckSameDevice(Tensor other, string op)
         {
             if (other.Device != t.Device)

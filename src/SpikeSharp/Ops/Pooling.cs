@@ -7,7 +7,10 @@ using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-/// <summary>2-D max and average pooling: on the backend's IPool2dKernels family (one pass each way) where it has one, else over the windows that Im2Col builds.</summary>
+/// <summary>
+/// 2-D max and average pooling: on the backend's IPool2dKernels family (one pass each way) where it has one, else over
+/// the windows that Im2Col builds.
+/// </summary>
 public static class PoolingOps
 {
     extension(Tensor)
@@ -17,7 +20,8 @@ public static class PoolingOps
         /// The gradient goes to the first maximum of each window (as in PyTorch), which matters for binary spikes
         /// where ties are the rule.
         /// </summary>
-        public static Tensor MaxPool2d(Tensor x, (int H, int W) kernel, (int H, int W)? stride = null, (int H, int W)? padding = null)
+        public static Tensor MaxPool2d(Tensor x, (int H, int W) kernel, (int H, int W)? stride = null,
+            (int H, int W)? padding = null)
         {
             if (x.Rank == 5)
             {
@@ -29,7 +33,8 @@ public static class PoolingOps
             var (sh, sw) = stride ?? kernel;
             var (ph, pw) = padding ?? (0, 0);
             if (ph * 2 > kernel.H || pw * 2 > kernel.W)
-                throw new ArgumentException($"max_pool2d: padding ({ph}, {pw}) must be at most half the kernel ({kernel.H}, {kernel.W})", nameof(padding));
+                throw new ArgumentException($"max_pool2d: padding ({ph}, {pw}) must be at most half the kernel "
+                    + $"({kernel.H}, {kernel.W})", nameof(padding));
             var win = CheckWindow(x, kernel.H, kernel.W, sh, sw, ph, pw, "max_pool2d");
             var be = x.Backend; var dev = x.Device;
             int kk = win.Taps;
@@ -90,7 +95,8 @@ public static class PoolingOps
         /// Average pooling. x: (N, C, H, W) or (T, B, C, H, W); stride defaults to the kernel; zero padding is
         /// counted in the average (PyTorch's count_include_pad = true).
         /// </summary>
-        public static Tensor AvgPool2d(Tensor x, (int H, int W) kernel, (int H, int W)? stride = null, (int H, int W)? padding = null)
+        public static Tensor AvgPool2d(Tensor x, (int H, int W) kernel, (int H, int W)? stride = null,
+            (int H, int W)? padding = null)
         {
             if (x.Rank == 5)
             {

@@ -8,42 +8,45 @@ namespace SpikeSharp;
 /// <summary>Sum, mean, max, argmax over all elements or given dims.</summary>
 public static class ReductionOps
 {
-    extension(Tensor input)
+    extension(Tensor x)
     {
         // Reduces one dim with a raw kernel; keeps the dim as size 1.
         internal Tensor ReduceDim<TOp>(TOp op, int d, string name) where TOp : struct, IReduceOp
         {
-            var shape = (int[])input.Dims.Clone();
-            int outer = ShapeUtil.Prod(input.Dims, 0, d), r = input.Dims[d], inner = ShapeUtil.Prod(input.Dims, d + 1, input.Rank);
+            var shape = (int[])x.Dims.Clone();
+            int outer = ShapeUtil.Prod(x.Dims, 0, d), r = x.Dims[d],
+                inner = ShapeUtil.Prod(x.Dims, d + 1, x.Rank);
             shape[d] = 1;
-            var y = Empty(shape, DType.Float32, input.Device);
-            if (r == 0) { input.Backend.Fill(y.Buf, op.Identity()); return y; }
-            input.Backend.Reduce(op, input.Buf, y.Buf, outer, r, inner);
+            var y = Empty(shape, DType.Float32, x.Device);
+            if (r == 0) { x.Backend.Fill(y.Buf, op.Identity()); return y; }
+            x.Backend.Reduce(op, x.Buf, y.Buf, outer, r, inner);
             return y;
         }
 
         internal int[] NormDims(int[]? dims, string op)
         {
-            if (dims == null || dims.Length == 0) return Enumerable.Range(0, input.Rank).ToArray();
-            var d = dims.Select(x => ShapeUtil.NormDim(x, input.Rank, op)).Distinct().OrderBy(x => x).ToArray();
-            if (d.Length != dims.Length) throw new ArgumentException($"{op}: repeated dim in [{string.Join(", ", dims)}]", nameof(dims));
+            if (dims == null || dims.Length == 0) return Enumerable.Range(0, x.Rank).ToArray();
+            var d = dims.Select(v => ShapeUtil.NormDim(v, x.Rank, op)).Distinct().OrderBy(v => v).ToArray();
+            if (d.Length != dims.Length) throw new ArgumentException($"{op}: repeated dim in "
+                + $"[{string.Join(", ", dims)}]", nameof(dims));
             return d;
         }
 
         internal Tensor ReduceRaw<TOp>(TOp op, int[] dims, string name) where TOp : struct, IReduceOp
         {
-            if (dims.Length == input.Rank && input.Rank > 0 || input.Rank == 0)
+            if (dims.Length == x.Rank && x.Rank > 0 || x.Rank == 0)
             {
                 // All elements: one flat reduction.
-                var y = Empty(Enumerable.Repeat(1, input.Rank).ToArray(), DType.Float32, input.Device);
-                if (input.Numel == 0) input.Backend.Fill(y.Buf, op.Identity()); else input.Backend.Reduce(op, input.Buf, y.Buf, 1, input.Numel, 1);
+                var y = Empty(Enumerable.Repeat(1, x.Rank).ToArray(), DType.Float32, x.Device);
+                if (x.Numel == 0) x.Backend.Fill(y.Buf, op.Identity());
+                else x.Backend.Reduce(op, x.Buf, y.Buf, 1, x.Numel, 1);
                 return y;
             }
-            Tensor cur = input;
+            Tensor cur = x;
             foreach (var d in dims)
             {
                 var next = cur.ReduceDim(op, d, name);
-                if (!ReferenceEquals(cur, input)) cur.Dispose();
+                if (!ReferenceEquals(cur, x)) cur.Dispose();
                 cur = next;
             }
             return cur;
@@ -52,84 +55,91 @@ public static class ReductionOps
         /// <summary>Sum over <paramref name="dims"/> (all when null).</summary>
         public Tensor Sum(int[]? dims = null, bool keepDim = false)
         {
-            input.CheckFloat("sum");
-            var d = input.NormDims(dims, "sum");
-            var k = input.ReduceRaw(new SumOp(), d, "sum");
-            var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(input.Dims, d, false));
+            x.CheckFloat("sum");
+            var d = x.NormDims(dims, "sum");
+            var k = x.ReduceRaw(new SumOp(), d, "sum");
+            var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(x.Dims, d, false));
             if (!keepDim) k.DisposeIfNotSame(y);
-            var inShape = input.Dims; var kShape = k.Dims;
-            return Tape.Record("sum", y, Saves.None, g => new[] { g.ReshapeNoGrad(kShape).ExpandTo(inShape) }, input);
+            var inShape = x.Dims; var kShape = k.Dims;
+            return Tape.Record("sum", y, Saves.None, g => new[] { g.ReshapeNoGrad(kShape).ExpandTo(inShape) }, x);
         }
 
         /// <summary>Sum over one dim.</summary>
-        public Tensor Sum(int dim, bool keepDim = false) => input.Sum(new[] { dim }, keepDim);
+        public Tensor Sum(int dim, bool keepDim = false) => x.Sum(new[] { dim }, keepDim);
 
         /// <summary>Mean over <paramref name="dims"/> (all when null).</summary>
         public Tensor Mean(int[]? dims = null, bool keepDim = false)
         {
-            var d = input.NormDims(dims, "mean");
-            long n = 1; foreach (var i in d) n *= input.Dims[i];
-            var s = input.Sum(d, keepDim);
+            var d = x.NormDims(dims, "mean");
+            long n = 1; foreach (var i in d) n *= x.Dims[i];
+            var s = x.Sum(d, keepDim);
             var y = s.MulScalar(n == 0 ? float.NaN : 1f / n);
             s.Release();
             return y;
         }
 
         /// <summary>Mean over one dim.</summary>
-        public Tensor Mean(int dim, bool keepDim = false) => input.Mean(new[] { dim }, keepDim);
+        public Tensor Mean(int dim, bool keepDim = false) => x.Mean(new[] { dim }, keepDim);
 
-        /// <summary>Maximum over <paramref name="dims"/> (all when null). The gradient goes to every maximal element.</summary>
-        public Tensor Max(int[]? dims = null, bool keepDim = false) => input.Extreme(new MaxOp(), dims, keepDim, "max");
+        /// <summary>
+        /// Maximum over <paramref name="dims"/> (all when null). The gradient goes to every maximal element.
+        /// </summary>
+        public Tensor Max(int[]? dims = null, bool keepDim = false) => x.Extreme(new MaxOp(), dims, keepDim, "max");
 
         // Max or min over dims; the gradient goes to every element equal to the result.
         internal Tensor Extreme<TOp>(TOp op, int[]? dims, bool keepDim, string name) where TOp : struct, IReduceOp
         {
-            input.CheckFloat(name);
-            if (input.Numel == 0) throw new ArgumentException($"{name}: the tensor {ShapeUtil.Format(input.Dims)} is empty", "input");
-            var d = input.NormDims(dims, name);
-            var k = input.ReduceRaw(op, d, name);
-            var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(input.Dims, d, false));
+            x.CheckFloat(name);
+            if (x.Numel == 0) throw new ArgumentException($"{name}: the "
+                + $"tensor {ShapeUtil.Format(x.Dims)} is empty", "x");
+            var d = x.NormDims(dims, name);
+            var k = x.ReduceRaw(op, d, name);
+            var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(x.Dims, d, false));
             if (!keepDim) k.DisposeIfNotSame(y);
-            var x = input; var kShape = k.Dims;
+            var kShape = k.Dims;
             return Tape.Record(name, y, Saves.Of(x, y), g =>
             {
                 using var kk = y.ReshapeNoGrad(kShape);
                 using var mask = Binary(x, kk, new CompareOp(0), name + "_backward");
                 using var ge = g.ReshapeNoGrad(kShape);
                 return new[] { Binary(mask, ge, new MulOp(), name + "_backward") };
-            }, input);
+            }, x);
         }
 
         /// <summary>Maximum over one dim.</summary>
-        public Tensor Max(int dim, bool keepDim = false) => input.Max(new[] { dim }, keepDim);
+        public Tensor Max(int dim, bool keepDim = false) => x.Max(new[] { dim }, keepDim);
 
-        /// <summary>Index of the first maximum over <paramref name="dim"/> (int32); over all elements when null.</summary>
+        /// <summary>
+        /// Index of the first maximum over <paramref name="dim"/> (int32); over all elements when null.
+        /// </summary>
         public Tensor ArgMax(int? dim = null, bool keepDim = false)
         {
-            input.CheckFloat("argmax");
-            if (input.Numel == 0) throw new ArgumentException("argmax: the tensor is empty", "input");
+            x.CheckFloat("argmax");
+            if (x.Numel == 0) throw new ArgumentException("argmax: the tensor is empty", "x");
             if (dim == null)
             {
-                var y0 = Empty(keepDim ? Enumerable.Repeat(1, input.Rank).ToArray() : Array.Empty<int>(), DType.Int32, input.Device);
-                input.Backend.ArgMax(input.Buf, y0.Buf, 1, input.Numel, 1);
+                var y0 = Empty(keepDim ? Enumerable.Repeat(1, x.Rank).ToArray() : Array.Empty<int>(),
+                    DType.Int32, x.Device);
+                x.Backend.ArgMax(x.Buf, y0.Buf, 1, x.Numel, 1);
                 return y0;
             }
-            int d = ShapeUtil.NormDim(dim.Value, input.Rank, "argmax");
-            var shape = (int[])input.Dims.Clone(); shape[d] = 1;
-            var y = Empty(keepDim ? shape : Squeezed(input.Dims, new[] { d }, false), DType.Int32, input.Device);
-            input.Backend.ArgMax(input.Buf, y.Buf, ShapeUtil.Prod(input.Dims, 0, d), input.Dims[d], ShapeUtil.Prod(input.Dims, d + 1, input.Rank));
+            int d = ShapeUtil.NormDim(dim.Value, x.Rank, "argmax");
+            var shape = (int[])x.Dims.Clone(); shape[d] = 1;
+            var y = Empty(keepDim ? shape : Squeezed(x.Dims, new[] { d }, false), DType.Int32, x.Device);
+            x.Backend.ArgMax(x.Buf, y.Buf, ShapeUtil.Prod(x.Dims, 0, d), x.Dims[d],
+                ShapeUtil.Prod(x.Dims, d + 1, x.Rank));
             return y;
         }
 
         /// <summary>Sums a broadcast gradient back to <paramref name="shape"/> (the adjoint of broadcasting).</summary>
         internal Tensor SumTo(int[] shape)
         {
-            if (input.Dims.AsSpan().SequenceEqual(shape)) return input;
-            int lead = input.Rank - shape.Length;
+            if (x.Dims.AsSpan().SequenceEqual(shape)) return x;
+            int lead = x.Rank - shape.Length;
             var dims = new List<int>();
-            for (int i = 0; i < input.Rank; i++)
-                if (i < lead || (shape[i - lead] == 1 && input.Dims[i] != 1)) dims.Add(i);
-            var k = input.ReduceRaw(new SumOp(), dims.ToArray(), "sum_to");
+            for (int i = 0; i < x.Rank; i++)
+                if (i < lead || (shape[i - lead] == 1 && x.Dims[i] != 1)) dims.Add(i);
+            var k = x.ReduceRaw(new SumOp(), dims.ToArray(), "sum_to");
             var r = k.ReshapeNoGrad(shape);
             k.DisposeIfNotSame(r);
             return r;
@@ -138,10 +148,10 @@ public static class ReductionOps
         /// <summary>Broadcasts to <paramref name="shape"/> by copying (no autograd).</summary>
         internal Tensor ExpandTo(int[] shape)
         {
-            if (input.Dims.AsSpan().SequenceEqual(shape)) return input;
-            var y = Empty(shape, input.DType, input.Device);
-            var (ix, _) = Broadcasting.Indices(shape, input.Dims, shape);
-            input.Backend.Gather(input.Buf, ix, y.Buf);
+            if (x.Dims.AsSpan().SequenceEqual(shape)) return x;
+            var y = Empty(shape, x.DType, x.Device);
+            var (ix, _) = Broadcasting.Indices(shape, x.Dims, shape);
+            x.Backend.Gather(x.Buf, ix, y.Buf);
             return y;
         }
     }

@@ -6,24 +6,27 @@ using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-/// <summary>Softmax, log-softmax and log-sum-exp over one dim: shifted by the maximum for stability, with backward rules written directly (cheaper and more accurate than differentiating the composition).</summary>
+/// <summary>
+/// Softmax, log-softmax and log-sum-exp over one dim: shifted by the maximum for stability, with backward rules written
+/// directly (cheaper and more accurate than differentiating the composition).
+/// </summary>
 public static class SoftmaxOps
 {
-    extension(Tensor input)
+    extension(Tensor x)
     {
         // The row maximum with infinities replaced by 0 (see FiniteOrZeroOp), keep-dim shape.
         private Tensor ShiftFor(int d, string op)
         {
-            var m = input.ReduceDim(new MaxOp(), d, op);
-            input.Backend.Map(new FiniteOrZeroOp(), m.Buf, m.Buf);
+            var m = x.ReduceDim(new MaxOp(), d, op);
+            x.Backend.Map(new FiniteOrZeroOp(), m.Buf, m.Buf);
             return m;
         }
 
         // log Σ exp(x) over dim d, keep-dim shape, no autograd.
         private Tensor LogSumExpRaw(int d, string op)
         {
-            using var m = input.ShiftFor(d, op);
-            using var e = Binary(input, m, new ExpSubOp(), op);
+            using var m = x.ShiftFor(d, op);
+            using var e = Binary(x, m, new ExpSubOp(), op);
             using var s = e.ReduceDim(new SumOp(), d, op);
             using var ls = Unary(s, new LogOp(), op);
             return Binary(ls, m, new AddOp(), op);
@@ -31,19 +34,22 @@ public static class SoftmaxOps
 
         private int SoftmaxDim(int dim, string op)
         {
-            input.CheckFloat(op);
-            if (input.Rank == 0) throw new ArgumentException($"{op}: expected a tensor with at least one dim, got a scalar", "input");
-            return ShapeUtil.NormDim(dim, input.Rank, op);
+            x.CheckFloat(op);
+            if (x.Rank == 0) throw new ArgumentException($"{op}: expected a tensor with at least one dim, got "
+                + $"a scalar", "x");
+            return ShapeUtil.NormDim(dim, x.Rank, op);
         }
 
-        /// <summary>softmax(x)ᵢ = e^(xᵢ − max x) / Σⱼ e^(xⱼ − max x) over <paramref name="dim"/> (default: the last).</summary>
+        /// <summary>
+        /// softmax(x)ᵢ = e^(xᵢ − max x) / Σⱼ e^(xⱼ − max x) over <paramref name="dim"/> (default: the last).
+        /// </summary>
         /// <remarks>Backward: g' = y ⊙ (g − Σ g ⊙ y).</remarks>
         public Tensor Softmax(int dim = -1)
         {
-            int d = input.SoftmaxDim(dim, "softmax");
+            int d = x.SoftmaxDim(dim, "softmax");
             Tensor y;
-            using (var m = input.ShiftFor(d, "softmax"))
-            using (var e = Binary(input, m, new ExpSubOp(), "softmax"))
+            using (var m = x.ShiftFor(d, "softmax"))
+            using (var e = Binary(x, m, new ExpSubOp(), "softmax"))
             using (var s = e.ReduceDim(new SumOp(), d, "softmax"))
                 y = Binary(e, s, new DivOp(), "softmax");
             return Tape.Record("softmax", y, Saves.Of(y), g =>
@@ -52,23 +58,25 @@ public static class SoftmaxOps
                 using var s = gy.ReduceDim(new SumOp(), d, "softmax_backward");
                 using var t = Binary(g, s, new SubOp(), "softmax_backward");
                 return new[] { Binary(y, t, new MulOp(), "softmax_backward") };
-            }, input);
+            }, x);
         }
 
-        /// <summary>log softmax(x) = x − log Σ eˣ over <paramref name="dim"/> (default: the last), computed stably.</summary>
+        /// <summary>
+        /// log softmax(x) = x − log Σ eˣ over <paramref name="dim"/> (default: the last), computed stably.
+        /// </summary>
         /// <remarks>Backward: g' = g − softmax(x) · Σ g.</remarks>
         public Tensor LogSoftmax(int dim = -1)
         {
-            int d = input.SoftmaxDim(dim, "log_softmax");
-            var y = input.LogSoftmaxRaw(d);
-            return Tape.Record("log_softmax", y, Saves.Of(y), g => new[] { LogSoftmaxBackward(y, g, d) }, input);
+            int d = x.SoftmaxDim(dim, "log_softmax");
+            var y = x.LogSoftmaxRaw(d);
+            return Tape.Record("log_softmax", y, Saves.Of(y), g => new[] { LogSoftmaxBackward(y, g, d) }, x);
         }
 
         internal Tensor LogSoftmaxRaw(int d)
         {
             // (x − m) − log Σ e^(x − m): subtracting m first keeps the small differences exact for large logits.
-            using var m = input.ShiftFor(d, "log_softmax");
-            using var shifted = Binary(input, m, new SubOp(), "log_softmax");
+            using var m = x.ShiftFor(d, "log_softmax");
+            using var shifted = Binary(x, m, new SubOp(), "log_softmax");
             using var e = Unary(shifted, new ExpOp(), "log_softmax");
             using var s = e.ReduceDim(new SumOp(), d, "log_softmax");
             using var ls = Unary(s, new LogOp(), "log_softmax");
@@ -79,25 +87,25 @@ public static class SoftmaxOps
         /// <remarks>Backward: g' = g · e^(x − y), the softmax of x.</remarks>
         public Tensor LogSumExp(int dim, bool keepDim = false)
         {
-            int d = input.SoftmaxDim(dim, "logsumexp");
-            var k = input.LogSumExpRaw(d, "logsumexp");
-            var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(input.Dims, new[] { d }, false));
+            int d = x.SoftmaxDim(dim, "logsumexp");
+            var k = x.LogSumExpRaw(d, "logsumexp");
+            var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(x.Dims, new[] { d }, false));
             if (!keepDim) k.Dispose();
-            var x = input; var kShape = (int[])input.Dims.Clone(); kShape[d] = 1;
+            var kShape = (int[])x.Dims.Clone(); kShape[d] = 1;
             return Tape.Record("logsumexp", y, Saves.Of(x, y), g =>
             {
                 using var yk = y.ReshapeNoGrad(kShape);
                 using var gk = g.ReshapeNoGrad(kShape);
                 using var p = Binary(x, yk, new ExpSubOp(), "logsumexp_backward");
                 return new[] { Binary(p, gk, new MulOp(), "logsumexp_backward") };
-            }, input);
+            }, x);
         }
 
         /// <summary>log Σ eˣ over all elements, a scalar of shape [].</summary>
         public Tensor LogSumExp()
         {
-            if (input.Rank == 1) return input.LogSumExp(0);
-            var flat = input.Reshape(-1);
+            if (x.Rank == 1) return x.LogSumExp(0);
+            var flat = x.Reshape(-1);
             var y = flat.LogSumExp(0);
             flat.Release();
             return y;

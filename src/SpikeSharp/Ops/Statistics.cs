@@ -8,36 +8,37 @@ namespace SpikeSharp;
 /// <summary>Square, minimum, variance and standard deviation.</summary>
 public static class StatisticsOps
 {
-    extension(Tensor input)
+    extension(Tensor x)
     {
         /// <summary>x² (backward 2x·g).</summary>
         public Tensor Square()
         {
-            var y = Unary(input, new SquareOp(), "square");
-            var x = input;
+            var y = Unary(x, new SquareOp(), "square");
             return Tape.Record("square", y, Saves.Of(x),
-                g => new[] { Binary(x, g, new SquareGradOp(), "square_backward") }, input);
+                g => new[] { Binary(x, g, new SquareGradOp(), "square_backward") }, x);
         }
 
-        /// <summary>Minimum over <paramref name="dims"/> (all when null). The gradient goes to every minimal element.</summary>
-        public Tensor Min(int[]? dims = null, bool keepDim = false) => input.Extreme(new MinOp(), dims, keepDim, "min");
+        /// <summary>
+        /// Minimum over <paramref name="dims"/> (all when null). The gradient goes to every minimal element.
+        /// </summary>
+        public Tensor Min(int[]? dims = null, bool keepDim = false) => x.Extreme(new MinOp(), dims, keepDim, "min");
 
         /// <summary>Minimum over one dim.</summary>
-        public Tensor Min(int dim, bool keepDim = false) => input.Min(new[] { dim }, keepDim);
+        public Tensor Min(int dim, bool keepDim = false) => x.Min(new[] { dim }, keepDim);
 
         /// <summary>
-        /// Variance over <paramref name="dims"/> (all when null): Σ(x − mean)² / (n − 1) when <paramref name="unbiased"/>,
-        /// else / n. With n = 1 and unbiased the result is NaN, as in PyTorch.
+        /// Variance over <paramref name="dims"/> (all when null): Σ(x − mean)² / (n − 1) when
+        /// <paramref name="unbiased"/>, else / n. With n = 1 and unbiased the result is NaN, as in PyTorch.
         /// </summary>
         public Tensor Var(int[]? dims = null, bool unbiased = true, bool keepDim = false)
         {
-            input.CheckFloat("var");
-            var d = input.NormDims(dims, "var");
-            long n = 1; foreach (var i in d) n *= input.Dims[i];
+            x.CheckFloat("var");
+            var d = x.NormDims(dims, "var");
+            long n = 1; foreach (var i in d) n *= x.Dims[i];
             long denom = unbiased ? n - 1 : n;
             // A composition of differentiable ops, so its gradient needs no rule of its own.
-            var mean = input.Mean(d, keepDim: true);
-            var centred = input.Sub(mean);
+            var mean = x.Mean(d, keepDim: true);
+            var centred = x.Sub(mean);
             var sq = centred.Square();
             var s = sq.Sum(d, keepDim);
             var y = s.MulScalar(denom <= 0 ? float.NaN : 1f / denom);
@@ -46,18 +47,20 @@ public static class StatisticsOps
         }
 
         /// <summary>Variance over one dim.</summary>
-        public Tensor Var(int dim, bool unbiased = true, bool keepDim = false) => input.Var(new[] { dim }, unbiased, keepDim);
+        public Tensor Var(int dim, bool unbiased = true, bool keepDim = false) =>
+            x.Var(new[] { dim }, unbiased, keepDim);
 
         /// <summary>Standard deviation √Var over <paramref name="dims"/> (all when null).</summary>
         public Tensor Std(int[]? dims = null, bool unbiased = true, bool keepDim = false)
         {
-            var v = input.Var(dims, unbiased, keepDim);
+            var v = x.Var(dims, unbiased, keepDim);
             var y = v.Sqrt();
             v.Release();
             return y;
         }
 
         /// <summary>Standard deviation over one dim.</summary>
-        public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) => input.Std(new[] { dim }, unbiased, keepDim);
+        public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) =>
+            x.Std(new[] { dim }, unbiased, keepDim);
     }
 }

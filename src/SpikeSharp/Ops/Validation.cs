@@ -4,10 +4,12 @@ using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-/// <summary>Checks for NaN and infinity: a device-side flag for training loops, a host check where a sync is fine.</summary>
+/// <summary>
+/// Checks for NaN and infinity: a device-side flag for training loops, a host check where a sync is fine.
+/// </summary>
 public static class ValidationOps
 {
-    extension(Tensor input)
+    extension(Tensor x)
     {
         /// <summary>
         /// A float32 scalar on the device: 1 when every element is finite (no NaN, no ±inf), else 0. No host
@@ -15,11 +17,11 @@ public static class ValidationOps
         /// </summary>
         public Tensor AllFinite()
         {
-            var y = Empty(Array.Empty<int>(), DType.Float32, input.Device);
-            if (input.DType != DType.Float32 || input.Numel == 0) { input.Backend.Fill(y.Buf, 1f); return y; }
-            using var f = Empty(input.Dims, DType.Float32, input.Device);
-            input.Backend.Map(new IsFiniteOp(), input.Buf, f.Buf);
-            input.Backend.Reduce(new MinOp(), f.Buf, y.Buf, 1, input.Numel, 1);
+            var y = Empty(Array.Empty<int>(), DType.Float32, x.Device);
+            if (x.DType != DType.Float32 || x.Numel == 0) { x.Backend.Fill(y.Buf, 1f); return y; }
+            using var f = Empty(x.Dims, DType.Float32, x.Device);
+            x.Backend.Map(new IsFiniteOp(), x.Buf, f.Buf);
+            x.Backend.Reduce(new MinOp(), f.Buf, y.Buf, 1, x.Numel, 1);
             return y;
         }
 
@@ -31,9 +33,9 @@ public static class ValidationOps
         /// <exception cref="ArgumentException">Some element is not finite.</exception>
         public Tensor EnsureFinite(string paramName)
         {
-            using (var ok = input.AllFinite())
-                if (ok.Item() == 1f) return input;
-            var data = input.ToArray();
+            using (var ok = x.AllFinite())
+                if (ok.Item() == 1f) return x;
+            var data = x.ToArray();
             int nan = 0, inf = 0, first = -1;
             for (int i = 0; i < data.Length; i++)
             {
@@ -43,7 +45,9 @@ public static class ValidationOps
                 if (first < 0) first = i;
             }
             throw new ArgumentException(
-                $"{paramName}: expected finite values, but the tensor{(input.Name != null ? " '" + input.Name + "'" : "")} {ShapeUtil.Format(input.Dims)} has {nan} NaN and {inf} infinite element(s); the first at flat index {first} ({data[first]})",
+                $"{paramName}: expected finite values, but the tensor"
+                    + $"{(x.Name != null ? " '" + x.Name + "'" : "")} {ShapeUtil.Format(x.Dims)} has {nan} "
+                    + $"NaN and {inf} infinite element(s); the first at flat index {first} ({data[first]})",
                 paramName);
         }
     }
