@@ -47,8 +47,8 @@ public sealed class FunctionContext
                 if (_saved[i].IsDisposed)
                     throw new InvalidOperationException($"{_name}: saved "
                         + $"tensor {i} {ShapeUtil.Format(_saved[i].Dims)} was disposed before the backward pass; "
-                            + $"keep it alive (e.g. do not dispose it inside the training step's "
-                                + $"scope before Backward)");
+                        + "keep it alive (e.g. do not dispose it inside the training step's "
+                        + "scope before Backward)");
             return _saved;
         }
     }
@@ -144,7 +144,7 @@ public abstract class Function
             for (int j = 0; j < diffIndex.Length; j++) full[diffIndex[j]] = g[j];
             var grads = Backward(ctx, full)
                 ?? throw new InvalidOperationException($"{Name}: Backward returned null; return one gradient "
-                    + $"(or null) per input");
+                    + "(or null) per input");
             if (grads.Length != nIn)
                 throw new InvalidOperationException($"{Name}: Backward returned {grads.Length} gradient(s) "
                     + $"for {nIn} input(s)");
@@ -173,7 +173,7 @@ public abstract class Function
                 + $"null for output {i}");
             if (inputs.Any(x => ReferenceEquals(x, outputs[i])))
                 throw new InvalidOperationException($"{Name}: output {i} is one of the inputs; return input.Clone() "
-                    + $"(or a Detach() view) instead");
+                    + "(or a Detach() view) instead");
         }
     }
 }

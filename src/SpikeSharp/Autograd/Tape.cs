@@ -106,7 +106,7 @@ public static class Tape
         foreach (var node in order)
             if (node.Fn == null)
                 throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by "
-                    + $"an earlier Backward(); call Backward(retainGraph: true) the first time to go through it twice");
+                    + "an earlier Backward(); call Backward(retainGraph: true) the first time to go through it twice");
         var pass = new GradientPass(mark, gradient);
         pass.Seed(root.GradFn, root.OutputIndex, gradient);
 
@@ -127,7 +127,7 @@ public static class Tape
                 if (!g.Dims.AsSpan().SequenceEqual(inp.Dims))
                     throw new InvalidOperationException($"Backward of '{node.Op}': gradient for input {i} has "
                         + $"shape {ShapeUtil.Format(g.Dims)}, input has {ShapeUtil.Format(inp.Dims)} (a bug in the "
-                            + $"op's backward rule)");
+                        + "op's backward rule)");
                 if (!pass.Add(inp, g)) loose.Add(g);
             }
             Free(node, retainGraph);

@@ -8,7 +8,9 @@ public static class Functional
     /// <summary>log softmax over <paramref name="dim"/> (see <see cref="SoftmaxOps.LogSoftmax"/>).</summary>
     public static Tensor LogSoftmax(Tensor x, int dim = -1) => x.LogSoftmax(dim);
 
-    /// <summary>Mean cross-entropy of logits (B, C) against int32 labels (B) (see <see cref="LossOps.CrossEntropy"/>).</summary>
+    /// <summary>
+    /// Mean cross-entropy of logits (B, C) against int32 labels (B) (see <see cref="LossOps.CrossEntropy"/>).
+    /// </summary>
     public static Tensor CrossEntropy(Tensor logits, Tensor labels) => Tensor.CrossEntropy(logits, labels);
 
     /// <summary>Cross-entropy of the time-averaged output: outputs (T, B, C) → mean over T → <see cref="CrossEntropy"/>.</summary>

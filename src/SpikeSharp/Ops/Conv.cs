@@ -82,7 +82,7 @@ public static class ConvOps
             if (x.Rank != 4 || x.Dims[1] != weight.Dims[1])
                 throw new ArgumentException($"conv2d: input must be (N, C, H, W) or (T, B, C, H, W) with C "
                     + $"= {weight.Dims[1]} (weight {ShapeUtil.Format(weight.Dims)}), "
-                        + $"got {ShapeUtil.Format(x.Dims)}", nameof(x));
+                    + $"got {ShapeUtil.Format(x.Dims)}", nameof(x));
             int o = weight.Dims[0], c = weight.Dims[1], kh = weight.Dims[2], kw = weight.Dims[3];
             if (bias != null && (bias.Rank != 1 || bias.Dims[0] != o))
                 throw new ArgumentException($"conv2d: bias must be ({o}), "

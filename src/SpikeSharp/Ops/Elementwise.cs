@@ -148,7 +148,7 @@ internal static class Broadcasting
         return (StridedIndex.Create(dims.ToArray(), la.ToArray()), StridedIndex.Create(dims.ToArray(), lb.ToArray()));
     }
 
-    // Strides of an a of shape `s` read at the positions of `outShape` (0 where broadcast).
+    // Strides of an input of shape `s` read at the positions of `outShape` (0 where broadcast).
     public static int[] Strides(int[] outShape, int[] s)
     {
         var st = new int[outShape.Length];

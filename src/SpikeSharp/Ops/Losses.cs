@@ -136,7 +136,7 @@ public static class LossOps
         if (labels.DType != DType.Int32 || labels.Rank != 1 || labels.Dims[0] != logits.Dims[0])
             throw new ArgumentException($"{op}: labels must be int32 ({logits.Dims[0]}) for "
                 + $"logits {ShapeUtil.Format(logits.Dims)}, "
-                    + $"got {labels.DType.Name()} {ShapeUtil.Format(labels.Dims)}", nameof(labels));
+                + $"got {labels.DType.Name()} {ShapeUtil.Format(labels.Dims)}", nameof(labels));
         logits.CheckSameDevice(labels, op);
     }
 }

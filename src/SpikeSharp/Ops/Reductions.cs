@@ -91,7 +91,7 @@ public static class ReductionOps
         {
             x.CheckFloat(name);
             if (x.Numel == 0) throw new ArgumentException($"{name}: the "
-                + $"tensor {ShapeUtil.Format(x.Dims)} is empty", "x");
+                + $"tensor {ShapeUtil.Format(x.Dims)} is empty", "input");
             var d = x.NormDims(dims, name);
             var k = x.ReduceRaw(op, d, name);
             var y = keepDim ? k : k.ReshapeNoGrad(Squeezed(x.Dims, d, false));
@@ -115,7 +115,7 @@ public static class ReductionOps
         public Tensor ArgMax(int? dim = null, bool keepDim = false)
         {
             x.CheckFloat("argmax");
-            if (x.Numel == 0) throw new ArgumentException("argmax: the tensor is empty", "x");
+            if (x.Numel == 0) throw new ArgumentException("argmax: the tensor is empty", "input");
             if (dim == null)
             {
                 var y0 = Empty(keepDim ? Enumerable.Repeat(1, x.Rank).ToArray() : Array.Empty<int>(),

@@ -220,7 +220,7 @@ public static class ShapeOps
         }
     }
 
-    // Merges output dims whose x strides are contiguous, so high-rank permutes fit in 6 dims.
+    // Merges output dims whose input strides are contiguous, so high-rank permutes fit in 6 dims.
     private static StridedIndex Collapse(int[] dims, int[] strides)
     {
         var d = new List<int>(); var s = new List<int>();

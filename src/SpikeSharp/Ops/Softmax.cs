@@ -35,8 +35,8 @@ public static class SoftmaxOps
         private int SoftmaxDim(int dim, string op)
         {
             x.CheckFloat(op);
-            if (x.Rank == 0) throw new ArgumentException($"{op}: expected a tensor with at least one dim, got "
-                + $"a scalar", "x");
+            if (x.Rank == 0)
+                throw new ArgumentException($"{op}: expected a tensor with at least one dim, got a scalar", "input");
             return ShapeUtil.NormDim(dim, x.Rank, op);
         }
 

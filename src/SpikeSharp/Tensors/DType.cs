@@ -45,6 +45,6 @@ public static class DTypeExtensions
         if (typeof(T) == typeof(byte)) return DType.UInt8;
         if (typeof(T) == typeof(Half)) return DType.Float16;
         throw new NotSupportedException($"element type {typeof(T).Name} has no SpikeSharp dtype; use float, "
-            + $"int, byte or Half");
+            + "int, byte or Half");
     }
 }

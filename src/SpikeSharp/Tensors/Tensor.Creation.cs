@@ -13,7 +13,7 @@ public sealed partial class Tensor
                 + $"shape {ShapeUtil.Format(shape)}", "shape");
         if (ShapeUtil.Numel(shape) > int.MaxValue)
             throw new ArgumentException($"{op}: shape {ShapeUtil.Format(shape)} has more than 2^31-1 "
-                + $"elements", "shape");
+                + "elements", "shape");
         return shape.ToArray();
     }
 
@@ -69,7 +69,7 @@ public sealed partial class Tensor
         if (ShapeUtil.Numel(shape) != data.Length)
             throw new ArgumentException($"from_array: "
                 + $"shape {ShapeUtil.Format(shape)} needs {ShapeUtil.Numel(shape)} elements, the array "
-                    + $"has {data.Length}", nameof(shape));
+                + $"has {data.Length}", nameof(shape));
         var t = Empty(shape, DTypeExtensions.Of<T>(), device);
         t.Backend.Upload<T>(data, t.Buf);
         return t;

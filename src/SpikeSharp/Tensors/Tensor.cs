@@ -237,7 +237,7 @@ public sealed partial class Tensor : IDisposable
     {
         if (DTypeExtensions.Of<T>() != DType)
             throw new InvalidOperationException($"ToArray<{typeof(T).Name}>: tensor dtype is {DType.Name()}; convert "
-                + $"with To(DType) first");
+                + "with To(DType) first");
         var r = new T[Numel];
         Backend.Download<T>(Buf, r);
         return r;

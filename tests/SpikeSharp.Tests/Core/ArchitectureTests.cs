@@ -50,7 +50,8 @@ public class ArchitectureTests
         }
     }
 
-    private static bool InTensorLayer(string path) => TensorLayer.Any(p => path.StartsWith(p, StringComparison.Ordinal));
+    private static bool InTensorLayer(string path) =>
+        TensorLayer.Any(p => path.StartsWith(p, StringComparison.Ordinal));
 
     [Fact]
     public void TensorIsDeclaredOnlyInTheTensorsFolder()
@@ -77,7 +78,8 @@ public class ArchitectureTests
     {
         var field = typeof(Tensor).GetField("_shape", BindingFlags.NonPublic | BindingFlags.Instance);
         Assert.NotNull(field);
-        Assert.True(field!.IsPrivate, "the shape field of Tensor must be private; the tensor layer reads it through Dims");
+        Assert.True(field!.IsPrivate,
+            "the shape field of Tensor must be private; the tensor layer reads it through Dims");
     }
 
     [Fact]
