@@ -17,7 +17,9 @@ public sealed class FunctionContext
         NeedsInputGrad = needsInputGrad;
     }
 
-    /// <summary>For each input, whether the backward pass must produce its gradient (it requires grad and recording is on).</summary>
+    /// <summary>
+    /// For each input, whether the backward pass must produce its gradient (it requires grad and recording is on).
+    /// </summary>
     public IReadOnlyList<bool> NeedsInputGrad { get; }
 
     /// <summary>
@@ -30,7 +32,8 @@ public sealed class FunctionContext
     {
         ArgumentNullException.ThrowIfNull(tensors);
         for (int i = 0; i < tensors.Length; i++)
-            if (tensors[i] == null) throw new ArgumentNullException(nameof(tensors), $"{_name}: SaveForBackward: tensor {i} is null");
+            if (tensors[i] == null) throw new ArgumentNullException(nameof(tensors), $"{_name}: SaveForBackward: "
+                + $"tensor {i} is null");
         _saved = (Tensor[])tensors.Clone();
     }
 
@@ -42,7 +45,10 @@ public sealed class FunctionContext
         {
             for (int i = 0; i < _saved.Length; i++)
                 if (_saved[i].IsDisposed)
-                    throw new InvalidOperationException($"{_name}: saved tensor {i} {ShapeUtil.Format(_saved[i]._shape)} was disposed before the backward pass; keep it alive (e.g. do not dispose it inside the training step's scope before Backward)");
+                    throw new InvalidOperationException($"{_name}: saved "
+                        + $"tensor {i} {ShapeUtil.Format(_saved[i].Dims)} was disposed before the backward pass; "
+                        + "keep it alive (e.g. do not dispose it inside the training step's "
+                        + "scope before Backward)");
             return _saved;
         }
     }
@@ -51,7 +57,9 @@ public sealed class FunctionContext
     /// </summary>
     internal Saves Pinned => Saves.Of(_saved.Concat(_values.Values.OfType<Tensor>()).ToArray());
 
-    /// <summary>Marks outputs that carry no gradient (indices, masks, monitoring traces): they do not require grad.</summary>
+    /// <summary>
+    /// Marks outputs that carry no gradient (indices, masks, monitoring traces): they do not require grad.
+    /// </summary>
     public void MarkNonDifferentiable(params Tensor[] outputs)
     {
         ArgumentNullException.ThrowIfNull(outputs);
@@ -67,7 +75,8 @@ public sealed class FunctionContext
     /// <exception cref="KeyNotFoundException">Nothing was stored under <paramref name="key"/>.</exception>
     public T Get<T>(string key) => _values.TryGetValue(key, out var v)
         ? (T)v!
-        : throw new KeyNotFoundException($"{_name}: no value '{key}' was stored in the context; stored: [{string.Join(", ", _values.Keys)}]");
+        : throw new KeyNotFoundException($"{_name}: no value '{key}' was stored in the context; stored: "
+            + $"[{string.Join(", ", _values.Keys)}]");
 }
 
 /// <summary>
@@ -111,7 +120,8 @@ public abstract class Function
     public abstract Tensor?[] Backward(FunctionContext ctx, Tensor?[] gradOutputs);
 
     /// <summary>Runs <see cref="Forward"/> and records the call on the tape when an input requires grad.</summary>
-    /// <exception cref="InvalidOperationException">Forward returned no output, a null, or one of its inputs.</exception>
+    /// <exception cref="InvalidOperationException">Forward returned no output, a null, or one of its
+    /// inputs.</exception>
     public Tensor[] Apply(params Tensor[] inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
@@ -133,9 +143,11 @@ public abstract class Function
             var full = new Tensor?[nOut];
             for (int j = 0; j < diffIndex.Length; j++) full[diffIndex[j]] = g[j];
             var grads = Backward(ctx, full)
-                ?? throw new InvalidOperationException($"{Name}: Backward returned null; return one gradient (or null) per input");
+                ?? throw new InvalidOperationException($"{Name}: Backward returned null; return one gradient "
+                    + "(or null) per input");
             if (grads.Length != nIn)
-                throw new InvalidOperationException($"{Name}: Backward returned {grads.Length} gradient(s) for {nIn} input(s)");
+                throw new InvalidOperationException($"{Name}: Backward returned {grads.Length} gradient(s) "
+                    + $"for {nIn} input(s)");
             for (int i = 0; i < nIn; i++) if (!needs[i]) grads[i] = null;
             return grads;
         });
@@ -146,7 +158,8 @@ public abstract class Function
     public Tensor ApplyOne(params Tensor[] inputs)
     {
         var r = Apply(inputs);
-        if (r.Length != 1) throw new InvalidOperationException($"{Name}: ApplyOne expects one output, Forward returned {r.Length}; use Apply");
+        if (r.Length != 1) throw new InvalidOperationException($"{Name}: ApplyOne expects one output, Forward "
+            + $"returned {r.Length}; use Apply");
         return r[0];
     }
 
@@ -156,9 +169,11 @@ public abstract class Function
             throw new InvalidOperationException($"{Name}: Forward must return at least one output");
         for (int i = 0; i < outputs.Length; i++)
         {
-            if (outputs[i] == null) throw new InvalidOperationException($"{Name}: Forward returned null for output {i}");
+            if (outputs[i] == null) throw new InvalidOperationException($"{Name}: Forward returned "
+                + $"null for output {i}");
             if (inputs.Any(x => ReferenceEquals(x, outputs[i])))
-                throw new InvalidOperationException($"{Name}: output {i} is one of the inputs; return input.Clone() (or a Detach() view) instead");
+                throw new InvalidOperationException($"{Name}: output {i} is one of the inputs; return input.Clone() "
+                    + "(or a Detach() view) instead");
         }
     }
 }

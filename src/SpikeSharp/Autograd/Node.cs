@@ -1,6 +1,8 @@
 namespace SpikeSharp.Autograd;
 
-/// <summary>Backward rule of a recorded op: gradients of the outputs in, gradients of the inputs out (null = none).</summary>
+/// <summary>
+/// Backward rule of a recorded op: gradients of the outputs in, gradients of the inputs out (null = none).
+/// </summary>
 public delegate Tensor?[] BackwardFn(Tensor?[] gradOutputs);
 
 /// <summary>One recorded op on the tape.</summary>

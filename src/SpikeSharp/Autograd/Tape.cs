@@ -57,7 +57,7 @@ public static class Tape
             t.Pin();
             if (!t.IsDisposed) t.Storage.ClaimFor(op + ":saved");
         }
-        var node = new Node(op, kept, outputs.Length, fn, outputs.Select(o => o._shape).ToArray(), saved);
+        var node = new Node(op, kept, outputs.Length, fn, outputs.Select(o => o.Dims).ToArray(), saved);
         for (int i = 0; i < outputs.Length; i++)
         {
             outputs[i].GradFn = node;
@@ -83,17 +83,20 @@ public static class Tape
     internal static void Backward(Tensor root, Tensor? gradient, bool retainGraph)
     {
         if (!root.RequiresGrad)
-            throw new InvalidOperationException("Backward: the tensor does not require grad (no input with RequiresGrad = true was used to compute it, or it was computed under NoGrad)");
+            throw new InvalidOperationException("Backward: the tensor does not require grad (no input with "
+                + "RequiresGrad = true was used to compute it, or it was computed under NoGrad)");
         // Tensors with a larger Id are this pass's own: gradients nobody else holds, which it may free or add into.
         long mark = Tensor.CreatedCount;
         if (gradient == null)
         {
             if (root.Numel != 1)
-                throw new InvalidOperationException($"Backward: gradient can be implicit only for a scalar output, this one has shape {ShapeUtil.Format(root._shape)}; pass a gradient of the same shape");
-            gradient = Tensor.Ones(root._shape, root.Device);
+                throw new InvalidOperationException($"Backward: gradient can be implicit only for a scalar output, "
+                    + $"this one has shape {ShapeUtil.Format(root.Dims)}; pass a gradient of the same shape");
+            gradient = Tensor.Ones(root.Dims, root.Device);
         }
-        else if (!gradient._shape.AsSpan().SequenceEqual(root._shape))
-            throw new ArgumentException($"Backward: gradient shape {ShapeUtil.Format(gradient._shape)} does not match output shape {ShapeUtil.Format(root._shape)}", nameof(gradient));
+        else if (!gradient.Dims.AsSpan().SequenceEqual(root.Dims))
+            throw new ArgumentException($"Backward: gradient shape {ShapeUtil.Format(gradient.Dims)} does not match "
+                + $"output shape {ShapeUtil.Format(root.Dims)}", nameof(gradient));
 
         using var _ = NoGrad();
         if (root.GradFn == null) { Accumulate(root, gradient); return; }
@@ -102,7 +105,8 @@ public static class Tape
         // Fail before any gradient is accumulated, so a second pass through a freed graph leaves every .Grad as it was.
         foreach (var node in order)
             if (node.Fn == null)
-                throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by an earlier Backward(); call Backward(retainGraph: true) the first time to go through it twice");
+                throw new InvalidOperationException($"Backward: the graph through '{node.Op}' was already freed by "
+                    + "an earlier Backward(); call Backward(retainGraph: true) the first time to go through it twice");
         var pass = new GradientPass(mark, gradient);
         pass.Seed(root.GradFn, root.OutputIndex, gradient);
 
@@ -120,8 +124,10 @@ public static class Tape
                 if (g == null) continue;
                 var inp = i < node.Inputs.Length ? node.Inputs[i] : null;
                 if (inp == null) { loose.Add(g); continue; }
-                if (!g._shape.AsSpan().SequenceEqual(inp._shape))
-                    throw new InvalidOperationException($"Backward of '{node.Op}': gradient for input {i} has shape {ShapeUtil.Format(g._shape)}, input has {ShapeUtil.Format(inp._shape)} (a bug in the op's backward rule)");
+                if (!g.Dims.AsSpan().SequenceEqual(inp.Dims))
+                    throw new InvalidOperationException($"Backward of '{node.Op}': gradient for input {i} has "
+                        + $"shape {ShapeUtil.Format(g.Dims)}, input has {ShapeUtil.Format(inp.Dims)} (a bug in the "
+                        + "op's backward rule)");
                 if (!pass.Add(inp, g)) loose.Add(g);
             }
             Free(node, retainGraph);

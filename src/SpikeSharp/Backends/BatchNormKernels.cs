@@ -15,7 +15,7 @@ public readonly record struct BatchNormShape(int N, int C, int S)
 
 /// <summary>
 /// A backend's own batch-normalisation kernels, registered as a kernel family: a few passes over the input instead
-/// of the generic composition of reductions and broadcasts. <see cref="Tensor.BatchNorm"/> uses it when the backend
+/// of the generic composition of reductions and broadcasts. <see cref="NormOps.BatchNorm"/> uses it when the backend
 /// has it and keeps its generic path otherwise. Per-channel tensors (mean, rstd, weight, bias, sums) hold C values;
 /// rstd is 1/√(σ² + ε) (<see cref="Kernels.NormMath.Rstd"/>). Buffers are contiguous; outputs alias no input.
 /// Results are deterministic: partial sums are combined in an order fixed by the shape and the device.

@@ -19,7 +19,7 @@ public readonly record struct Conv2dShape(
 
 /// <summary>
 /// A backend's own convolution kernels (cuDNN, an implicit GEMM, a blocked direct convolution…), registered as a
-/// kernel family. <see cref="Tensor.Conv2d"/> asks the backend for this family and falls back to its generic
+/// kernel family. <see cref="ConvOps.Conv2d"/> asks the backend for this family and falls back to its generic
 /// im2col + GEMM path for every call a family declines, so an implementation may take only the cases it is fast
 /// or exact for. Each method either computes its whole result and returns true, or writes nothing and returns false.
 /// Bias is not part of the contract (the caller adds it and reduces its gradient). Buffers are contiguous and do not

@@ -25,12 +25,12 @@ public readonly record struct Pool2dShape(int N, int C, int H, int W, int Kh, in
 
 /// <summary>
 /// A backend's own pooling kernels, registered as a kernel family: one pass forward and one pass backward instead of
-/// the generic window gather (Kh·Kw times the input), reduction and per-tap scatters. <see cref="Tensor.MaxPool2d"/>
-/// and <see cref="Tensor.AvgPool2d"/> fall back to their generic paths for every call a family declines. Each method
-/// either computes its whole result and returns true, or writes nothing and returns false. Max pooling pads with −∞
-/// and picks the first largest value in tap order (a NaN counts as the largest), recording its tap as one byte
-/// (so windows of more than 256 taps are declined, as are padded planes of 2¹⁶ rows or columns); average pooling
-/// pads with 0 and counts the padding.
+/// the generic window gather (Kh·Kw times the input), reduction and per-tap scatters.
+/// <see cref="PoolingOps.MaxPool2d"/> and <see cref="PoolingOps.AvgPool2d"/> fall back to their generic paths for every
+/// call a family declines. Each method either computes its whole result and returns true, or writes nothing and returns
+/// false. Max pooling pads with −∞ and picks the first largest value in tap order (a NaN counts as the largest),
+/// recording its tap as one byte (so windows of more than 256 taps are declined, as are padded planes of 2¹⁶ rows or
+/// columns); average pooling pads with 0 and counts the padding.
 /// </summary>
 public interface IPool2dKernels
 {

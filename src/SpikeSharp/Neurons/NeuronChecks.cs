@@ -47,10 +47,10 @@ internal static class NeuronChecks
             throw new ArgumentException($"{op}: x must be float32, got {x.DType.Name()}", nameof(x));
         if (x.Rank < 1)
             throw new ArgumentException($"{op}: x must be (T, ...) with time first, got a scalar", nameof(x));
-        int T = x._shape[0];
+        int T = x.Size(0);
         if (T == 0)
             throw new ArgumentException(
-                $"{op}: x has T = 0 time steps (shape {ShapeUtil.Format(x._shape)}); expected T ≥ 1", nameof(x));
+                $"{op}: x has T = 0 time steps (shape {ShapeUtil.Format(x.Shape)}); expected T ≥ 1", nameof(x));
         n = x.Numel / T;
         int N = n;
         if (o.SavedDType is not (DType.Float32 or DType.Float16))
@@ -60,9 +60,9 @@ internal static class NeuronChecks
             throw new ArgumentException($"{op}: options.Alpha must be a finite number > 0, got {o.Alpha}", "options");
         State(op, "v0", v0, x, N);
         State(op, "a0", a0, x, N);
-        if (v0 != null && a0 != null && !v0._shape.AsSpan().SequenceEqual(a0._shape))
-            throw new ArgumentException($"{op}: v0 {ShapeUtil.Format(v0._shape)} and a0 "
-                + $"{ShapeUtil.Format(a0._shape)} must have the same shape", nameof(a0));
+        if (v0 != null && a0 != null && !v0.Shape.AsSpan().SequenceEqual(a0.Shape))
+            throw new ArgumentException($"{op}: v0 {ShapeUtil.Format(v0.Shape)} and a0 "
+                + $"{ShapeUtil.Format(a0.Shape)} must have the same shape", nameof(a0));
         // [0, 1] for the decays: what sigmoid(logit) of a learnable decay can round to in float32.
         Param(op, driver, "decay", decay, x, N, lo: 0f, loOpen: false, hi: 1f);
         Param(op, driver, "threshold", threshold, x, N, float.NegativeInfinity, false, float.PositiveInfinity);
@@ -80,9 +80,9 @@ internal static class NeuronChecks
         if (s.Device != x.Device)
             throw new ArgumentException($"{op}: {name} is on {s.Device} but x is on {x.Device}", name);
         if (s.Numel != n)
-            throw new ArgumentException($"{op}: {name} has shape {ShapeUtil.Format(s._shape)} ({s.Numel} elements) "
-                + $"but x {ShapeUtil.Format(x._shape)} has N = {n} neurons per step; expected "
-                + ShapeUtil.Format(x._shape[1..]), name);
+            throw new ArgumentException($"{op}: {name} has shape {ShapeUtil.Format(s.Shape)} ({s.Numel} elements) "
+                + $"but x {ShapeUtil.Format(x.Shape)} has N = {n} neurons per step; expected "
+                + ShapeUtil.Format(x.Shape[1..]), name);
     }
 
     private static void Param(string op, INeuronDriver driver, string name, Tensor? p, Tensor x, int n, float lo,
@@ -95,8 +95,8 @@ internal static class NeuronChecks
             throw new ArgumentException(
                 $"{op}: {name} is on {p.Device} but x is on {x.Device}; move it with To(device)", name);
         if (p.Numel == 0 || (p.Numel != 1 && (n == 0 || n % p.Numel != 0)))
-            throw new ArgumentException($"{op}: {name} has {p.Numel} elements {ShapeUtil.Format(p._shape)}; expected 1 "
-                + $"or a feature count F dividing N = {n} (x {ShapeUtil.Format(x._shape)})", name);
+            throw new ArgumentException($"{op}: {name} has {p.Numel} elements {ShapeUtil.Format(p.Shape)}; expected 1 "
+                + $"or a feature count F dividing N = {n} (x {ShapeUtil.Format(x.Shape)})", name);
         if (!driver.TryReadOnHost(p.Buf, out var d)) return; // the kernels raise a device-side flag instead
         for (int i = 0; i < d.Length; i++)
         {

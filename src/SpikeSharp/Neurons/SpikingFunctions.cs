@@ -101,10 +101,10 @@ public static class SpikingFunctions
         ArgumentNullException.ThrowIfNull(decay); ArgumentNullException.ThrowIfNull(threshold);
         if (decay.Rank != 1)
             throw new ArgumentException(
-                $"plif: decay must be a vector (F), got shape {ShapeUtil.Format(decay._shape)}", nameof(decay));
+                $"plif: decay must be a vector (F), got shape {ShapeUtil.Format(decay.Shape)}", nameof(decay));
         if (threshold.Rank != 1)
             throw new ArgumentException(
-                $"plif: threshold must be a vector (F), got shape {ShapeUtil.Format(threshold._shape)}",
+                $"plif: threshold must be a vector (F), got shape {ShapeUtil.Format(threshold.Shape)}",
                 nameof(threshold));
         return LifCall("plif", x, v0, decay, threshold, options, alpha);
     }
@@ -145,10 +145,10 @@ public static class SpikingFunctions
         bool adaptive = default(TN).Adaptive;
         bool needGrad = Tape.Needs(x, v0, a0, decay, threshold, beta, decayA, alpha);
         var dev = x.Device;
-        var stateShape = v0?._shape ?? x._shape[1..];
+        var stateShape = v0?.Shape ?? x.Shape[1..];
         int W = (T + 31) / 32;
 
-        var spikes = Tensor.Empty(x._shape, DType.Float32, dev);
+        var spikes = Tensor.Empty(x.Shape, DType.Float32, dev);
         var vT = Tensor.Empty(stateShape, DType.Float32, dev);
         var aT = adaptive ? Tensor.Empty(stateShape, DType.Float32, dev) : null;
         bool recompute = SpikeBits.Recompute(T, o.SavedDType, adaptive);
@@ -158,12 +158,12 @@ public static class SpikingFunctions
             if (recompute) xKeep = x.Detach();
             else hSaved = o.SavedDType == DType.Float16
                 ? Tensor.Empty(HalfPairs.Shape(T, N), DType.Float16, dev)
-                : Tensor.Empty(x._shape, DType.Float32, dev);
+                : Tensor.Empty(x.Shape, DType.Float32, dev);
             bits = Tensor.Empty(SpikeBits.Shape(T, N), DType.Int32, dev);
             if (adaptive) chk = Tensor.Empty(new[] { W, N }, DType.Float32, dev);
         }
         if (o.ReturnMembrane)
-            hOut = hSaved is { DType: DType.Float32 } ? hSaved.Detach() : Tensor.Empty(x._shape, DType.Float32, dev);
+            hOut = hSaved is { DType: DType.Float32 } ? hSaved.Detach() : Tensor.Empty(x.Shape, DType.Float32, dev);
 
         var th = threshold.Buf;
         var fa = new NeuronForwardArgs
@@ -189,7 +189,7 @@ public static class SpikingFunctions
                 + 4L * bits!.Numel + (chk != null ? 4L * chk.Numel : 0);
             var v0Keep = v0?.Detach();
             var outputs = adaptive ? new[] { spikes, vT, aT! } : new[] { spikes, vT };
-            var xShape = x._shape;
+            var xShape = x.Shape;
             // The backward reads the parameters (their buffers are in fa) and what was kept for it, not x or v0.
             var saves = Saves.Of(decay, threshold, beta, decayA, alpha, hSaved, bits, chk, xKeep, v0Keep);
             Tape.Record(op, outputs, new[] { x, v0, a0, decay, threshold, beta, decayA, alpha }, saves, g =>
@@ -204,7 +204,7 @@ public static class SpikingFunctions
                 var gx = Tensor.Empty(xShape, DType.Float32, dev);
                 ba.GX = gx.Buf;
                 Tensor? Grad(Tensor? p) =>
-                    p is { RequiresGrad: true } ? Tensor.Empty(p._shape, DType.Float32, dev) : null;
+                    p is { RequiresGrad: true } ? Tensor.Empty(p.Shape, DType.Float32, dev) : null;
                 var gv0 = Grad(v0); var ga0 = Grad(a0);
                 var gd = Grad(decay); var gth = Grad(threshold); var gb = Grad(beta);
                 var gda = Grad(decayA); var gal = Grad(alpha);

@@ -5,16 +5,18 @@ namespace SpikeSharp.Nn;
 /// <summary>Losses and metrics for spiking networks, whose outputs are (T, B, C) sequences.</summary>
 public static class Functional
 {
-    /// <summary>log softmax over <paramref name="dim"/> (see <see cref="Tensor.LogSoftmax"/>).</summary>
+    /// <summary>log softmax over <paramref name="dim"/> (see <see cref="SoftmaxOps.LogSoftmax"/>).</summary>
     public static Tensor LogSoftmax(Tensor x, int dim = -1) => x.LogSoftmax(dim);
 
-    /// <summary>Mean cross-entropy of logits (B, C) against int32 labels (B) (see <see cref="Tensor.CrossEntropy"/>).</summary>
+    /// <summary>
+    /// Mean cross-entropy of logits (B, C) against int32 labels (B) (see <see cref="LossOps.CrossEntropy"/>).
+    /// </summary>
     public static Tensor CrossEntropy(Tensor logits, Tensor labels) => Tensor.CrossEntropy(logits, labels);
 
     /// <summary>Cross-entropy of the time-averaged output: outputs (T, B, C) → mean over T → <see cref="CrossEntropy"/>.</summary>
     public static Tensor RateCrossEntropy(Tensor outputs, Tensor labels)
     {
-        if (outputs.Rank != 3) throw new ArgumentException($"RateCrossEntropy: outputs must be (T, B, C), got {ShapeUtil.Format(outputs._shape)}", nameof(outputs));
+        if (outputs.Rank != 3) throw new ArgumentException($"RateCrossEntropy: outputs must be (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
         var rate = outputs.Mean(0);
         return Tensor.Releasing(rate, CrossEntropy(rate, labels));
     }
@@ -25,7 +27,7 @@ public static class Functional
     /// </summary>
     public static Tensor RateMse(Tensor outputs, Tensor labels, float onRate = 1f)
     {
-        if (outputs.Rank != 3) throw new ArgumentException($"RateMse: outputs must be (T, B, C), got {ShapeUtil.Format(outputs._shape)}", nameof(outputs));
+        if (outputs.Rank != 3) throw new ArgumentException($"RateMse: outputs must be (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
         CheckLabels(labels, outputs.Size(1), "RateMse");
         var target = Tensor.OneHot(labels, outputs.Size(2));
         if (onRate != 1f) target = Tensor.Releasing(target, target.MulScalar(onRate));
@@ -37,7 +39,7 @@ public static class Functional
         return Tensor.Releasing(sq, sq.Mean());
     }
 
-    /// <summary>Mean squared error of equal-shaped tensors (see <see cref="Tensor.Mse"/>).</summary>
+    /// <summary>Mean squared error of equal-shaped tensors (see <see cref="LossOps.Mse"/>).</summary>
     public static Tensor Mse(Tensor prediction, Tensor target) => Tensor.Mse(prediction, target);
 
     /// <summary>
@@ -49,7 +51,7 @@ public static class Functional
         using var _ = Tape.NoGrad();
         using var scope = TensorScope.Begin();
         var logits = outputs.Rank == 3 ? outputs.Sum(0) : outputs;
-        if (logits.Rank != 2) throw new ArgumentException($"Correct: outputs must be (B, C) or (T, B, C), got {ShapeUtil.Format(outputs._shape)}", nameof(outputs));
+        if (logits.Rank != 2) throw new ArgumentException($"Correct: outputs must be (B, C) or (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
         CheckLabels(labels, logits.Size(0), "Correct");
         var pred = logits.ArgMax(1).To(DType.Float32);
         var lab = labels.To(DType.Float32);
@@ -57,7 +59,7 @@ public static class Functional
     }
 
     /// <summary>
-    /// Fraction of correct predictions as a float32 scalar tensor on the device, like <see cref="Tensor.Accuracy"/>
+    /// Fraction of correct predictions as a float32 scalar tensor on the device, like <see cref="LossOps.Accuracy"/>
     /// (read it with <see cref="Tensor.Item"/>): argmax over C of logits (B, C), or of the summed outputs of
     /// (T, B, C), compared with int32 labels (B). Not differentiable.
     /// </summary>
@@ -72,6 +74,6 @@ public static class Functional
     private static void CheckLabels(Tensor labels, int batch, string op)
     {
         if (labels.DType != DType.Int32 || labels.Rank != 1 || labels.Size(0) != batch)
-            throw new ArgumentException($"{op}: labels must be int32 ({batch}), got {labels.DType.Name()} {ShapeUtil.Format(labels._shape)}", nameof(labels));
+            throw new ArgumentException($"{op}: labels must be int32 ({batch}), got {labels.DType.Name()} {ShapeUtil.Format(labels.Shape)}", nameof(labels));
     }
 }

@@ -289,8 +289,8 @@ public abstract class Module : IDisposable
             if (!state.TryGetValue(k, out var src)) continue;
             if (src == null || src.IsDisposed)
                 throw new ArgumentException($"LoadStateDict: value for '{k}' is null or disposed", nameof(state));
-            if (!src._shape.AsSpan().SequenceEqual(dst._shape))
-                throw new ArgumentException($"LoadStateDict: shape mismatch for '{k}': the module has {ShapeUtil.Format(dst._shape)}, the state has {ShapeUtil.Format(src._shape)}", nameof(state));
+            if (!src.Shape.AsSpan().SequenceEqual(dst.Shape))
+                throw new ArgumentException($"LoadStateDict: shape mismatch for '{k}': the module has {ShapeUtil.Format(dst.Shape)}, the state has {ShapeUtil.Format(src.Shape)}", nameof(state));
             if (src.DType != dst.DType && !(src.DType == DType.Float16 && dst.DType == DType.Float32) && !(src.DType == DType.Float32 && dst.DType == DType.Float16))
                 throw new ArgumentException($"LoadStateDict: dtype mismatch for '{k}': the module has {dst.DType.Name()}, the state has {src.DType.Name()}", nameof(state));
         }

@@ -1,128 +1,104 @@
 using SpikeSharp.Autograd;
 using SpikeSharp.Kernels;
+using static SpikeSharp.OpHelpers;
+using static SpikeSharp.Tensor;
 
 namespace SpikeSharp;
 
-// Elementwise arithmetic with numpy broadcasting, forward beside backward.
-public sealed partial class Tensor
+/// <summary>Elementwise arithmetic with numpy broadcasting, forward beside backward.</summary>
+public static class ElementwiseOps
 {
-    /// <summary>Applies a binary op with broadcasting; no autograd.</summary>
-    internal static Tensor Binary<TOp>(Tensor a, Tensor b, TOp op, string name) where TOp : struct, IBinaryOp
+    extension(Tensor a)
     {
-        a.CheckFloat(name); b.CheckFloat(name); a.CheckSameDevice(b, name);
-        if (a._shape.AsSpan().SequenceEqual(b._shape))
+        /// <summary>a + b (broadcasting).</summary>
+        public Tensor Add(Tensor b)
         {
-            var y = Empty(a._shape, DType.Float32, a.Device);
-            a.Backend.Map(op, a.Buf, b.Buf, y.Buf);
-            return y;
+            var y = Binary(a, b, new AddOp(), "add");
+            var (sa, sb) = (a.Dims, b.Dims);
+            return Tape.Record("add", y, Saves.None, g => new[] { g.SumTo(sa), g.SumTo(sb) }, a, b);
         }
-        var shape = ShapeUtil.Broadcast(a._shape, b._shape, name);
-        var r = Empty(shape, DType.Float32, a.Device);
-        if (r.Numel == 0) return r;
-        var (ia, ib) = Broadcasting.Indices(shape, a._shape, b._shape);
-        a.Backend.MapBroadcast(op, a.Buf, ia, b.Buf, ib, r.Buf);
-        return r;
-    }
 
-    internal static Tensor Unary<TOp>(Tensor x, TOp op, string name) where TOp : struct, IUnaryOp
-    {
-        x.CheckFloat(name);
-        var y = Empty(x._shape, DType.Float32, x.Device);
-        x.Backend.Map(op, x.Buf, y.Buf);
-        return y;
-    }
-
-    internal Tensor MapWith<TOp>(Tensor other, TOp op, string name) where TOp : struct, IBinaryOp => Binary(this, other, op, name);
-
-    /// <summary>a + b (broadcasting).</summary>
-    public Tensor Add(Tensor b)
-    {
-        var y = Binary(this, b, new AddOp(), "add");
-        var (sa, sb) = (_shape, b._shape);
-        return Tape.Record("add", y, Saves.None, g => new[] { g.SumTo(sa), g.SumTo(sb) }, this, b);
-    }
-
-    /// <summary>a − b (broadcasting).</summary>
-    public Tensor Sub(Tensor b)
-    {
-        var y = Binary(this, b, new SubOp(), "sub");
-        var (sa, sb) = (_shape, b._shape);
-        return Tape.Record("sub", y, Saves.None, g => new[] { g.SumTo(sa), NegSumTo(g, sb) }, this, b);
-    }
-
-    /// <summary>a · b elementwise (broadcasting).</summary>
-    public Tensor Mul(Tensor b)
-    {
-        var y = Binary(this, b, new MulOp(), "mul");
-        var a = this;
-        bool ga = a.RequiresGrad, gb = b.RequiresGrad;
-        return Tape.Record("mul", y, Saves.Of(ga ? b : null, gb ? a : null), g => new[]
+        /// <summary>a − b (broadcasting).</summary>
+        public Tensor Sub(Tensor b)
         {
-            ga ? ProductSumTo(g, b, a._shape, "mul_backward") : null,
-            gb ? ProductSumTo(g, a, b._shape, "mul_backward") : null,
-        }, this, b);
-    }
+            var y = Binary(a, b, new SubOp(), "sub");
+            var (sa, sb) = (a.Dims, b.Dims);
+            return Tape.Record("sub", y, Saves.None, g => new[] { g.SumTo(sa), NegSumTo(g, sb) }, a, b);
+        }
 
-    /// <summary>a / b elementwise (broadcasting).</summary>
-    public Tensor Div(Tensor b)
-    {
-        var y = Binary(this, b, new DivOp(), "div");
-        var a = this;
-        bool ga = a.RequiresGrad, gb = b.RequiresGrad;
-        return Tape.Record("div", y, Saves.Of(b, gb ? y : null), g => new[]
+        /// <summary>a · b elementwise (broadcasting).</summary>
+        public Tensor Mul(Tensor b)
         {
-            ga ? Owned(Binary(g, b, new DivOp(), "div_backward"), t => t.SumTo(a._shape)) : null,
-            gb ? DivGradB(g, y, b) : null,
-        }, this, b);
-    }
-
-    /// <summary>Elementwise maximum (gradient to the larger; to a on ties).</summary>
-    public Tensor Maximum(Tensor b)
-    {
-        var y = Binary(this, b, new MaxOp2(), "maximum");
-        var a = this;
-        return Tape.Record("maximum", y, Saves.Of(a, b), g =>
-        {
-            using var mask = Binary(a, b, new CompareOp(5), "maximum_backward");
-            using var inv = Unary(mask, new AffineOp(-1f, 1f), "maximum_backward");
-            return new[]
+            var y = Binary(a, b, new MulOp(), "mul");
+            bool ga = a.RequiresGrad, gb = b.RequiresGrad;
+            return Tape.Record("mul", y, Saves.Of(ga ? b : null, gb ? a : null), g => new[]
             {
-                ProductSumTo(g, mask, a._shape, "maximum_backward"), ProductSumTo(g, inv, b._shape, "maximum_backward"),
-            };
-        }, this, b);
-    }
+                ga ? ProductSumTo(g, b, a.Dims, "mul_backward") : null,
+                gb ? ProductSumTo(g, a, b.Dims, "mul_backward") : null,
+            }, a, b);
+        }
 
-    /// <summary>s · x + c, the affine map behind scalar add/sub/mul.</summary>
-    public Tensor Affine(float scale, float shift)
-    {
-        var y = Unary(this, new AffineOp(scale, shift), "affine");
-        return Tape.Record("affine", y, Saves.None,
-            g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, this);
-    }
-
-    /// <summary>x + s.</summary>
-    public Tensor AddScalar(float s) => Affine(1f, s);
-    /// <summary>x · s.</summary>
-    public Tensor MulScalar(float s) => Affine(s, 0f);
-    /// <summary>s − x.</summary>
-    public Tensor RSubScalar(float s) => Affine(-1f, s);
-    /// <summary>−x.</summary>
-    public Tensor Neg() => Affine(-1f, 0f);
-
-    /// <summary>x / s.</summary>
-    public Tensor DivScalar(float s) => Affine(1f / s, 0f);
-
-    /// <summary>s / x.</summary>
-    public Tensor RDivScalar(float s)
-    {
-        var y = Unary(this, new RDivOp(s), "rdiv");
-        var x = this;
-        return Tape.Record("rdiv", y, Saves.Of(x, y), g =>
+        /// <summary>a / b elementwise (broadcasting).</summary>
+        public Tensor Div(Tensor b)
         {
-            using var gy = Binary(g, y, new MulOp(), "rdiv_backward");
-            using var q = Binary(gy, x, new DivOp(), "rdiv_backward");
-            return new[] { Unary(q, new AffineOp(-1f, 0f), "rdiv_backward") };
-        }, this);
+            var y = Binary(a, b, new DivOp(), "div");
+            bool ga = a.RequiresGrad, gb = b.RequiresGrad;
+            return Tape.Record("div", y, Saves.Of(b, gb ? y : null), g => new[]
+            {
+                ga ? Owned(Binary(g, b, new DivOp(), "div_backward"), t => t.SumTo(a.Dims)) : null,
+                gb ? DivGradB(g, y, b) : null,
+            }, a, b);
+        }
+
+        /// <summary>Elementwise maximum (gradient to the larger; to a on ties).</summary>
+        public Tensor Maximum(Tensor b)
+        {
+            var y = Binary(a, b, new MaxOp2(), "maximum");
+            return Tape.Record("maximum", y, Saves.Of(a, b), g =>
+            {
+                using var mask = Binary(a, b, new CompareOp(5), "maximum_backward");
+                using var inv = Unary(mask, new AffineOp(-1f, 1f), "maximum_backward");
+                return new[]
+                {
+                    ProductSumTo(g, mask, a.Dims, "maximum_backward"), ProductSumTo(g, inv, b.Dims, "maximum_backward"),
+                };
+            }, a, b);
+        }
+
+        /// <summary>s · x + c, the affine map behind scalar add/sub/mul.</summary>
+        public Tensor Affine(float scale, float shift)
+        {
+            var y = Unary(a, new AffineOp(scale, shift), "affine");
+            return Tape.Record("affine", y, Saves.None,
+                g => new[] { scale == 1f ? g : Unary(g, new AffineOp(scale, 0f), "affine_backward") }, a);
+        }
+
+        /// <summary>x + s.</summary>
+        public Tensor AddScalar(float s) => a.Affine(1f, s);
+
+        /// <summary>x · s.</summary>
+        public Tensor MulScalar(float s) => a.Affine(s, 0f);
+
+        /// <summary>s − x.</summary>
+        public Tensor RSubScalar(float s) => a.Affine(-1f, s);
+
+        /// <summary>−x.</summary>
+        public Tensor Neg() => a.Affine(-1f, 0f);
+
+        /// <summary>x / s.</summary>
+        public Tensor DivScalar(float s) => a.Affine(1f / s, 0f);
+
+        /// <summary>s / x.</summary>
+        public Tensor RDivScalar(float s)
+        {
+            var y = Unary(a, new RDivOp(s), "rdiv");
+            return Tape.Record("rdiv", y, Saves.Of(a, y), g =>
+            {
+                using var gy = Binary(g, y, new MulOp(), "rdiv_backward");
+                using var q = Binary(gy, a, new DivOp(), "rdiv_backward");
+                return new[] { Unary(q, new AffineOp(-1f, 0f), "rdiv_backward") };
+            }, a);
+        }
     }
 
     // (g ⊙ other) summed to `shape`, without keeping the full-size product when it is reduced.
@@ -138,7 +114,7 @@ public sealed partial class Tensor
     {
         using var gy = Binary(g, y, new MulOp(), "div_backward");
         using var q = Binary(gy, b, new DivOp(), "div_backward");
-        return Owned(Unary(q, new AffineOp(-1f, 0f), "div_backward"), t => t.SumTo(b._shape));
+        return Owned(Unary(q, new AffineOp(-1f, 0f), "div_backward"), t => t.SumTo(b.Dims));
     }
 
     // Applies f to a temporary this op owns and frees the temporary unless f returned it.
@@ -148,20 +124,6 @@ public sealed partial class Tensor
         if (!ReferenceEquals(r, t)) t.Dispose();
         return r;
     }
-
-    public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
-    public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
-    public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
-    public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
-    public static Tensor operator +(Tensor a, float s) => a.AddScalar(s);
-    public static Tensor operator +(float s, Tensor a) => a.AddScalar(s);
-    public static Tensor operator -(Tensor a, float s) => a.AddScalar(-s);
-    public static Tensor operator -(float s, Tensor a) => a.RSubScalar(s);
-    public static Tensor operator *(Tensor a, float s) => a.MulScalar(s);
-    public static Tensor operator *(float s, Tensor a) => a.MulScalar(s);
-    public static Tensor operator /(Tensor a, float s) => a.DivScalar(s);
-    public static Tensor operator /(float s, Tensor a) => a.RDivScalar(s);
-    public static Tensor operator -(Tensor a) => a.Neg();
 }
 
 /// <summary>Strided indices for broadcasting, with adjacent dims merged where the layout allows.</summary>

@@ -64,9 +64,9 @@ public abstract class Optimizer : IDisposable
         {
             var (name, p) = _params[i];
             if (p.Grad == null || p.Grad.IsDisposed) continue;
-            if (!p.Grad._shape.AsSpan().SequenceEqual(p._shape))
+            if (!p.Grad.Shape.AsSpan().SequenceEqual(p.Shape))
                 throw new InvalidOperationException($"optimizer: gradient of '{name}' has shape "
-                    + $"{ShapeUtil.Format(p.Grad._shape)}, the parameter {ShapeUtil.Format(p._shape)}");
+                    + $"{ShapeUtil.Format(p.Grad.Shape)}, the parameter {ShapeUtil.Format(p.Shape)}");
             if (p.Grad.Device != p.Device)
                 throw new InvalidOperationException($"optimizer: gradient of '{name}' is on {p.Grad.Device}, "
                     + $"the parameter on {p.Device}; move the module with Module.To, which moves both");
@@ -140,7 +140,7 @@ public abstract class Optimizer : IDisposable
         var key = name + "." + slot;
         if (!_state.TryGetValue(key, out var t))
         {
-            t = Tensor.Zeros(p._shape, p.Device).Persist();
+            t = Tensor.Zeros(p.Shape, p.Device).Persist();
             t.Name = key;
             _state[key] = t;
         }
@@ -176,8 +176,8 @@ public abstract class Optimizer : IDisposable
             string name = dot > 0 ? key[..dot] : "", slot = dot > 0 ? key[(dot + 1)..] : key;
             if (!byName.TryGetValue(name, out var entry))
                 throw new ArgumentException($"optimizer LoadStateDict: state '{key}' names no parameter of this optimizer (has: {string.Join(", ", byName.Keys)})", nameof(state));
-            if (!src._shape.AsSpan().SequenceEqual(entry.Param._shape))
-                throw new ArgumentException($"optimizer LoadStateDict: shape mismatch for '{key}': the parameter has {ShapeUtil.Format(entry.Param._shape)}, the state has {ShapeUtil.Format(src._shape)}", nameof(state));
+            if (!src.Shape.AsSpan().SequenceEqual(entry.Param.Shape))
+                throw new ArgumentException($"optimizer LoadStateDict: shape mismatch for '{key}': the parameter has {ShapeUtil.Format(entry.Param.Shape)}, the state has {ShapeUtil.Format(src.Shape)}", nameof(state));
             if (src.DType != DType.Float32)
                 throw new ArgumentException($"optimizer LoadStateDict: '{key}' must be float32, got {src.DType.Name()}", nameof(state));
             plan.Add((src, name, entry.Param, slot));

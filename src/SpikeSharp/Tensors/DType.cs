@@ -1,6 +1,8 @@
 namespace SpikeSharp;
 
-/// <summary>Element type of a tensor. Float32 is first-class; the others are for storage, indices and raw data.</summary>
+/// <summary>
+/// Element type of a tensor. Float32 is first-class; the others are for storage, indices and raw data.
+/// </summary>
 public enum DType
 {
     /// <summary>32-bit IEEE float: every differentiable op computes in it.</summary>
@@ -42,6 +44,7 @@ public static class DTypeExtensions
         if (typeof(T) == typeof(int)) return DType.Int32;
         if (typeof(T) == typeof(byte)) return DType.UInt8;
         if (typeof(T) == typeof(Half)) return DType.Float16;
-        throw new NotSupportedException($"element type {typeof(T).Name} has no SpikeSharp dtype; use float, int, byte or Half");
+        throw new NotSupportedException($"element type {typeof(T).Name} has no SpikeSharp dtype; use float, "
+            + "int, byte or Half");
     }
 }

@@ -11,7 +11,9 @@ public enum DeviceType
     IlgpuCpu,
 }
 
-/// <summary>A device: <c>cpu</c>, <c>cuda:N</c>, or <c>ilgpu-cpu</c> (GPU kernels emulated on the CPU, for tests).</summary>
+/// <summary>
+/// A device: <c>cpu</c>, <c>cuda:N</c>, or <c>ilgpu-cpu</c> (GPU kernels emulated on the CPU, for tests).
+/// </summary>
 public readonly record struct Device(DeviceType Type, int Index = 0)
 {
     /// <summary>The CPU backend.</summary>

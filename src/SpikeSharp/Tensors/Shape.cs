@@ -19,7 +19,8 @@ public static class ShapeUtil
     {
         int d = dim < 0 ? dim + rank : dim;
         if (d < 0 || d >= Math.Max(rank, 1) || (rank == 0 && dim != 0 && dim != -1))
-            throw new ArgumentOutOfRangeException(nameof(dim), $"{op}: dim {dim} is out of range for a tensor of rank {rank}");
+            throw new ArgumentOutOfRangeException(nameof(dim), $"{op}: dim {dim} is out of range for a "
+                + $"tensor of rank {rank}");
         return d;
     }
 
@@ -41,7 +42,8 @@ public static class ShapeUtil
             int da = i - (r - a.Length) >= 0 ? a[i - (r - a.Length)] : 1;
             int db = i - (r - b.Length) >= 0 ? b[i - (r - b.Length)] : 1;
             if (da != db && da != 1 && db != 1)
-                throw new ArgumentException($"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast together (dim {i}: {da} vs {db})");
+                throw new ArgumentException($"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast together "
+                    + $"(dim {i}: {da} vs {db})");
             o[i] = da == 1 ? db : da;
         }
         return o;
@@ -67,11 +69,13 @@ public static class ShapeUtil
         if (neg >= 0)
         {
             if (known == 0 || n % known != 0)
-                throw new ArgumentException($"reshape: cannot reshape {Format(from)} ({n} elements) into {Format(to)}", "shape");
+                throw new ArgumentException($"reshape: cannot reshape {Format(from)} ({n} elements) "
+                    + $"into {Format(to)}", "shape");
             res[neg] = (int)(n / known);
         }
         if (Numel(res) != n)
-            throw new ArgumentException($"reshape: cannot reshape {Format(from)} ({n} elements) into {Format(to)} ({Numel(res)} elements)", "shape");
+            throw new ArgumentException($"reshape: cannot reshape {Format(from)} ({n} elements) "
+                + $"into {Format(to)} ({Numel(res)} elements)", "shape");
         return res;
     }
 }

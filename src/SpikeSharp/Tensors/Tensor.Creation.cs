@@ -9,9 +9,11 @@ public sealed partial class Tensor
     private static int[] CheckShape(ReadOnlySpan<int> shape, string op)
     {
         foreach (var d in shape)
-            if (d < 0) throw new ArgumentException($"{op}: negative dimension in shape {ShapeUtil.Format(shape)}", "shape");
+            if (d < 0) throw new ArgumentException($"{op}: negative dimension in "
+                + $"shape {ShapeUtil.Format(shape)}", "shape");
         if (ShapeUtil.Numel(shape) > int.MaxValue)
-            throw new ArgumentException($"{op}: shape {ShapeUtil.Format(shape)} has more than 2^31-1 elements", "shape");
+            throw new ArgumentException($"{op}: shape {ShapeUtil.Format(shape)} has more than 2^31-1 "
+                + "elements", "shape");
         return shape.ToArray();
     }
 
@@ -32,13 +34,16 @@ public sealed partial class Tensor
     }
 
     /// <summary>Zeros.</summary>
-    public static Tensor Zeros(ReadOnlySpan<int> shape, Device? device = null, DType dtype = DType.Float32) => Full(shape, 0f, dtype, device);
+    public static Tensor Zeros(ReadOnlySpan<int> shape, Device? device = null, DType dtype = DType.Float32) =>
+        Full(shape, 0f, dtype, device);
 
     /// <summary>Ones.</summary>
-    public static Tensor Ones(ReadOnlySpan<int> shape, Device? device = null, DType dtype = DType.Float32) => Full(shape, 1f, dtype, device);
+    public static Tensor Ones(ReadOnlySpan<int> shape, Device? device = null, DType dtype = DType.Float32) =>
+        Full(shape, 1f, dtype, device);
 
     /// <summary>A one-element tensor of shape [] holding <paramref name="value"/>.</summary>
-    public static Tensor Scalar(float value, Device? device = null) => Full(ReadOnlySpan<int>.Empty, value, DType.Float32, device);
+    public static Tensor Scalar(float value, Device? device = null) =>
+        Full(ReadOnlySpan<int>.Empty, value, DType.Float32, device);
 
     /// <summary>Zeros shaped like <paramref name="t"/>, on its device.</summary>
     public static Tensor ZerosLike(Tensor t) => Zeros(t._shape, t.Device, t.DType);
@@ -62,14 +67,17 @@ public sealed partial class Tensor
         ArgumentNullException.ThrowIfNull(data);
         shape ??= new[] { data.Length };
         if (ShapeUtil.Numel(shape) != data.Length)
-            throw new ArgumentException($"from_array: shape {ShapeUtil.Format(shape)} needs {ShapeUtil.Numel(shape)} elements, the array has {data.Length}", nameof(shape));
+            throw new ArgumentException($"from_array: "
+                + $"shape {ShapeUtil.Format(shape)} needs {ShapeUtil.Numel(shape)} elements, the array "
+                + $"has {data.Length}", nameof(shape));
         var t = Empty(shape, DTypeExtensions.Of<T>(), device);
         t.Backend.Upload<T>(data, t.Buf);
         return t;
     }
 
     /// <summary>Uniform random numbers in [lo, hi).</summary>
-    public static Tensor Rand(ReadOnlySpan<int> shape, Generator? gen = null, Device? device = null, float lo = 0f, float hi = 1f)
+    public static Tensor Rand(ReadOnlySpan<int> shape, Generator? gen = null, Device? device = null,
+        float lo = 0f, float hi = 1f)
     {
         var t = Empty(shape, DType.Float32, device);
         var (kl, kh, off) = (gen ?? Generator.Default).Take(t.Numel);
@@ -78,11 +86,13 @@ public sealed partial class Tensor
     }
 
     /// <summary>Normal random numbers.</summary>
-    public static Tensor Randn(ReadOnlySpan<int> shape, Generator? gen = null, Device? device = null, float mean = 0f, float std = 1f)
+    public static Tensor Randn(ReadOnlySpan<int> shape, Generator? gen = null, Device? device = null,
+        float mean = 0f, float std = 1f)
     {
         var t = Empty(shape, DType.Float32, device);
         var (kl, kh, off) = (gen ?? Generator.Default).Take(2L * t.Numel); // two counters per element
-        t.Backend.MapIndexed(new NormalOp { KeyLo = kl, KeyHi = kh, Offset = off, Mean = mean, Std = std }, t.Buf, t.Buf);
+        t.Backend.MapIndexed(new NormalOp { KeyLo = kl, KeyHi = kh, Offset = off, Mean = mean,
+            Std = std }, t.Buf, t.Buf);
         return t;
     }
 
@@ -141,17 +151,6 @@ public sealed partial class Tensor
     /// <see cref="Grad"/>. A scalar needs no <paramref name="gradient"/>. The graph is freed unless
     /// <paramref name="retainGraph"/>.
     /// </summary>
-    public void Backward(Tensor? gradient = null, bool retainGraph = false) => Tape.Backward(this, gradient, retainGraph);
-
-    internal void CheckFloat(string op)
-    {
-        if (DType != DType.Float32)
-            throw new ArgumentException($"{op}: expected a float32 tensor, got {DType.Name()} {ShapeUtil.Format(_shape)}; convert with To(DType.Float32)");
-    }
-
-    internal void CheckSameDevice(Tensor other, string op)
-    {
-        if (other.Device != Device)
-            throw new ArgumentException($"{op}: tensors are on different devices ({Device} and {other.Device}); move one with To(device)");
-    }
+    public void Backward(Tensor? gradient = null, bool retainGraph = false) =>
+        Tape.Backward(this, gradient, retainGraph);
 }

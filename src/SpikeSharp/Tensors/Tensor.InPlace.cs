@@ -89,7 +89,9 @@ public sealed partial class Tensor
         return this;
     }
 
-    /// <summary>Sets every element to <paramref name="value"/> (converted to the dtype; PyTorch <c>fill_</c>).</summary>
+    /// <summary>
+    /// Sets every element to <paramref name="value"/> (converted to the dtype; PyTorch <c>fill_</c>).
+    /// </summary>
     /// <returns>This tensor.</returns>
     /// <exception cref="InvalidOperationException">It requires gradients while autograd records.</exception>
     public Tensor FillInPlace(float value)
@@ -156,7 +158,8 @@ public sealed partial class Tensor
         ThrowIfDisposedFor(op, this);
         ThrowIfDisposedFor(op, other);
         if (DType != DType.Float32 || other.DType != DType.Float32)
-            throw new ArgumentException($"{op}: both tensors must be float32, got {DType.Name()} and {other.DType.Name()}",
+            throw new ArgumentException($"{op}: both tensors must be float32, "
+                + $"got {DType.Name()} and {other.DType.Name()}",
                 nameof(other));
         if (other.Device != Device)
             throw new ArgumentException($"{op}: the operand is on {other.Device}, this tensor on {Device}; "

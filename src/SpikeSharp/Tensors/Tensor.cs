@@ -15,7 +15,7 @@ public sealed partial class Tensor : IDisposable
     private static long _live, _created;
     private Storage? _storage;
     private int _offset;
-    internal readonly int[] _shape;
+    private readonly int[] _shape;
 
     internal Tensor(Storage storage, int offset, int[] shape, bool addRef)
     {
@@ -39,6 +39,16 @@ public sealed partial class Tensor : IDisposable
 
     /// <summary>Creation number, increasing over the process.</summary>
     internal long Id { get; }
+
+    /// <summary>
+    /// The dimensions themselves, not a copy, for the tensor layer (Tensors/, Ops/, Autograd/) where a copy per op
+    /// would add up; it must never be mutated (views share it). Everything else uses <see cref="Shape"/>,
+    /// <see cref="Size"/>, <see cref="Rank"/> or <see cref="Numel"/> (ArchitectureTests checks this).
+    /// </summary>
+    internal int[] Dims => _shape;
+
+    /// <summary>Where this tensor starts in its storage, in elements (for sub-buffers of ops).</summary>
+    internal int Offset => _offset;
 
     /// <summary>The dimensions (a copy).</summary>
     public int[] Shape => (int[])_shape.Clone();
@@ -87,9 +97,11 @@ public sealed partial class Tensor : IDisposable
         set
         {
             if (GradFn != null && !value)
-                throw new InvalidOperationException("RequiresGrad: cannot turn off gradients of a non-leaf tensor; use Detach()");
+                throw new InvalidOperationException("RequiresGrad: cannot turn off gradients of a non-leaf "
+                    + "tensor; use Detach()");
             if (value && DType != DType.Float32)
-                throw new InvalidOperationException($"RequiresGrad: only float32 tensors can require gradients, this one is {DType.Name()}");
+                throw new InvalidOperationException($"RequiresGrad: only float32 tensors can require gradients, this "
+                    + $"one is {DType.Name()}");
             if (value) DropBf16Exact(); // parameters are updated in place
             _requiresGrad = value;
         }
@@ -120,7 +132,9 @@ public sealed partial class Tensor : IDisposable
 
     internal void MarkRequiresGradFromOp() => _requiresGrad = true;
 
-    /// <summary>Keeps this tensor alive past every enclosing <see cref="TensorScope"/> (for parameters, state, results).</summary>
+    /// <summary>
+    /// Keeps this tensor alive past every enclosing <see cref="TensorScope"/> (for parameters, state, results).
+    /// </summary>
     public Tensor Persist()
     {
         IsPersistent = true;
@@ -223,7 +237,8 @@ public sealed partial class Tensor : IDisposable
     public T[] ToArray<T>() where T : unmanaged
     {
         if (DTypeExtensions.Of<T>() != DType)
-            throw new InvalidOperationException($"ToArray<{typeof(T).Name}>: tensor dtype is {DType.Name()}; convert with To(DType) first");
+            throw new InvalidOperationException($"ToArray<{typeof(T).Name}>: tensor dtype is {DType.Name()}; convert "
+                + "with To(DType) first");
         var r = new T[Numel];
         Backend.Download<T>(Buf, r);
         return r;
@@ -235,7 +250,8 @@ public sealed partial class Tensor : IDisposable
     /// <summary>The single value of a one-element float32 tensor.</summary>
     public float Item()
     {
-        if (Numel != 1) throw new InvalidOperationException($"Item: tensor has {Numel} elements {ShapeUtil.Format(_shape)}, expected 1");
+        if (Numel != 1) throw new InvalidOperationException($"Item: tensor "
+            + $"has {Numel} elements {ShapeUtil.Format(_shape)}, expected 1");
         if (DType == DType.Int32) return ToArray<int>()[0];
         return ToArray()[0];
     }
@@ -245,17 +261,20 @@ public sealed partial class Tensor : IDisposable
     {
         if (IsDisposed) return $"Tensor{ShapeUtil.Format(_shape)} (disposed)";
         var sb = new StringBuilder();
-        sb.Append("Tensor").Append(ShapeUtil.Format(_shape)).Append(", ").Append(DType.Name()).Append(", ").Append(Device);
+        sb.Append("Tensor").Append(ShapeUtil.Format(_shape)).Append(", ").Append(DType.Name()).Append(", ")
+            .Append(Device);
         if (RequiresGrad) sb.Append(", requires_grad");
         if (GradFn != null) sb.Append(", grad_fn=").Append(GradFn.Op);
         sb.Append('\n');
         const int max = 12;
         string[] vals = DType switch
         {
-            DType.Float32 => Head(ToArray<float>(), max, v => v.ToString("G5", System.Globalization.CultureInfo.InvariantCulture)),
+            DType.Float32 => Head(ToArray<float>(), max, v =>
+                v.ToString("G5", System.Globalization.CultureInfo.InvariantCulture)),
             DType.Int32 => Head(ToArray<int>(), max, v => v.ToString()),
             DType.UInt8 => Head(ToArray<byte>(), max, v => v.ToString()),
-            _ => Head(ToArray<Half>(), max, v => ((float)v).ToString("G4", System.Globalization.CultureInfo.InvariantCulture)),
+            _ => Head(ToArray<Half>(), max, v =>
+                ((float)v).ToString("G4", System.Globalization.CultureInfo.InvariantCulture)),
         };
         sb.Append('[').Append(string.Join(", ", vals)).Append(Numel > max ? ", ...]" : "]");
         return sb.ToString();

@@ -39,12 +39,12 @@ public static class NeuronModels
         var (T, N, F) = Validate(op, x, state0, parameters, o, K, TM.Parameters);
         var dev = x.Device;
         var driver = x.Backend.Require<INeuronModelDriver>(op);
-        var stateShape = x._shape[1..];
+        var stateShape = x.Shape[1..];
 
         Tensor? s0 = PackState(state0, K, N, dev);
         Tensor prm = PackParams(parameters, F, dev);
         bool needGrad = Tape.Needs(x, s0, prm);
-        var output = Tensor.Empty(x._shape, DType.Float32, dev);
+        var output = Tensor.Empty(x.Shape, DType.Float32, dev);
         var sT = Tensor.Empty(new[] { K, N }, DType.Float32, dev);
         var saved = needGrad ? Tensor.Empty(new[] { T, K, N }, DType.Float32, dev) : null;
         var cfg = new StepConfig
@@ -67,7 +67,7 @@ public static class NeuronModels
             var prmKeep = prm.Detach();
             Tape.Record(op, new[] { output, sT }, new[] { x, s0, prm }, Saves.Of(xKeep, prmKeep, saved), g =>
             {
-                var gx = Tensor.Empty(xKeep._shape, DType.Float32, dev);
+                var gx = Tensor.Empty(xKeep.Shape, DType.Float32, dev);
                 var gs0 = s0 is { RequiresGrad: true } ? Tensor.Empty(new[] { K, N }, DType.Float32, dev) : null;
                 var gpn = prm.RequiresGrad ? Tensor.Empty(new[] { P, N }, DType.Float32, dev) : null;
                 driver.Backward<TM, TS>(new ModelCall
@@ -118,7 +118,7 @@ public static class NeuronModels
         if (x.DType != DType.Float32)
             throw new ArgumentException($"{op}: x must be float32, got {x.DType.Name()}", nameof(x));
         if (x.Rank < 1 || x.Size(0) < 1)
-            throw new ArgumentException($"{op}: x must be (T, ...) with T ≥ 1, got shape {ShapeUtil.Format(x._shape)}", nameof(x));
+            throw new ArgumentException($"{op}: x must be (T, ...) with T ≥ 1, got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
         if (!(o.Alpha > 0f) || !float.IsFinite(o.Alpha))
             throw new ArgumentException($"{op}: options.Alpha must be a finite number > 0, got {o.Alpha}", nameof(o));
         int T = x.Size(0), N = x.Numel / T;
@@ -149,7 +149,7 @@ public static class NeuronModels
                 {
                     if (s.Numel != N || s.DType != DType.Float32 || s.Device != x.Device)
                         throw new ArgumentException($"{op}: initial state {k} must be float32 with {N} elements on {x.Device}, " +
-                            $"got {s.DType.Name()} {ShapeUtil.Format(s._shape)} on {s.Device}", nameof(state0));
+                            $"got {s.DType.Name()} {ShapeUtil.Format(s.Shape)} on {s.Device}", nameof(state0));
                 }
         }
         return (T, N, F);

@@ -100,9 +100,9 @@ public sealed class Plif : SpikingLayer
     /// <inheritdoc/>
     protected override SpikingResult Run(Tensor x, Tensor? v0, Tensor? a0, SpikingOptions o)
     {
-        int f = (int)ShapeUtil.Numel(x._shape.AsSpan(2));
+        int f = (int)ShapeUtil.Numel(x.Shape.AsSpan(2));
         if (f != Features)
-            throw new ArgumentException($"Plif: input {ShapeUtil.Format(x._shape)} has {f} features per sample "
+            throw new ArgumentException($"Plif: input {ShapeUtil.Format(x.Shape)} has {f} features per sample "
                 + $"(product of dims after T, B); the layer has {Features}", nameof(x));
         var decay = Decay();
         var r = SpikingFunctions.Plif(x, v0, decay, Threshold, o, Alpha);

@@ -82,12 +82,12 @@ public abstract class SpikingLayer : Module, INeuronLayer
     public override Tensor Forward(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Rank < 2) throw new ArgumentException($"{GetType().Name}: expected input (T, B, ...), got shape {ShapeUtil.Format(x._shape)}", nameof(x));
+        if (x.Rank < 2) throw new ArgumentException($"{GetType().Name}: expected input (T, B, ...), got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
         if (x.Device != Device) throw new ArgumentException($"{GetType().Name}: input is on {x.Device}, the layer on {Device}", nameof(x));
-        var stateShape = x._shape[1..];
-        if (_v != null && !_v._shape.AsSpan().SequenceEqual(stateShape))
-            throw new InvalidOperationException($"{GetType().Name}: the kept membrane is {ShapeUtil.Format(_v._shape)} "
-                + $"but this input {ShapeUtil.Format(x._shape)} needs {ShapeUtil.Format(stateShape)}; "
+        var stateShape = x.Shape[1..];
+        if (_v != null && !_v.Shape.AsSpan().SequenceEqual(stateShape))
+            throw new InvalidOperationException($"{GetType().Name}: the kept membrane is {ShapeUtil.Format(_v.Shape)} "
+                + $"but this input {ShapeUtil.Format(x.Shape)} needs {ShapeUtil.Format(stateShape)}; "
                 + "call ResetState() when the batch changes");
         var o = StoreTraces ? Options with { ReturnMembrane = true } : Options;
         var r = Run(x, _v, _a, o);
