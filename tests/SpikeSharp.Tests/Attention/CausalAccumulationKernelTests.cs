@@ -69,7 +69,8 @@ public class CausalAccumulationKernelTests
         {
             using var scope = TensorScope.Begin();
             var t = new[] { q, k, v }.Select(a => Tensor.FromArray(a, new[] { steps, n }, d)).ToArray();
-            foreach (var x in t) { x.IsBinary = binary; x.RequiresGrad = true; }
+            // Leaves that require gradients lose the mark: set it after (as a neuron layer's spikes carry it).
+            foreach (var x in t) { x.RequiresGrad = true; x.IsBinary = binary; }
             using var prof = MemoryProfile.Start();
             var (o, s) = CausalAccumulation.Forward(t[0], t[1], t[2]);
             long saved = prof.Ops.Where(r => r.Op == "causal_accumulation:saved").Sum(r => r.LiveBytes);
