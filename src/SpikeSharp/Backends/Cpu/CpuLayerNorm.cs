@@ -1,12 +1,14 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SpikeSharp.Kernels;
 
 namespace SpikeSharp.Backends.Cpu;
 
 /// <summary>
 /// The CPU layer normalisation (<see cref="ILayerNormKernels"/>): the row passes in parallel over rows (each row
-/// summed in double precision by one thread), the column reductions in parallel over column ranges (each column
-/// summed over rows in row order, in double precision), so results do not depend on the thread count. The
+/// summed in SIMD lanes by one thread), the column reductions in parallel over column ranges (each column
+/// summed over rows in row order), so results do not depend on the thread count. The
 /// <see cref="NormMath"/> formulas are the ones the ILGPU kernels evaluate.
 /// </summary>
 internal sealed class CpuLayerNorm : ILayerNormKernels
@@ -41,15 +43,24 @@ internal sealed class CpuLayerNorm : ILayerNormKernels
             for (int r = r0; r < r1; r++)
             {
                 var xs = j.X.AsSpan(j.OffX + r * d, d);
-                double sum = 0;
-                for (int i = 0; i < d; i++) sum += xs[i];
-                float m = d > 0 ? (float)(sum / d) : 0f;
-                double sq = 0;
-                for (int i = 0; i < d; i++) { float c = xs[i] - m; sq += c * c; }
-                float rs = NormMath.Rstd(d > 0 ? (float)(sq / d) : 0f, j.Eps);
+                float m = d > 0 ? Sum(xs) / d : 0f;
+                float rs = NormMath.Rstd(d > 0 ? CentredSquares(xs, m) / d : 0f, j.Eps);
                 j.Mean[j.OffMean + r] = m;
                 j.Rstd[j.OffRstd + r] = rs;
                 var ys = j.Out.AsSpan(j.OffOut + r * d, d);
+                if (j.HasWeight && j.HasBias)
+                {
+                    // The common affine case in SIMD lanes, the same operations as the scalar rule below.
+                    var vx = MemoryMarshal.Cast<float, Vector<float>>(xs);
+                    var vy = MemoryMarshal.Cast<float, Vector<float>>(ys);
+                    var vw = MemoryMarshal.Cast<float, Vector<float>>(j.Weight.AsSpan(j.OffWeight, d));
+                    var vb = MemoryMarshal.Cast<float, Vector<float>>(j.Bias.AsSpan(j.OffBias, d));
+                    Vector<float> vm = new(m), vr = new(rs), vs = new(j.Scale);
+                    for (int i = 0; i < vx.Length; i++) vy[i] = ((vx[i] - vm) * vr * vw[i] + vb[i]) * vs;
+                    for (int i = vx.Length * Vector<float>.Count; i < d; i++)
+                        ys[i] = Affine(in j, i, NormMath.Xhat(xs[i], m, rs)) * j.Scale;
+                    continue;
+                }
                 for (int i = 0; i < d; i++) ys[i] = Affine(in j, i, NormMath.Xhat(xs[i], m, rs)) * j.Scale;
             }
         }, Grain(s.D));
@@ -73,16 +84,43 @@ internal sealed class CpuLayerNorm : ILayerNormKernels
                 var gs = j.G.AsSpan(j.OffG + r * d, d);
                 var xs = j.X.AsSpan(j.OffX + r * d, d);
                 float m = j.Mean[j.OffMean + r], rs = j.Rstd[j.OffRstd + r];
-                double sg = 0, sgx = 0;
-                for (int i = 0; i < d; i++)
+                var dst = j.Out.AsSpan(j.OffOut + r * d, d);
+                int tail = 0;
+                Vector<float> va = Vector<float>.Zero, vb = Vector<float>.Zero, vm = new(m), vr = new(rs);
+                if (j.HasWeight)
+                {
+                    // SIMD lanes for whole vectors, the scalar rule below for the tail.
+                    var vg = MemoryMarshal.Cast<float, Vector<float>>(gs);
+                    var vx = MemoryMarshal.Cast<float, Vector<float>>(xs);
+                    var vw = MemoryMarshal.Cast<float, Vector<float>>(j.Weight.AsSpan(j.OffWeight, d));
+                    var vs = new Vector<float>(j.Scale);
+                    for (int i = 0; i < vg.Length; i++)
+                    {
+                        var gh = vg[i] * vw[i] * vs;
+                        va += gh;
+                        vb += gh * ((vx[i] - vm) * vr);
+                    }
+                    tail = vg.Length * Vector<float>.Count;
+                }
+                float sg = Vector.Sum(va), sgx = Vector.Sum(vb);
+                for (int i = tail; i < d; i++)
                 {
                     float gh = ScaledGrad(in j, i, gs[i]);
                     sg += gh;
                     sgx += gh * NormMath.Xhat(xs[i], m, rs);
                 }
-                float mg = (float)(sg / d), mgx = (float)(sgx / d);
-                var dst = j.Out.AsSpan(j.OffOut + r * d, d);
-                for (int i = 0; i < d; i++)
+                float mg = sg / d, mgx = sgx / d;
+                if (j.HasWeight)
+                {
+                    var vg = MemoryMarshal.Cast<float, Vector<float>>(gs);
+                    var vx = MemoryMarshal.Cast<float, Vector<float>>(xs);
+                    var vw = MemoryMarshal.Cast<float, Vector<float>>(j.Weight.AsSpan(j.OffWeight, d));
+                    var vd = MemoryMarshal.Cast<float, Vector<float>>(dst);
+                    Vector<float> vs = new(j.Scale), vmg = new(mg), vmgx = new(mgx);
+                    for (int i = 0; i < vg.Length; i++)
+                        vd[i] = vr * (vg[i] * vw[i] * vs - (vx[i] - vm) * vr * vmgx - vmg);
+                }
+                for (int i = tail; i < d; i++)
                     dst[i] = NormMath.InputGradient(ScaledGrad(in j, i, gs[i]), NormMath.Xhat(xs[i], m, rs), rs, mg,
                         mgx);
             }
@@ -105,14 +143,26 @@ internal sealed class CpuLayerNorm : ILayerNormKernels
             [MethodImpl(MethodImplOptions.AggressiveOptimization)] static (in Job j, int c0, int c1) =>
         {
             int d = j.S.D, n = c1 - c0;
-            var a = new double[n];
-            var b = new double[n];
+            // Each column summed over the rows in row order (SIMD lanes hold neighbouring columns).
+            var a = new float[n];
+            var b = new float[n];
+            var va = MemoryMarshal.Cast<float, Vector<float>>(a.AsSpan());
+            var vb = MemoryMarshal.Cast<float, Vector<float>>(b.AsSpan());
+            int tail = va.Length * Vector<float>.Count;
             for (int r = 0; r < j.S.Rows; r++)
             {
                 float m = j.Mean[j.OffMean + r], rs = j.Rstd[j.OffRstd + r];
                 var gs = j.G.AsSpan(j.OffG + r * d + c0, n);
                 var xs = j.X.AsSpan(j.OffX + r * d + c0, n);
-                for (int i = 0; i < n; i++)
+                var vg = MemoryMarshal.Cast<float, Vector<float>>(gs);
+                var vx = MemoryMarshal.Cast<float, Vector<float>>(xs);
+                Vector<float> vm = new(m), vr = new(rs);
+                for (int i = 0; i < va.Length; i++)
+                {
+                    va[i] += vg[i] * ((vx[i] - vm) * vr);
+                    vb[i] += vg[i];
+                }
+                for (int i = tail; i < n; i++)
                 {
                     a[i] += gs[i] * NormMath.Xhat(xs[i], m, rs);
                     b[i] += gs[i];
@@ -120,12 +170,37 @@ internal sealed class CpuLayerNorm : ILayerNormKernels
             }
             for (int i = 0; i < n; i++)
             {
-                float sa = (float)a[i], sb = (float)b[i];
+                float sa = a[i], sb = b[i];
                 if (j.HasDW) j.DW[j.OffDW + c0 + i] = j.Scale * sa;
                 if (j.HasDB) j.DB[j.OffDB + c0 + i] = j.Scale * sb;
                 if (j.HasDS) j.DS[j.OffDS + c0 + i] = ScaleGradPart(in j, c0 + i, sa, sb);
             }
         }, Grain(s.Rows));
+    }
+
+    // Σx: SIMD lanes, then the lanes and the tail in order.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Sum(ReadOnlySpan<float> x)
+    {
+        var v = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var acc = Vector<float>.Zero;
+        for (int i = 0; i < v.Length; i++) acc += v[i];
+        float s = Vector.Sum(acc);
+        for (int i = v.Length * Vector<float>.Count; i < x.Length; i++) s += x[i];
+        return s;
+    }
+
+    // Σ(x − μ)², as Sum.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float CentredSquares(ReadOnlySpan<float> x, float mean)
+    {
+        var v = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var acc = Vector<float>.Zero;
+        var vm = new Vector<float>(mean);
+        for (int i = 0; i < v.Length; i++) { var c = v[i] - vm; acc += c * c; }
+        float s = Vector.Sum(acc);
+        for (int i = v.Length * Vector<float>.Count; i < x.Length; i++) { float c = x[i] - mean; s += c * c; }
+        return s;
     }
 
     // (x̂·γ + β) of column i.
