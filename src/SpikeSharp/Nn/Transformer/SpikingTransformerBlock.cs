@@ -39,12 +39,13 @@ public sealed class SpikingTransformerBlock : Module
     public override Tensor Forward(Tensor x)
     {
         // Each intermediate is released once used: freed then, or when the backward rule that kept it has run.
-        // LN(x)·s is one op (LayerNormOps): it keeps x and the row statistics, not LN(x) nor x̂.
+        // LN(x)·s is one op (LayerNormOps): it keeps x and the row statistics, not LN(x) nor x̂; the layers after
+        // it recompute LN(x)·s from x (one launch) for their weight gradients instead of keeping it.
         var s1 = Norm("ln1", x, Param("attn_scale"));
-        var a = Tensor.Releasing(s1, Attention.Forward(s1));
+        var a = Tensor.Releasing(s1, Attention.Forward(s1, Again("ln1", x, Param("attn_scale"))));
         var x1 = Tensor.Releasing(a, x.Add(a));
         var s2 = Norm("ln2", x1, Param("mlp_scale"));
-        var h = Tensor.Releasing(s2, Hidden1.Forward(s2));
+        var h = Tensor.Releasing(s2, Hidden1.Forward(s2, Again("ln2", x1, Param("mlp_scale"))));
         var m = Tensor.Releasing(h, Child<Linear>("fc2").Forward(h));
         var y = x1.Add(m);
         x1.Release(); m.Release();
@@ -61,6 +62,9 @@ public sealed class SpikingTransformerBlock : Module
             else if (n == "bias") bias = p;
         return x.ScaledLayerNorm(weight, bias, scale, ln.Eps);
     }
+
+    // The same normalisation made again in a backward pass (no gradient); x stays alive until then.
+    private RowsAgain Again(string name, Tensor x, Tensor scale) => new(() => Norm(name, x, scale), new[] { x });
 
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"dim={Dim}, hidden={Hidden}";
