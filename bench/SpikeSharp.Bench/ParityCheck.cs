@@ -28,6 +28,8 @@ public static class ParityCheck
             new("maxpool2d", new[] { new[] { 2, 3, 8, 8 } }, x => Tensor.MaxPool2d(x[0], (2, 2))),
             new("batchnorm2d (train)", new[] { new[] { 4, 6, 7, 9 }, new[] { 6 }, new[] { 6 } }, x => Tensor.BatchNorm(x[0], null, null, x[1], x[2], training: true)),
             new("layernorm", new[] { new[] { 33, 70 }, new[] { 70 }, new[] { 70 } }, x => Tensor.LayerNorm(x[0], 1, x[1], x[2])),
+            new("layernorm·s (D 385)", new[] { new[] { 37, 385 }, new[] { 385 }, new[] { 385 }, new[] { 1 } },
+                x => x[0].ScaledLayerNorm(x[1], x[2], x[3])),
             new("avgpool2d", new[] { new[] { 2, 3, 9, 8 } }, x => Tensor.AvgPool2d(x[0], (2, 2))),
             new("dropout (same seed)", new[] { new[] { 5, 7, 33 } }, x => Tensor.Dropout(x[0], 0.3f, true, new Generator(5), sharedOverTime: true)),
             new("embedding", new[] { new[] { 50, 16 } }, x => x[0].Embedding(Labels(77, 50, x[0].Device))),

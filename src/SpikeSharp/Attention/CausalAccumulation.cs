@@ -17,7 +17,8 @@ public static class CausalAccumulation
     /// <remarks>
     /// S_t = S_{t−1} + K_t ⊙ V_t (S₋₁ = S0), out_t = Q_t ⊙ S_t. Backward with
     /// G_t = Σ_{τ≥t} g_τ ⊙ Q_τ + g_{S}: gQ_t = g_t ⊙ S_t, gK_t = G_t ⊙ V_t, gV_t = G_t ⊙ K_t, gS0 = G_0.
-    /// Only the inputs are kept for backward; the running sums are recomputed there. With spikes for q, k and v,
+    /// Only the inputs are kept for backward (spikes as one byte per element for all three,
+    /// <see cref="CausalAccumulationBits"/>); the running sums are recomputed there. With spikes for q, k and v,
     /// no <paramref name="s0"/> and T ≤ 256 the output holds whole counts up to 256 and is marked
     /// <see cref="Tensor.IsBf16Exact"/>.
     /// </remarks>
@@ -31,24 +32,36 @@ public static class CausalAccumulation
         var stepShape = q.Shape[1..];
         var output = Tensor.Empty(q.Shape, DType.Float32, q.Device);
         var state = Tensor.Empty(stepShape, DType.Float32, q.Device);
-        if (n > 0) kernels.Forward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, steps, n);
+        // Spikes are kept for the backward as one byte per element (all three), not three float32 tensors.
+        bool spikes = q.IsBinary && k.IsBinary && v.IsBinary;
+        var packed = spikes && n > 0 && Tape.Needs(q, k, v, s0) ? Tensor.Empty(q.Shape, DType.UInt8, q.Device) : null;
+        if (n > 0) kernels.Forward(q.Buf, k.Buf, v.Buf, s0?.Buf, output.Buf, state.Buf, packed?.Buf, steps, n);
         else if (state.Numel > 0) q.Backend.Fill(state.Buf, 0f);
         // Spikes in, no carried sum: every output is a whole count 0..T, which bfloat16 holds exactly up to 256, so
         // the projection after it may take the exact spike GEMMs (Precision.ExactSpikeGemm).
-        if (s0 == null && steps <= MaxExactSteps && q.IsBinary && k.IsBinary && v.IsBinary) output.IsBf16Exact = true;
+        if (s0 == null && steps <= MaxExactSteps && spikes) output.IsBf16Exact = true;
 
-        Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, Saves.Of(q, k, v, s0), g =>
+        // With the packed bytes kept, q, k and v may be freed before the backward runs: it reads only these.
+        var shape = q.Shape;
+        var dev = q.Device;
+        var saves = packed != null ? Saves.Of(packed, s0) : Saves.Of(q, k, v, s0);
+        Tape.Record("causal_accumulation", new[] { output, state }, new[] { q, k, v, s0 }, saves, g =>
         {
             var (gOut, gState) = (g[0], g[1]);
             if (n == 0) return new Tensor?[4];
-            var gq = Tensor.Empty(q.Shape, DType.Float32, q.Device);
-            var gk = Tensor.Empty(q.Shape, DType.Float32, q.Device);
-            var gv = Tensor.Empty(q.Shape, DType.Float32, q.Device);
-            var gs0 = s0 is { RequiresGrad: true } ? Tensor.Empty(stepShape, DType.Float32, q.Device) : null;
-            kernels.Backward(q.Buf, k.Buf, v.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
-                gq.Buf, gk.Buf, gv.Buf, gs0?.Buf, steps, n);
+            var gq = Tensor.Empty(shape, DType.Float32, dev);
+            var gk = Tensor.Empty(shape, DType.Float32, dev);
+            var gv = Tensor.Empty(shape, DType.Float32, dev);
+            var gs0 = s0 is { RequiresGrad: true } ? Tensor.Empty(stepShape, DType.Float32, dev) : null;
+            if (packed != null)
+                kernels.BackwardPacked(packed.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
+                    gq.Buf, gk.Buf, gv.Buf, gs0?.Buf, steps, n);
+            else
+                kernels.Backward(q.Buf, k.Buf, v.Buf, s0?.Buf, gOut?.Buf, gState?.Buf,
+                    gq.Buf, gk.Buf, gv.Buf, gs0?.Buf, steps, n);
             return new[] { gq, gk, gv, gs0 };
         });
+        packed?.Release(); // freed once the backward has read it (now, without one)
         return (output, state);
     }
 

@@ -17,9 +17,11 @@ namespace SpikeSharp.Attention;
 public interface ICausalAccumulationKernels
 {
     /// <summary>
-    /// q, k, v, output: (T, N) float32; s0: (N) or null for zeros; state: (N), receives S_{T−1}.
+    /// q, k, v, output: (T, N) float32; s0: (N) or null for zeros; state: (N), receives S_{T−1}; packed: (T, N)
+    /// uint8 or null: when given (q, k and v are spikes, 0 or 1), receives each element's three spikes as one byte
+    /// (<see cref="CausalAccumulationBits"/>) for <see cref="BackwardPacked"/>.
     /// </summary>
-    void Forward(Buf q, Buf k, Buf v, Buf? s0, Buf output, Buf state, int steps, int n);
+    void Forward(Buf q, Buf k, Buf v, Buf? s0, Buf output, Buf state, Buf? packed, int steps, int n);
 
     /// <summary>
     /// Recomputes S_t from q, k, v, s0 (nothing but the inputs is saved) and writes exact gradients.
@@ -27,5 +29,9 @@ public interface ICausalAccumulationKernels
     /// gs0: (N) or null when not wanted.
     /// </summary>
     void Backward(Buf q, Buf k, Buf v, Buf? s0, Buf? gOut, Buf? gState,
+        Buf gq, Buf gk, Buf gv, Buf? gs0, int steps, int n);
+
+    /// <summary><see cref="Backward"/> reading q, k and v from the bytes the forward pass packed.</summary>
+    void BackwardPacked(Buf packed, Buf? s0, Buf? gOut, Buf? gState,
         Buf gq, Buf gk, Buf gv, Buf? gs0, int steps, int n);
 }

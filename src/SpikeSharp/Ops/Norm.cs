@@ -65,6 +65,7 @@ public static partial class NormOps
                     throw new ArgumentException($"layer_norm: {nm} must have shape {ShapeUtil.Format(nshape)}, "
                         + $"got {ShapeUtil.Format(t.Dims)}", nm);
             foreach (var t in new[] { weight, bias }) if (t != null) x.CheckSameDevice(t, "layer_norm");
+            if (LayerNormOps.Fused(x, normalizedDims, weight, bias, null, eps) is { } fused) return fused;
             int d = (int)ShapeUtil.Numel(nshape), rows = d == 0 ? 0 : x.Numel / d;
             var be = x.Backend; var dev = x.Device;
             // x viewed as (R, D); per-row values broadcast as (R, 1), weight and bias as (1, D).

@@ -33,11 +33,16 @@ public class CausalAccumulationKernelTests
         using var bgv = acc.Allocate1D<float>(steps * n); using var bg0 = acc.Allocate1D<float>(n);
         // Two groups of 32 threads for 70 elements: the grid-stride loop and the tail are exercised.
         var cfg = new KernelConfig(2, 32);
-        var fwd = acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(CausalAccumulationKernels.Forward);
-        fwd(acc.DefaultStream, cfg, bq.View, bk.View, bv.View, bs0.View, bo.View, bs.View, steps, n, 1);
-        var bwd = acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(CausalAccumulationKernels.Backward);
-        bwd(acc.DefaultStream, cfg, bq.View, bk.View, bv.View, bs0.View, bg.View, bgs.View, bgq.View, bgk.View, bgv.View, bg0.View, steps, n, 15);
+        using var bp = acc.Allocate1D<byte>(steps * n);
+        var fwd = acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<byte>, int, int, int, int>(CausalAccumulationKernels.Forward);
+        fwd(acc.DefaultStream, cfg, bq.View, bk.View, bv.View, bs0.View, bo.View, bs.View, bp.View, steps, n, 1, 0);
+        var bwd = acc.LoadKernel<FloatQkvSource, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int,
+            int>(CausalAccumulationKernels.Backward);
+        var src = new FloatQkvSource { Qs = bq.View, Ks = bk.View, Vs = bv.View };
+        bwd(acc.DefaultStream, cfg, src, bs0.View, bg.View, bgs.View, bgq.View, bgk.View, bgv.View, bg0.View,
+            steps, n, 15);
         acc.Synchronize();
 
         Assert.True(CausalAccumulationTests.RelErr(bo.GetAsArray1D(), o.ToArray()) < 1e-6);
@@ -47,4 +52,39 @@ public class CausalAccumulationKernelTests
         Assert.True(CausalAccumulationTests.RelErr(bgv.GetAsArray1D(), tv.Grad!.ToArray()) < 1e-6);
         Assert.True(CausalAccumulationTests.RelErr(bg0.GetAsArray1D(), ts0.Grad!.ToArray()) < 1e-6);
     }
+
+    // Spikes for q, k and v (marked binary, as LIF outputs are): the forward pass keeps one byte per element and the
+    // backward reads it; values and gradients equal the float path's exactly, on the CPU and the emulated device.
+    [Theory, MemberData(nameof(Devices))]
+    public void PackedSpikesGiveTheFloatPathsGradients(string dev)
+    {
+        var d = Device.Parse(dev);
+        const int steps = 9, n = 37;
+        var rnd = new Random(3);
+        float[] Spikes() => Enumerable.Range(0, steps * n).Select(_ => rnd.Next(3) == 0 ? 1f : 0f).ToArray();
+        var (q, k, v) = (Spikes(), Spikes(), Spikes());
+        var g = Enumerable.Range(0, steps * n).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray();
+        var gs = Enumerable.Range(0, n).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray();
+        float[][] Run(bool binary)
+        {
+            using var scope = TensorScope.Begin();
+            var t = new[] { q, k, v }.Select(a => Tensor.FromArray(a, new[] { steps, n }, d)).ToArray();
+            // Leaves that require gradients lose the mark: set it after (as a neuron layer's spikes carry it).
+            foreach (var x in t) { x.RequiresGrad = true; x.IsBinary = binary; }
+            using var prof = MemoryProfile.Start();
+            var (o, s) = CausalAccumulation.Forward(t[0], t[1], t[2]);
+            long saved = prof.Ops.Where(r => r.Op == "causal_accumulation:saved").Sum(r => r.LiveBytes);
+            o.Mul(Tensor.FromArray(g, new[] { steps, n }, d)).Sum().Add(s.Mul(Tensor.FromArray(gs, null, d)).Sum())
+                .Backward();
+            return new[] { o.ToArray(), s.ToArray(), t[0].Grad!.ToArray(), t[1].Grad!.ToArray(),
+                t[2].Grad!.ToArray(), new[] { (float)saved } };
+        }
+        var plain = Run(false);
+        var packed = Run(true);
+        for (int i = 0; i < 5; i++) Assert.Equal(plain[i], packed[i]);
+        // Kept for the backward: the packed bytes (T·N) only, where the float path keeps nothing of its own.
+        Assert.Equal(steps * n, packed[5][0]);
+    }
+
+    public static IEnumerable<object[]> Devices => TestDevices.Names;
 }

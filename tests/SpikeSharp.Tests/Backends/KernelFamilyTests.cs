@@ -17,7 +17,7 @@ public class KernelFamilyTests
         {
             typeof(INeuronDriver), typeof(INeuronModelDriver), typeof(ICausalAccumulationKernels),
             typeof(IOptimizerKernels),
-            typeof(IBatchNormKernels), typeof(IPool2dKernels),
+            typeof(IBatchNormKernels), typeof(ILayerNormKernels), typeof(IPool2dKernels),
         };
 
     [Fact]
@@ -34,6 +34,7 @@ public class KernelFamilyTests
             Assert.NotNull(be.Family<ICausalAccumulationKernels>());
             Assert.NotNull(be.Family<IOptimizerKernels>());
             Assert.NotNull(be.Family<IBatchNormKernels>());
+            Assert.NotNull(be.Family<ILayerNormKernels>());
             Assert.NotNull(be.Family<IPool2dKernels>());
             Assert.Null(be.Family<IDisposable>()); // a contract nobody registers
             // One instance per backend, so caches and counters live as long as the backend.

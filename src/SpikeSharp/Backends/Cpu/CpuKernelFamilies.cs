@@ -19,6 +19,7 @@ internal static class CpuKernelFamilies
         .Add<ICausalAccumulationKernels>(CpuCausalAccumulation.Instance)
         .Add<IOptimizerKernels>(CpuOptimizerKernels.Instance)
         .Add<IBatchNormKernels>(CpuBatchNorm.Instance)
+        .Add<ILayerNormKernels>(CpuLayerNorm.Instance)
         .Add<IPool2dKernels>(CpuPool2d.Instance)
         .Add<IConv2dKernels>(CpuConv.Instance)
         .Build();

@@ -25,6 +25,7 @@ internal static class IlgpuKernelFamilies
             .Add<ICausalAccumulationKernels>(new IlgpuCausalAccumulation(backend))
             .Add<IOptimizerKernels>(new IlgpuOptimizerKernels(backend))
             .Add<IBatchNormKernels>(new IlgpuBatchNorm(backend))
+            .Add<ILayerNormKernels>(new IlgpuLayerNorm(backend))
             .Add<IPool2dKernels>(new IlgpuPool2d(backend));
         if (backend.IsCuda && Cudnn.Instance is { } cudnn)
             families.Add<IConv2dKernels>(new CudnnConvKernels(backend, cudnn));

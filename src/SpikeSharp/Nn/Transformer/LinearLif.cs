@@ -5,6 +5,12 @@ using SpikeSharp.Neurons;
 namespace SpikeSharp.Nn.Transformer;
 
 /// <summary>
+/// How a layer gets its input again in its backward pass instead of keeping it: a deterministic recomputation
+/// (bit-identical to the forward's input) and the tensors it reads, which the layer's backward node keeps alive.
+/// </summary>
+internal sealed record RowsAgain(Func<Tensor> Rows, Tensor[] Reads);
+
+/// <summary>
 /// A linear layer feeding leaky integrate-and-fire neurons, fused: one GEMM over all T·B rows with the
 /// bias written into the output first (no separate bias pass), then the fused multi-step LIF kernel.
 /// Input (T, B…, in) → spikes (T, B…, out). The membrane is kept between calls for streaming
@@ -93,7 +99,11 @@ public sealed class LinearLif : Module, INeuronLayer
     };
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => Forward(x, null);
+
+    /// <summary><see cref="Forward(Tensor)"/> whose weight gradient reads the input again through
+    /// <paramref name="again"/> (when given) instead of keeping it.</summary>
+    internal Tensor Forward(Tensor x, RowsAgain? again)
     {
         if (x.Rank < 2 || x.Size(-1) != InFeatures)
             throw new ArgumentException($"LinearLif: expected (T, ..., {InFeatures}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
@@ -104,7 +114,7 @@ public sealed class LinearLif : Module, INeuronLayer
                 + $"this input {ShapeUtil.Format(x.Shape)} needs {ShapeUtil.Format(outShape[1..])}; "
                 + "call ResetState() when the batch changes");
         var rows = x.Reshape(-1, InFeatures);
-        var y = Project(rows, Weight, Bias);
+        var y = Project(rows, Weight, Bias, again);
         rows.Release();
         var pre = Tensor.Releasing(y, y.Reshape(outShape));
         var decay = Decay();
@@ -136,7 +146,10 @@ public sealed class LinearLif : Module, INeuronLayer
     /// rows (R, in) · weightᵀ (in, out) + bias (out) → (R, out) in one GEMM: the output is pre-filled with the
     /// broadcast bias and the GEMM accumulates onto it (β = 1).
     /// </summary>
-    public static Tensor Project(Tensor rows, Tensor weight, Tensor bias)
+    public static Tensor Project(Tensor rows, Tensor weight, Tensor bias) => Project(rows, weight, bias, null);
+
+    // With `again`, float rows are not kept for the weight gradient: the backward recomputes them.
+    internal static Tensor Project(Tensor rows, Tensor weight, Tensor bias, RowsAgain? again)
     {
         int r = rows.Size(0), inF = rows.Size(1), outF = weight.Size(0);
         if (weight.Size(1) != inF || bias.Numel != outF)
@@ -152,11 +165,15 @@ public sealed class LinearLif : Module, INeuronLayer
             SpikeGemm.Gemm(rows.Backend, SpikeGemm.Operand.Of(rows, rows16), SpikeGemm.Operand.Of(weight), false, true,
                 r, outF, inF, 1f, y.Buf, SpikeGemm.Batch.One);
         }
-        Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias },
-            Saves.Of(gr ? weight : null, gw ? rows16 ?? rows : null), g => g[0] is not { } gy ? new Tensor?[3] : new[]
+        bool recompute = gw && rows16 == null && again != null;
+        var saves = recompute ? Saves.Of(again!.Reads.Prepend(gr ? weight : null).ToArray())
+            : Saves.Of(gr ? weight : null, gw ? rows16 ?? rows : null);
+        Tape.Record("linear_bias_gemm", new[] { y }, new[] { rows, weight, bias }, saves,
+            g => g[0] is not { } gy ? new Tensor?[3] : new[]
             {
                 gr ? Tensor.Matmul(gy, weight) : null,
-                gw ? WeightGrad(gy, rows, rows16, weight.Shape) : null,
+                !gw ? null : recompute ? WeightGradAgain(gy, again!, weight.Shape)
+                    : WeightGrad(gy, rows, rows16, weight.Shape),
                 gb ? BiasGrad(gy, bias.Shape) : null,
             });
         rows16?.Release(); // freed once the backward has read it (now, without one)
@@ -172,6 +189,17 @@ public sealed class LinearLif : Module, INeuronLayer
             SpikeGemm.Gemm(gy.Backend, SpikeGemm.Operand.Of(gy), SpikeGemm.Operand.OfCopy(rows16), true, false,
                 shape[0], shape[1], gy.Size(0), 0f, gw.Buf, SpikeGemm.Batch.One);
         return gw;
+    }
+
+    // gW = gyᵀ · rows with the rows recomputed (bit-identical to the forward's).
+    private static Tensor WeightGradAgain(Tensor gy, RowsAgain again, int[] shape)
+    {
+        using (Tape.NoGrad())
+        {
+            using var made = again.Rows();
+            using var rows = made.Reshape(-1, shape[1]);
+            return Tensor.Matmul(gy, rows, transA: true);
+        }
     }
 
     // Σ over rows of the output gradient, in the bias's shape.

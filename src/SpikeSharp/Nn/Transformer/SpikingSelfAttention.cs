@@ -44,12 +44,16 @@ public sealed class SpikingSelfAttention : Module
     public Tensor? State => Buffer("kv_state");
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => Forward(x, null);
+
+    /// <summary><see cref="Forward(Tensor)"/> whose q, k, v weight gradients read x again through
+    /// <paramref name="again"/> (when given) instead of keeping it.</summary>
+    internal Tensor Forward(Tensor x, RowsAgain? again)
     {
         if (x.Rank != 3 || x.Size(2) != Dim)
             throw new ArgumentException($"SpikingSelfAttention: expected (T, B, {Dim}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
         int t = x.Size(0), b = x.Size(1), hd = Dim / Heads;
-        Tensor Heads4(LinearLif l) { var y = l.Forward(x); return Tensor.Releasing(y, y.Reshape(t, b, Heads, hd)); }
+        Tensor Heads4(LinearLif l) { var y = l.Forward(x, again); return Tensor.Releasing(y, y.Reshape(t, b, Heads, hd)); }
         var q = Heads4(Query);
         var k = Heads4(Key);
         var v = Heads4(Value);
