@@ -85,7 +85,9 @@ public struct RectangleSurrogate : ISurrogate
     public readonly float Grad(float x, float alpha) => MathF.Abs(x) * alpha < 0.5f ? alpha : 0f;
 }
 
-/// <summary>Which surrogate derivative a spiking function uses (each maps to one <see cref="ISurrogate"/> struct).</summary>
+/// <summary>
+/// Which surrogate derivative a spiking function uses (each maps to one <see cref="ISurrogate"/> struct).
+/// </summary>
 /// <remarks>
 /// Two arctan surrogates exist and differ by a factor of two in height and width: <see cref="ArctanTether"/>
 /// α / (1 + (απx)²), peak α (the seed's and tether's, called ATan there), and <see cref="Atan"/>

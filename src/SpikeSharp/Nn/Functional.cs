@@ -8,10 +8,14 @@ public static class Functional
     /// <summary>log softmax over <paramref name="dim"/> (see <see cref="Tensor.LogSoftmax"/>).</summary>
     public static Tensor LogSoftmax(Tensor x, int dim = -1) => x.LogSoftmax(dim);
 
-    /// <summary>Mean cross-entropy of logits (B, C) against int32 labels (B) (see <see cref="Tensor.CrossEntropy"/>).</summary>
+    /// <summary>
+    /// Mean cross-entropy of logits (B, C) against int32 labels (B) (see <see cref="Tensor.CrossEntropy"/>).
+    /// </summary>
     public static Tensor CrossEntropy(Tensor logits, Tensor labels) => Tensor.CrossEntropy(logits, labels);
 
-    /// <summary>Cross-entropy of the time-averaged output: outputs (T, B, C) → mean over T → <see cref="CrossEntropy"/>.</summary>
+    /// <summary>
+    /// Cross-entropy of the time-averaged output: outputs (T, B, C) → mean over T → <see cref="CrossEntropy"/>.
+    /// </summary>
     public static Tensor RateCrossEntropy(Tensor outputs, Tensor labels)
     {
         if (outputs.Rank != 3) throw new ArgumentException($"RateCrossEntropy: outputs must be (T, B, C), got {ShapeUtil.Format(outputs._shape)}", nameof(outputs));
