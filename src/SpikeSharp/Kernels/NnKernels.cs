@@ -29,7 +29,8 @@ public struct SgdOp : IBinaryOp
 }
 
 /// <summary>
-/// SGD momentum buffer: b' = μ·b + (1 − dampening)·(g + wd·p); on the first step b' = g + wd·p. Inputs (b, g, p).
+/// SGD momentum buffer: b' = μ·b + (1 − dampening)·(g + wd·p); on the first step b' = g + wd·p.
+/// Inputs (b, g, p).
 /// </summary>
 public struct SgdMomentumOp : ITernaryOp
 {
@@ -72,8 +73,8 @@ public struct AdamSecondMomentOp : ITernaryOp
 }
 
 /// <summary>
-/// Adam step: p' = p·(1 − lr·λ) − lr·(m / c₁) / (√(v / c₂) + ε), with c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ
-/// and λ the decoupled (AdamW) weight decay. Inputs (p, m, v).
+/// Adam step: p' = p·(1 − lr·λ) − lr·(m / c₁) / (√(v / c₂) + ε),
+/// with c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ and λ the decoupled (AdamW) weight decay. Inputs (p, m, v).
 /// </summary>
 public struct AdamStepOp : ITernaryOp
 {
