@@ -2,6 +2,7 @@ using System.Globalization;
 using SpikeSharp.Autograd;
 using SpikeSharp.Neurons;
 using SpikeSharp.Nn;
+using SpikeSharp.Nn.Transformer;
 
 namespace SpikeSharp.Nir;
 
