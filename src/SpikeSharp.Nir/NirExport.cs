@@ -18,9 +18,10 @@ namespace SpikeSharp.Nir;
 /// running statistics, as in evaluation); <see cref="Flatten"/> → Flatten; <see cref="AvgPool2d"/> → AvgPool2d;
 /// <see cref="SumPool2d"/> → SumPool2d; <see cref="Scale"/> → Scale; <see cref="Dropout"/> is left out (identity at
 /// inference).</item>
-/// <item><see cref="Lif"/> and <see cref="Plif"/> → LIF (τ = dt/(1 − λ), R = τ/dt, v_leak = 0); <see cref="If"/> →
-/// IF (R = 1 per step); <see cref="CubaLif"/> → CubaLIF (R = τ_mem/dt, w_in = τ_syn/dt); <see cref="Li"/> → LI;
-/// <see cref="LinearLif"/> → Affine + LIF. Parameters are written per neuron, shaped like the layer's input.</item>
+/// <item><see cref="Lif"/> and <see cref="Plif"/> → LIF (τ = dt/(1 − λ), R = τ/dt, v_leak = 0);
+/// <see cref="If"/> → IF (R = 1 per step); <see cref="CubaLif"/> → CubaLIF (R = τ_mem/dt, w_in = τ_syn/dt);
+/// <see cref="Li"/> → LI; <see cref="LinearLif"/> → Affine + LIF. Parameters are written per neuron, shaped like
+/// the layer's input.</item>
 /// </list>
 /// Refused, with a message naming the layer: max pooling, soft reset, ALIF, attention and any other layer NIR cannot
 /// express. NIR's neurons fire when v &gt; v_threshold; SpikeSharp's when h ≥ θ (a difference only at equality).
@@ -221,35 +222,6 @@ public static partial class NirExport
             if (!keepFoldTarget) _foldTarget = null;
             return emitted;
         }
-
-        private static NotSupportedException? Unsupported(Step step)
-        {
-            var (path, layer) = (step.Path, step.Layer);
-            var options = layer switch
-            {
-                SpikingLayer sl => sl.Options, CubaLif c => c.Options, LinearLif ll => ll.Options, _ => null,
-            };
-            if (options is { Reset: not ResetMode.Hard })
-                return Refuse(layer, path, "it resets by subtraction (soft reset); NIR's neurons reset to v_reset " +
-                    "(hard reset)");
-            return layer switch
-            {
-                Dropout or Linear or Conv2d or BatchNormBase or Flatten or AvgPool2d or SumPool2d or Scale or LinearLif
-                    or Lif or Plif or If or CubaLif or Li => null,
-                MaxPool2d => Refuse(layer, path, "NIR has no max pooling (AvgPool2d and SumPool2d only); train with " +
-                    "average pooling to export"),
-                Alif => Refuse(layer, path, "NIR has no adaptive-threshold neuron"),
-                SpikingSelfAttention or SpikingTransformerBlock or SpikingLanguageModel =>
-                    Refuse(layer, path, "NIR has no attention"),
-                _ => Refuse(layer, path, "NIR has no equivalent node"),
-            };
-        }
-
-        // Layers whose input a pending Scale feeds directly (a LinearLif feeds its own Affine first).
-        private static bool IsNeuron(Module m) => m is SpikingLayer or CubaLif or Li;
-
-        private static NotSupportedException Refuse(Module layer, string path, string why) =>
-            new($"NIR export: {layer.GetType().Name} at '{Show(path)}' cannot be exported: {why}");
 
         private ArgumentException Mismatch(Module layer, string path, string what) =>
             new($"NIR export: {layer.GetType().Name} at '{Show(path)}' has {what} but receives samples of shape " +

@@ -120,10 +120,12 @@ public static partial class NirImport
             var wIn = PerNeuron("w_in", absent: 1f);
             var theta = PerNeuron("v_threshold");
             if (PerNeuron("v_leak", absent: 0f).Any(v => v != 0))
-                throw Unsupported("has a leak voltage v_leak ≠ 0, which SpikeSharp's CubaLif cannot take (its input " +
-                    "passes the synapse first)");
+                throw Unsupported(
+                    "has a leak voltage v_leak ≠ 0, which SpikeSharp's CubaLif cannot take "
+                    + "(its input passes the synapse first)");
             var options = ResetOptions();
-            // i = λ_i·i + x and v = λ_v·v + i hold k·I for k = R·dt/τ_mem; the input then weighs k·w_in·dt/τ_syn.
+            // i = λ_i·i + x and v = λ_v·v + i hold k·I for k = R·dt/τ_mem;
+            // the input then weighs k·w_in·dt/τ_syn.
             InputTransform(r.Select((x, i) => x * _o.Dt / tauMem[i] * wIn[i] * _o.Dt / tauSyn[i]).ToArray(),
                 new double[Count]);
             AddNeuron(FromMetadata(options, new[] { lv, li }, theta) ?? ModelLayer(new[] { lv, li }, theta,

@@ -11,16 +11,17 @@ namespace SpikeSharp.Nir;
 /// runs are wrapped in <see cref="MultiStep"/> and that takes (T, B, …) inputs, T time steps of dt each.
 /// </summary>
 /// <remarks>
-/// Node types: Affine → <see cref="Linear"/>; Linear → <see cref="Linear"/> without bias; Conv2d → <see cref="Conv2d"/>
-/// (groups 1, dilation 1); Flatten; AvgPool2d → <see cref="AvgPool2d"/>; SumPool2d → <see cref="SumPool2d"/>; Scale →
-/// <see cref="Scale"/>; LIF → <see cref="Lif"/> (shared parameters) or <see cref="Plif"/> (per neuron); IF →
-/// <see cref="If"/> (or a <see cref="Plif"/> with decay 1 for per-neuron thresholds); LI → <see cref="Li"/>; I →
-/// <see cref="Li"/> with decay 1; CubaLIF → <see cref="CubaLif"/>. With the time step dt a time constant τ becomes the
-/// decay λ = 1 − dt/τ, and R·dt/τ (IF, I: R) is an input gain; a gain other than 1 or a leak voltage v_leak adds a
-/// <see cref="Scale"/> before the neuron layer (x·R·dt/τ + v_leak·dt/τ). v_reset must be the same for all neurons of a
-/// node (it becomes <see cref="SpikingOptions.VReset"/>). Nodes written by <see cref="NirExport"/> carry SpikeSharp's
-/// own parameters in their metadata; where they agree with the NIR parameters they are used as they are, so a
-/// SpikeSharp network comes back bit for bit.
+/// Node types: Affine → <see cref="Linear"/>; Linear → <see cref="Linear"/> without bias; Conv2d →
+/// <see cref="Conv2d"/> (groups 1, dilation 1); Flatten; AvgPool2d → <see cref="AvgPool2d"/>; SumPool2d →
+/// <see cref="SumPool2d"/>; Scale → <see cref="Scale"/>; LIF → <see cref="Lif"/> (shared parameters) or
+/// <see cref="Plif"/> (per neuron); IF → <see cref="If"/> (or a <see cref="Plif"/> with decay 1 for per-neuron
+/// thresholds); LI → <see cref="Li"/>; I → <see cref="Li"/> with decay 1; CubaLIF → <see cref="CubaLif"/>. With
+/// the time step dt a time constant τ becomes the decay λ = 1 − dt/τ, and R·dt/τ (IF, I: R) is an input gain; a
+/// gain other than 1 or a leak voltage v_leak adds a <see cref="Scale"/> before the neuron layer
+/// (x·R·dt/τ + v_leak·dt/τ). v_reset must be the same for all neurons of a node (it becomes
+/// <see cref="SpikingOptions.VReset"/>).
+/// Nodes written by <see cref="NirExport"/> carry SpikeSharp's own parameters in their metadata; where they agree with
+/// the NIR parameters they are used as they are, so a SpikeSharp network comes back bit for bit.
 /// </remarks>
 public static partial class NirImport
 {

@@ -3,8 +3,8 @@ using SpikeSharp.Nn;
 namespace SpikeSharp.Nir;
 
 /// <summary>
-/// Elementwise y = x ⊙ scale (+ bias) over the trailing dims (any leading dims, (N, …) or (T, B, …), broadcast): NIR's
-/// Scale node, and the input gain and offset an imported neuron node needs when its NIR parameters do not give a
+/// Elementwise y = x ⊙ scale (+ bias) over the trailing dims (any leading dims, (N, …) or (T, B, …), broadcast):
+/// NIR's Scale node, and the input gain and offset an imported neuron node needs when its NIR parameters do not give a
 /// unit input weight (r·dt/τ ≠ 1, or a leak voltage v_leak ≠ 0). The values are fixed buffers, not trained.
 /// </summary>
 public sealed class Scale : Module

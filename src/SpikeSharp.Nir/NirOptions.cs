@@ -2,9 +2,10 @@ namespace SpikeSharp.Nir;
 
 /// <summary>
 /// Settings of <see cref="NirExport"/> and <see cref="NirImport"/>. NIR describes neurons in continuous time
-/// (τ·dv/dt = (v_leak − v) + R·I); SpikeSharp's layers step in discrete time (v_t = λ·v_{t−1} + x_t). The two meet
-/// through the time step <see cref="Dt"/>: a decay λ is τ = dt / (1 − λ) with R = τ / dt (a unit input weight), as
-/// snnTorch exports, and an imported τ, R, v_leak become λ = 1 − dt/τ and an input x·R·dt/τ + v_leak·dt/τ.
+/// (τ·dv/dt = (v_leak − v) + R·I); SpikeSharp's layers step in discrete time (v_t = λ·v_{t−1} + x_t).
+/// The two meet through the time step <see cref="Dt"/>: a decay λ is τ = dt / (1 − λ) with R = τ / dt
+/// (a unit input weight), as snnTorch exports, and an imported τ, R, v_leak become λ = 1 − dt/τ and an input
+/// x·R·dt/τ + v_leak·dt/τ.
 /// </summary>
 public sealed record NirOptions
 {

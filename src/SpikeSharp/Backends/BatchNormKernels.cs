@@ -33,7 +33,9 @@ public interface IBatchNormKernels
     /// <summary>y = (x − mean)·rstd·γ + β in one pass (γ = 1 and β = 0 when null).</summary>
     void Normalize(in BatchNormShape s, Buf x, Buf mean, Buf rstd, Buf? weight, Buf? bias, Buf y);
 
-    /// <summary>Per channel Σg and Σg·x̂ with x̂ = (x − mean)·rstd recomputed, in one pass over g and x.</summary>
+    /// <summary>
+    /// Per channel Σg and Σg·x̂ with x̂ = (x − mean)·rstd recomputed, in one pass over g and x.
+    /// </summary>
     void BackwardReduce(in BatchNormShape s, Buf g, Buf x, Buf mean, Buf rstd, Buf sumG, Buf sumGXhat);
 
     /// <summary>

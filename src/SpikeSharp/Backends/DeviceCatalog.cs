@@ -11,7 +11,8 @@ namespace SpikeSharp.Backends;
 /// <param name="ComputeCapability">"9.0" on CUDA, empty for the emulation.</param>
 /// <param name="WarpSize">Threads per warp.</param>
 /// <param name="Multiprocessors">Streaming multiprocessors (emulated ones for ilgpu-cpu).</param>
-public sealed record DeviceInfo(Device Device, string Name, long MemoryBytes, string ComputeCapability, int WarpSize, int Multiprocessors);
+public sealed record DeviceInfo(
+    Device Device, string Name, long MemoryBytes, string ComputeCapability, int WarpSize, int Multiprocessors);
 
 /// <summary>A native library the GPU backend can use.</summary>
 /// <param name="Name">Library (e.g. "cuBLAS").</param>
@@ -75,11 +76,13 @@ public static class DeviceCatalog
                 {
                     var d = cuda[i];
                     var arch = d.Architecture;
-                    list.Add(new DeviceInfo(SpikeSharp.Device.Cuda(i), d.Name, d.MemorySize,
-                        arch.HasValue ? $"{arch.Value.Major}.{arch.Value.Minor}" : "unknown", d.WarpSize, d.NumMultiprocessors));
+                    string capability = arch.HasValue ? $"{arch.Value.Major}.{arch.Value.Minor}" : "unknown";
+                    list.Add(new DeviceInfo(
+                        SpikeSharp.Device.Cuda(i), d.Name, d.MemorySize, capability, d.WarpSize, d.NumMultiprocessors));
                 }
                 var cpu = IlgpuRuntime.CpuDevice;
-                list.Add(new DeviceInfo(SpikeSharp.Device.IlgpuCpu, cpu.Name, cpu.MemorySize, "", cpu.WarpSize, cpu.NumMultiprocessors));
+                list.Add(new DeviceInfo(
+                    SpikeSharp.Device.IlgpuCpu, cpu.Name, cpu.MemorySize, "", cpu.WarpSize, cpu.NumMultiprocessors));
             }
             catch (Exception) { }
             return list;

@@ -36,7 +36,9 @@ public interface IBackend
     /// <summary>Fills with a value (converted to the dtype).</summary>
     void Fill(Buf dst, float value);
 
-    /// <summary>Converts between dtypes (float32 ↔ float16, float32 ↔ int32 truncating, uint8 → float32).</summary>
+    /// <summary>
+    /// Converts between dtypes (float32 ↔ float16, float32 ↔ int32 truncating, uint8 → float32).
+    /// </summary>
     void Cast(Buf src, Buf dst);
 
     /// <summary>y[i] = op(x[i]). y may alias x.</summary>
@@ -57,10 +59,16 @@ public interface IBackend
     /// <summary>y[i] = x[ix.Offset(i)] for any dtype: permutes, expands and strided slices.</summary>
     void Gather(Buf x, StridedIndex ix, Buf y);
 
-    /// <summary>y[iy.Offset(i)] = x[i] for any dtype: the adjoint placement of <see cref="Gather"/> (cat, narrow backward). Targets must be distinct.</summary>
+    /// <summary>
+    /// y[iy.Offset(i)] = x[i] for any dtype: the adjoint placement of <see cref="Gather"/> (cat, narrow backward).
+    /// Targets must be distinct.
+    /// </summary>
     void Scatter(Buf x, Buf y, StridedIndex iy);
 
-    /// <summary>y[iy.Offset(i)] += x[i] (float32). Targets must be distinct within one call (col2im runs one call per kernel tap).</summary>
+    /// <summary>
+    /// y[iy.Offset(i)] += x[i] (float32). Targets must be distinct within one call
+    /// (col2im runs one call per kernel tap).
+    /// </summary>
     void ScatterAdd(Buf x, Buf y, StridedIndex iy);
 
     /// <summary>x viewed as (outer, r, inner): y[o, i] = reduce over j of x[o, j, i].</summary>
@@ -71,12 +79,15 @@ public interface IBackend
 
     /// <summary>
     /// Row-major batched GEMM: C_b = alpha · op(A_b) · op(B_b) + beta · C_b with op(A) (m × k), op(B) (k × n),
-    /// A stored (m × k) or, when <paramref name="transA"/>, (k × m); likewise B. Batch strides in elements (0 = shared).
+    /// A stored (m × k) or, when <paramref name="transA"/>, (k × m); likewise B.
+    /// Batch strides in elements (0 = shared).
     /// </summary>
     void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b, float beta, Buf c,
         int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0);
 
-    /// <summary>x viewed as (outer, r, inner), idx int32 (count): y[o, j, i] = x[o, idx[j], i]. Out-of-range indices fail.</summary>
+    /// <summary>
+    /// x viewed as (outer, r, inner), idx int32 (count): y[o, j, i] = x[o, idx[j], i]. Out-of-range indices fail.
+    /// </summary>
     void IndexSelect(Buf x, Buf idx, Buf y, int outer, int r, int count, int inner);
 
     /// <summary>Adjoint of <see cref="IndexSelect"/>: y[o, idx[j], i] += g[o, j, i] (duplicates accumulate).</summary>

@@ -40,7 +40,9 @@ public static class SafeTensorDTypes
 
     /// <summary>The header name, e.g. "F32".</summary>
     public static string ToHeaderName(this SafeTensorDType dtype) =>
-        Enum.IsDefined(dtype) ? dtype.ToString() : throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown safetensors dtype.");
+        Enum.IsDefined(dtype)
+            ? dtype.ToString()
+            : throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown safetensors dtype.");
 
     /// <summary>Parses a header dtype name (exact, upper case); false if unknown.</summary>
     public static bool TryParse(string name, out SafeTensorDType dtype)
@@ -55,5 +57,7 @@ public static class SafeTensorDTypes
     public static SafeTensorDType Parse(string name) =>
         TryParse(name, out var d) ? d
             : throw new ArgumentException(
-                $"Unknown safetensors dtype '{name}'; expected one of {string.Join(", ", Enum.GetNames<SafeTensorDType>())}.", nameof(name));
+                $"Unknown safetensors dtype '{name}'; "
+                + $"expected one of {string.Join(", ", Enum.GetNames<SafeTensorDType>())}.",
+                nameof(name));
 }

@@ -18,14 +18,18 @@ public sealed class SafeTensorEntry
         if (name.Length == 0)
             throw new ArgumentException("Tensor name must be non-empty.", nameof(name));
         if (name == SafeTensors.MetadataKey)
-            throw new ArgumentException($"Tensor name '{SafeTensors.MetadataKey}' is reserved for file metadata.", nameof(name));
+            throw new ArgumentException(
+                $"Tensor name '{SafeTensors.MetadataKey}' is reserved for file metadata.", nameof(name));
         foreach (var d in shape)
             if (d < 0)
-                throw new ArgumentException($"Tensor '{name}': shape [{string.Join(", ", shape)}] has a negative dimension.", nameof(shape));
+                throw new ArgumentException(
+                    $"Tensor '{name}': shape [{string.Join(", ", shape)}] has a negative dimension.", nameof(shape));
         long expected = ElementCountOf(shape) * dtype.SizeOf();
         if (expected != data.Length)
             throw new ArgumentException(
-                $"Tensor '{name}': {dtype} shape [{string.Join(", ", shape)}] needs {expected} bytes, got {data.Length}.", nameof(data));
+                $"Tensor '{name}': {dtype} shape [{string.Join(", ", shape)}] "
+                + $"needs {expected} bytes, got {data.Length}.",
+                nameof(data));
         Name = name;
         DType = dtype;
         Shape = shape;
@@ -93,7 +97,9 @@ public sealed class SafeTensorEntry
     /// <summary>The values as int64; the dtype must be I64.</summary>
     public long[] ToInt64Array() => FromBytes<long>(SafeTensorDType.I64);
 
-    /// <summary>A copy of the values as bytes; the dtype must be U8 (use <see cref="Data"/> for raw bytes of any dtype).</summary>
+    /// <summary>
+    /// A copy of the values as bytes; the dtype must be U8 (use <see cref="Data"/> for raw bytes of any dtype).
+    /// </summary>
     public byte[] ToByteArray()
     {
         RequireDType(SafeTensorDType.U8);
@@ -117,7 +123,9 @@ public sealed class SafeTensorEntry
         long n = ElementCountOf(shape);
         if (n != length)
             throw new ArgumentException(
-                $"Tensor '{name}': shape [{string.Join(", ", shape)}] holds {n} elements but {length} values were given.", nameof(shape));
+                $"Tensor '{name}': shape [{string.Join(", ", shape)}] "
+                + $"holds {n} elements but {length} values were given.",
+                nameof(shape));
         return (int[])shape.Clone();
     }
 

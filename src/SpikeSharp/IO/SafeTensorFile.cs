@@ -22,10 +22,14 @@ public sealed class SafeTensorFile
     public IEnumerable<string> Names => Tensors.Select(t => t.Name);
 
     /// <summary>The tensor with this name.</summary>
-    /// <exception cref="KeyNotFoundException">No tensor has that name; the message lists the available names.</exception>
+    /// <exception cref="KeyNotFoundException">
+    /// No tensor has that name; the message lists the available names.
+    /// </exception>
     public SafeTensorEntry this[string name] =>
         _byName.TryGetValue(name, out var e) ? e
-            : throw new KeyNotFoundException($"No tensor named '{name}'; the file holds: {string.Join(", ", _byName.Keys.Take(20))}{(_byName.Count > 20 ? ", ..." : "")}.");
+            : throw new KeyNotFoundException(
+                $"No tensor named '{name}'; the file holds: {string.Join(", ", _byName.Keys.Take(20))}"
+                + $"{(_byName.Count > 20 ? ", ..." : "")}.");
 
     /// <summary>True if a tensor with this name exists.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);

@@ -5,7 +5,9 @@ using System.Text.Json;
 
 namespace SpikeSharp.IO;
 
-/// <summary>Reads and writes the safetensors format (compatible with the Python/Rust <c>safetensors</c> package).</summary>
+/// <summary>
+/// Reads and writes the safetensors format (compatible with the Python/Rust <c>safetensors</c> package).
+/// </summary>
 /// <remarks>
 /// Layout: an unsigned 64-bit little-endian header length N; N bytes of UTF-8 JSON
 /// <c>{"__metadata__": {str: str}, name: {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...}</c>
@@ -21,17 +23,22 @@ public static class SafeTensors
     /// <summary>Largest header accepted on load (the reference implementation's limit).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions WriterOptions =
+        new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Saves tensors atomically: a failed save leaves any previous file at <paramref name="path"/> intact.</summary>
+    /// <summary>
+    /// Saves tensors atomically: a failed save leaves any previous file at <paramref name="path"/> intact.
+    /// </summary>
     /// <param name="path">Destination file; its directory is created if needed.</param>
     /// <param name="tensors">Tensors with unique names.</param>
     /// <param name="metadata">Optional string metadata stored under "__metadata__".</param>
     /// <exception cref="IOException">Writing failed; the message names the path.</exception>
-    public static void Save(string path, IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+    public static void Save(
+        string path, IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
         SaveWithStreamWrapper(path, tensors, metadata, wrap: null);
 
-    internal static void SaveWithStreamWrapper(string path, IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata,
+    internal static void SaveWithStreamWrapper(
+        string path, IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata,
         Func<Stream, Stream>? wrap)
     {
         var ordered = Order(tensors);
@@ -39,7 +46,8 @@ public static class SafeTensors
     }
 
     /// <summary>Serializes tensors into a byte array (same bytes as <see cref="Save"/> writes).</summary>
-    public static byte[] Serialize(IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static byte[] Serialize(
+        IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         using var ms = new MemoryStream();
         Write(ms, Order(tensors), metadata);
@@ -48,7 +56,9 @@ public static class SafeTensors
 
     /// <summary>Loads and validates a safetensors file.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is malformed; the message names the file and, where relevant, the tensor.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The file is malformed; the message names the file and, where relevant, the tensor.
+    /// </exception>
     public static SafeTensorFile Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -76,12 +86,14 @@ public static class SafeTensors
         {
             ArgumentNullException.ThrowIfNull(t, nameof(tensors));
             if (!seen.Add(t.Name))
-                throw new ArgumentException($"Duplicate tensor name '{t.Name}'; names must be unique.", nameof(tensors));
+                throw new ArgumentException(
+                    $"Duplicate tensor name '{t.Name}'; names must be unique.", nameof(tensors));
         }
         return list.OrderByDescending(t => t.DType.SizeOf()).ThenBy(t => t.Name, StringComparer.Ordinal).ToList();
     }
 
-    private static void Write(Stream stream, List<SafeTensorEntry> ordered, IReadOnlyDictionary<string, string>? metadata)
+    private static void Write(
+        Stream stream, List<SafeTensorEntry> ordered, IReadOnlyDictionary<string, string>? metadata)
     {
         var header = BuildHeader(ordered, metadata);
         Span<byte> len = stackalloc byte[8];
@@ -104,7 +116,8 @@ public static class SafeTensors
                 foreach (var (k, v) in metadata)
                 {
                     if (k is null || v is null)
-                        throw new ArgumentException("Metadata keys and values must be non-null strings.", nameof(metadata));
+                        throw new ArgumentException(
+                            "Metadata keys and values must be non-null strings.", nameof(metadata));
                     w.WriteString(k, v);
                 }
                 w.WriteEndObject();
@@ -173,9 +186,13 @@ public static class SafeTensors
         s.ReadExactly(lenBytes);
         ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
         if (headerLen > MaxHeaderBytes)
-            throw Bad($"header length {headerLen} exceeds the {MaxHeaderBytes}-byte limit (corrupt or not a safetensors file).");
+            throw Bad(
+                $"header length {headerLen} exceeds the {MaxHeaderBytes}-byte limit "
+                + "(corrupt or not a safetensors file).");
         if ((long)headerLen > fileLength - 8)
-            throw Bad($"header length {headerLen} exceeds the {fileLength - 8} bytes after the length field (truncated file).");
+            throw Bad(
+                $"header length {headerLen} exceeds the {fileLength - 8} bytes after the length field "
+                + "(truncated file).");
         var headerBytes = new byte[headerLen];
         s.ReadExactly(headerBytes);
 
@@ -186,12 +203,18 @@ public static class SafeTensors
         foreach (var e in entries)
         {
             if (e.Begin != expectedBegin)
-                throw Bad($"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] leave a gap or overlap; expected it to begin at {expectedBegin}.");
+                throw Bad(
+                    $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] leave a gap or overlap; "
+                    + $"expected it to begin at {expectedBegin}.");
             long need = SafeTensorEntry.ElementCountOf(e.Shape) * e.DType.SizeOf();
             if (e.End - e.Begin != need)
-                throw Bad($"tensor '{e.Name}': {e.DType} shape [{string.Join(", ", e.Shape)}] needs {need} bytes but data_offsets [{e.Begin}, {e.End}] span {e.End - e.Begin}.");
+                throw Bad(
+                    $"tensor '{e.Name}': {e.DType} shape [{string.Join(", ", e.Shape)}] needs {need} bytes "
+                    + $"but data_offsets [{e.Begin}, {e.End}] span {e.End - e.Begin}.");
             if (e.End > dataLength)
-                throw Bad($"tensor '{e.Name}': data_offsets end {e.End} is past the {dataLength} data bytes in the file (truncated file?).");
+                throw Bad(
+                    $"tensor '{e.Name}': data_offsets end {e.End} is past the {dataLength} data bytes in the file "
+                    + "(truncated file?).");
             expectedBegin = e.End;
         }
         if (expectedBegin != dataLength)
@@ -199,7 +222,8 @@ public static class SafeTensors
         return (entries, metadata);
     }
 
-    private static (List<HeaderEntry>, Dictionary<string, string>) ParseHeader(byte[] headerBytes, Func<string, InvalidDataException> bad)
+    private static (List<HeaderEntry>, Dictionary<string, string>) ParseHeader(
+        byte[] headerBytes, Func<string, InvalidDataException> bad)
     {
         string json;
         try
@@ -258,7 +282,9 @@ public static class SafeTensors
         if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw bad($"tensor '{name}': missing or non-string \"dtype\".");
         if (!SafeTensorDTypes.TryParse(dt.GetString()!, out var dtype))
-            throw bad($"tensor '{name}': unsupported dtype '{dt.GetString()}'; expected one of {string.Join(", ", Enum.GetNames<SafeTensorDType>())}.");
+            throw bad(
+                $"tensor '{name}': unsupported dtype '{dt.GetString()}'; "
+                + $"expected one of {string.Join(", ", Enum.GetNames<SafeTensorDType>())}.");
         if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw bad($"tensor '{name}': missing or non-array \"shape\".");
         var shape = new int[sh.GetArrayLength()];
@@ -266,14 +292,20 @@ public static class SafeTensors
         foreach (var d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out var dim) || dim < 0)
-                throw bad($"tensor '{name}': shape entry {i} is {d.GetRawText()}; expected a non-negative 32-bit integer.");
+                throw bad(
+                    $"tensor '{name}': shape entry {i} is {d.GetRawText()}; "
+                    + "expected a non-negative 32-bit integer.");
             shape[i++] = dim;
         }
-        if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+        if (!v.TryGetProperty("data_offsets", out var off)
+            || off.ValueKind != JsonValueKind.Array
+            || off.GetArrayLength() != 2)
             throw bad($"tensor '{name}': \"data_offsets\" must be an array [begin, end].");
         var o = off.EnumerateArray().ToArray();
         if (!o[0].TryGetInt64(out var begin) || !o[1].TryGetInt64(out var end) || begin < 0 || end < begin)
-            throw bad($"tensor '{name}': data_offsets {off.GetRawText()} must be non-negative integers with begin <= end.");
+            throw bad(
+                $"tensor '{name}': data_offsets {off.GetRawText()} "
+                + "must be non-negative integers with begin <= end.");
         try
         {
             _ = SafeTensorEntry.ElementCountOf(shape) * dtype.SizeOf();

@@ -18,7 +18,12 @@ public struct AffineOp : IUnaryOp
 }
 
 /// <summary>y = s / x.</summary>
-public struct RDivOp : IUnaryOp { public float S; public RDivOp(float s) => S = s; public readonly float Apply(float x) => S / x; }
+public struct RDivOp : IUnaryOp
+{
+    public float S;
+    public RDivOp(float s) => S = s;
+    public readonly float Apply(float x) => S / x;
+}
 
 public struct ExpOp : IUnaryOp { public readonly float Apply(float x) => MathF.Exp(x); }
 public struct LogOp : IUnaryOp { public readonly float Apply(float x) => MathF.Log(x); }
@@ -30,7 +35,12 @@ public struct SigmoidOp : IUnaryOp { public readonly float Apply(float x) => 1f 
 public struct TanhOp : IUnaryOp { public readonly float Apply(float x) => MathF.Tanh(x); }
 
 /// <summary>y = x^p for a scalar exponent.</summary>
-public struct PowOp : IUnaryOp { public float P; public PowOp(float p) => P = p; public readonly float Apply(float x) => MathF.Pow(x, P); }
+public struct PowOp : IUnaryOp
+{
+    public float P;
+    public PowOp(float p) => P = p;
+    public readonly float Apply(float x) => MathF.Pow(x, P);
+}
 
 /// <summary>y = min(max(x, lo), hi).</summary>
 public struct ClampOp : IUnaryOp
@@ -66,7 +76,12 @@ public struct SigmoidGradOp : IBinaryOp { public readonly float Apply(float y, f
 /// <summary>Backward of tanh from its output y: g(1−y²).</summary>
 public struct TanhGradOp : IBinaryOp { public readonly float Apply(float y, float g) => g * (1f - y * y); }
 /// <summary>Backward of x^p: g·p·x^(p−1).</summary>
-public struct PowGradOp : IBinaryOp { public float P; public PowGradOp(float p) => P = p; public readonly float Apply(float x, float g) => g * P * MathF.Pow(x, P - 1f); }
+public struct PowGradOp : IBinaryOp
+{
+    public float P;
+    public PowGradOp(float p) => P = p;
+    public readonly float Apply(float x, float g) => g * P * MathF.Pow(x, P - 1f);
+}
 /// <summary>Backward of clamp: g inside [lo, hi].</summary>
 public struct ClampGradOp : IBinaryOp
 {
@@ -77,6 +92,20 @@ public struct ClampGradOp : IBinaryOp
 /// <summary>Backward of a/b with respect to b: −g·a/b².</summary>
 public struct DivGradBOp : ITernaryOp { public readonly float Apply(float a, float b, float g) => -g * a / (b * b); }
 
-public struct SumOp : IReduceOp { public readonly float Identity() => 0f; public readonly float Combine(float a, float b) => a + b; }
-public struct MaxOp : IReduceOp { public readonly float Identity() => float.NegativeInfinity; public readonly float Combine(float a, float b) => a > b ? a : b; }
-public struct MinOp : IReduceOp { public readonly float Identity() => float.PositiveInfinity; public readonly float Combine(float a, float b) => a < b ? a : b; }
+public struct SumOp : IReduceOp
+{
+    public readonly float Identity() => 0f;
+    public readonly float Combine(float a, float b) => a + b;
+}
+
+public struct MaxOp : IReduceOp
+{
+    public readonly float Identity() => float.NegativeInfinity;
+    public readonly float Combine(float a, float b) => a > b ? a : b;
+}
+
+public struct MinOp : IReduceOp
+{
+    public readonly float Identity() => float.PositiveInfinity;
+    public readonly float Combine(float a, float b) => a < b ? a : b;
+}

@@ -12,7 +12,9 @@ public struct EmaOp : IBinaryOp
     public readonly float Apply(float a, float b) => (1f - Momentum) * a + Momentum * Scale * b;
 }
 
-/// <summary>Dropout mask: y = 1/keep with probability keep, else 0 (counter-based, like <see cref="UniformOp"/>).</summary>
+/// <summary>
+/// Dropout mask: y = 1/keep with probability keep, else 0 (counter-based, like <see cref="UniformOp"/>).
+/// </summary>
 public struct DropoutMaskOp : IIndexedOp
 {
     public uint KeyLo, KeyHi, Offset; public float Keep;
@@ -26,7 +28,10 @@ public struct SgdOp : IBinaryOp
     public readonly float Apply(float p, float g) => p - Lr * (g + WeightDecay * p);
 }
 
-/// <summary>SGD momentum buffer: b' = μ·b + (1 − dampening)·(g + wd·p); on the first step b' = g + wd·p. Inputs (b, g, p).</summary>
+/// <summary>
+/// SGD momentum buffer: b' = μ·b + (1 − dampening)·(g + wd·p); on the first step b' = g + wd·p.
+/// Inputs (b, g, p).
+/// </summary>
 public struct SgdMomentumOp : ITernaryOp
 {
     public float Momentum, Dampening, WeightDecay; public int First;
@@ -37,7 +42,9 @@ public struct SgdMomentumOp : ITernaryOp
     }
 }
 
-/// <summary>SGD step from the updated buffer: p' = p − lr·(nesterov ? g + wd·p + μ·b : b). Inputs (p, g, b).</summary>
+/// <summary>
+/// SGD step from the updated buffer: p' = p − lr·(nesterov ? g + wd·p + μ·b : b). Inputs (p, g, b).
+/// </summary>
 public struct SgdMomentumStepOp : ITernaryOp
 {
     public float Lr, Momentum, WeightDecay; public int Nesterov;
@@ -45,7 +52,9 @@ public struct SgdMomentumStepOp : ITernaryOp
         p - Lr * (Nesterov != 0 ? g + WeightDecay * p + Momentum * b : b);
 }
 
-/// <summary>Adam first moment: m' = β₁·m + (1 − β₁)·(g + wd·p) (wd = 0 for AdamW). Inputs (m, g, p).</summary>
+/// <summary>
+/// Adam first moment: m' = β₁·m + (1 − β₁)·(g + wd·p) (wd = 0 for AdamW). Inputs (m, g, p).
+/// </summary>
 public struct AdamFirstMomentOp : ITernaryOp
 {
     public float Beta1, WeightDecay;
@@ -64,8 +73,8 @@ public struct AdamSecondMomentOp : ITernaryOp
 }
 
 /// <summary>
-/// Adam step: p' = p·(1 − lr·λ) − lr·(m / c₁) / (√(v / c₂) + ε), with c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ and λ the
-/// decoupled (AdamW) weight decay. Inputs (p, m, v).
+/// Adam step: p' = p·(1 − lr·λ) − lr·(m / c₁) / (√(v / c₂) + ε),
+/// with c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ and λ the decoupled (AdamW) weight decay. Inputs (p, m, v).
 /// </summary>
 public struct AdamStepOp : ITernaryOp
 {

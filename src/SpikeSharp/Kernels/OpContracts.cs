@@ -59,7 +59,9 @@ public struct StridedIndex
         }
     }
 
-    /// <summary>Size and stride of the innermost dim (1, 0 for rank 0): host drivers walk rows of it without divisions.</summary>
+    /// <summary>
+    /// Size and stride of the innermost dim (1, 0 for rank 0): host drivers walk rows of it without divisions.
+    /// </summary>
     public readonly (int Size, int Stride) Inner() => Rank switch
     {
         0 => (1, 0),

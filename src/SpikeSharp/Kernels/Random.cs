@@ -17,7 +17,8 @@ public static class Rng
     }
 
     /// <summary>Uniform in [0, 1) from 24 random bits.</summary>
-    public static float Uniform(uint keyLo, uint keyHi, uint counter) => (Hash(keyLo, keyHi, counter) >> 8) * (1f / 16777216f);
+    public static float Uniform(uint keyLo, uint keyHi, uint counter) =>
+        (Hash(keyLo, keyHi, counter) >> 8) * (1f / 16777216f);
 }
 
 /// <summary>y = uniform in [lo, hi).</summary>

@@ -23,7 +23,9 @@ internal static class SpikeBits
     /// <summary>Flat index of the word of row <paramref name="row"/> (steps 32·row …) that holds neuron n.</summary>
     public static int Word(int T, int N, int row, int n) => row * ((N + Lanes(T) - 1) / Lanes(T)) + n / Lanes(T);
 
-    /// <summary>Where neuron n's field starts in its word: shift the word right by this to bring step 32·row to bit 0.</summary>
+    /// <summary>
+    /// Where neuron n's field starts in its word: shift the word right by this to bring step 32·row to bit 0.
+    /// </summary>
     public static int Shift(int T, int n) => n % Lanes(T) * Width(T);
 
     /// <summary>
@@ -31,10 +33,14 @@ internal static class SpikeBits
     /// (not h) and the backward pass recomputes h from x, v0 and the spike bits; the forward pass then writes
     /// no h (8 B less traffic per neuron-step and the same 4 B per neuron-step kept).
     /// </summary>
-    public static bool Recompute(int T, DType saved, bool adaptive) => RecomputeEnabled && saved == DType.Float32 && T <= 16 && !adaptive;
+    public static bool Recompute(int T, DType saved, bool adaptive) =>
+        RecomputeEnabled && saved == DType.Float32 && T <= 16 && !adaptive;
 
-    /// <summary>SPIKESHARP_NEURON_RECOMPUTE=0 turns recompute mode off (h is saved at every T; for comparisons).</summary>
-    internal static bool RecomputeEnabled { get; set; } = Environment.GetEnvironmentVariable("SPIKESHARP_NEURON_RECOMPUTE") != "0";
+    /// <summary>
+    /// SPIKESHARP_NEURON_RECOMPUTE=0 turns recompute mode off (h is saved at every T; for comparisons).
+    /// </summary>
+    internal static bool RecomputeEnabled { get; set; } =
+        Environment.GetEnvironmentVariable("SPIKESHARP_NEURON_RECOMPUTE") != "0";
 }
 
 /// <summary>

@@ -7,7 +7,9 @@ namespace SpikeSharp.Neurons;
 /// </summary>
 public interface INeuron
 {
-    /// <summary>True when the membrane leaks with a learnable decay (LIF, PLIF, ALIF); false for IF (decay 1).</summary>
+    /// <summary>
+    /// True when the membrane leaks with a learnable decay (LIF, PLIF, ALIF); false for IF (decay 1).
+    /// </summary>
     bool Leaky { get; }
 
     /// <summary>True when the threshold adapts with a spike trace a (ALIF).</summary>
@@ -123,7 +125,8 @@ public static class NeuronMath
     /// Forward step: charges u with x, fires, resets; updates u and a in place, returns the spike (0 or 1)
     /// and the pre-spike membrane h.
     /// </summary>
-    public static float Forward<TN>(NeuronParams p, float x, ref float u, ref float a, out float h) where TN : struct, INeuron
+    public static float Forward<TN>(NeuronParams p, float x, ref float u, ref float a, out float h)
+        where TN : struct, INeuron
     {
         h = Charge<TN>(p, u, x);
         float th = Threshold<TN>(p, a);
@@ -134,9 +137,10 @@ public static class NeuronMath
     }
 
     /// <summary>
-    /// Backward step t. In: the spike gradient gs, the step's h and s, a_{t−1}; gU and gA hold ∂L/∂u_t and
-    /// ∂L/∂a_t and leave holding ∂L/∂u_{t−1} and ∂L/∂a_{t−1}. Returns ∂L/∂h_t (= ∂L/∂x_t). Adds the
-    /// step's parameter gradients, except the decay's (which needs u_{t−1}: the caller adds gh·u_{t−1}).
+    /// Backward step t. In: the spike gradient gs, the step's h and s, a_{t−1}; gU and gA hold ∂L/∂u_t
+    /// and ∂L/∂a_t and leave holding ∂L/∂u_{t−1} and ∂L/∂a_{t−1}. Returns ∂L/∂h_t (= ∂L/∂x_t).
+    /// Adds the step's parameter gradients, except the decay's (which needs u_{t−1}: the caller adds
+    /// gh·u_{t−1}).
     /// </summary>
     public static float Backward<TN, TS>(NeuronParams p, float gs, float h, float s, float aPrev,
         ref float gU, ref float gA, ref ParamGrads acc) where TN : struct, INeuron where TS : struct, ISurrogate

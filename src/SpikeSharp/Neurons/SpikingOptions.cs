@@ -36,16 +36,22 @@ public sealed record SpikingOptions
 /// <param name="Spikes">(T, N) float32 spikes in {0, 1}; differentiable through the surrogate.</param>
 /// <param name="V">(N) membrane after the last step (differentiable).</param>
 /// <param name="A">(N) adaptation after the last step for ALIF (differentiable); null otherwise.</param>
-/// <param name="H">(T, N) pre-spike membrane when <see cref="SpikingOptions.ReturnMembrane"/>; not differentiable.</param>
+/// <param name="H">
+/// (T, N) pre-spike membrane when <see cref="SpikingOptions.ReturnMembrane"/>; not differentiable.
+/// </param>
 public sealed record SpikingResult(Tensor Spikes, Tensor V, Tensor? A, Tensor? H)
 {
-    /// <summary>Bytes kept for the backward pass (packed spikes, h, ALIF checkpoints); 0 when nothing needs a gradient.</summary>
+    /// <summary>
+    /// Bytes kept for the backward pass (packed spikes, h, ALIF checkpoints); 0 when nothing needs a gradient.
+    /// </summary>
     public long SavedBytes { get; init; }
 
     /// <summary>Saved bytes per neuron-step.</summary>
     public double SavedBytesPerNeuronStep => Spikes.Numel == 0 ? 0 : (double)SavedBytes / Spikes.Numel;
 
-    /// <summary>The packed spikes kept for backward ((ceil(T/32), N) int32), for inspection; null when none were kept.</summary>
+    /// <summary>
+    /// The packed spikes kept for backward ((ceil(T/32), N) int32), for inspection; null when none were kept.
+    /// </summary>
     internal Tensor? SavedBits { get; init; }
 
     /// <summary>The h kept for backward (float32 (T, N), or float16 in step pairs, <see cref="HalfPairs"/>), for

@@ -85,14 +85,16 @@ public struct RectangleSurrogate : ISurrogate
     public readonly float Grad(float x, float alpha) => MathF.Abs(x) * alpha < 0.5f ? alpha : 0f;
 }
 
-/// <summary>Which surrogate derivative a spiking function uses (each maps to one <see cref="ISurrogate"/> struct).</summary>
+/// <summary>
+/// Which surrogate derivative a spiking function uses (each maps to one <see cref="ISurrogate"/> struct).
+/// </summary>
 /// <remarks>
 /// Two arctan surrogates exist and differ by a factor of two in height and width: <see cref="ArctanTether"/>
 /// α / (1 + (απx)²), peak α (the seed's and tether's, called ATan there), and <see cref="Atan"/>
 /// (α/2) / (1 + (παx/2)²), peak α/2 (the textbook and SpikingJelly's ATan). The default is
 /// <see cref="ArctanTether"/>: the seed used it, and the recorded results and the default α = 2 were obtained with it.
-/// ArctanTether was called Arctan, two letters from Atan; the old name has no alias, since an enum alias would appear
-/// twice in <see cref="Enum.GetValues{TEnum}()"/> and make the value's ToString ambiguous.
+/// There is no member named Arctan (two letters from Atan, easily taken for it) and no alias of that name, since
+/// an enum alias would appear twice in <see cref="Enum.GetValues{TEnum}()"/> and make the value's ToString ambiguous.
 /// </remarks>
 public enum SurrogateKind
 {

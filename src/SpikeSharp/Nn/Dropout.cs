@@ -11,7 +11,8 @@ public sealed class Dropout : Module
     /// <summary>Creates the layer; masks come from <paramref name="gen"/> (the default generator when null).</summary>
     public Dropout(float p = 0.5f, bool sharedOverTime = false, Generator? gen = null)
     {
-        if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), $"Dropout: p must be in [0, 1), got {p}");
+        if (!(p >= 0f && p < 1f))
+            throw new ArgumentOutOfRangeException(nameof(p), $"Dropout: p must be in [0, 1), got {p}");
         P = p; SharedOverTime = sharedOverTime; _gen = gen;
     }
 

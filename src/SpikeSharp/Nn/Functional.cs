@@ -13,7 +13,9 @@ public static class Functional
     /// </summary>
     public static Tensor CrossEntropy(Tensor logits, Tensor labels) => Tensor.CrossEntropy(logits, labels);
 
-    /// <summary>Cross-entropy of the time-averaged output: outputs (T, B, C) → mean over T → <see cref="CrossEntropy"/>.</summary>
+    /// <summary>
+    /// Cross-entropy of the time-averaged output: outputs (T, B, C) → mean over T → <see cref="CrossEntropy"/>.
+    /// </summary>
     public static Tensor RateCrossEntropy(Tensor outputs, Tensor labels)
     {
         if (outputs.Rank != 3) throw new ArgumentException($"RateCrossEntropy: outputs must be (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));

@@ -9,7 +9,9 @@ public static class Init
     /// </summary>
     public static Tensor KaimingUniform(int[] shape, int fanIn, Generator? gen = null, Device? device = null)
     {
-        if (fanIn <= 0) throw new ArgumentOutOfRangeException(nameof(fanIn), $"KaimingUniform: fanIn must be positive, got {fanIn}");
+        if (fanIn <= 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(fanIn), $"KaimingUniform: fanIn must be positive, got {fanIn}");
         float b = 1f / MathF.Sqrt(fanIn);
         return Tensor.Rand(shape, gen, device, -b, b);
     }

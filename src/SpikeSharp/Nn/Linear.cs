@@ -7,7 +7,8 @@ public sealed class Linear : Module
     public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? gen = null, Device? device = null)
     {
         if (inFeatures <= 0 || outFeatures <= 0)
-            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear: features must be positive, got in={inFeatures}, out={outFeatures}");
+            throw new ArgumentOutOfRangeException(
+                nameof(inFeatures), $"Linear: features must be positive, got in={inFeatures}, out={outFeatures}");
         InFeatures = inFeatures; OutFeatures = outFeatures;
         RegisterParameter("weight", Init.KaimingUniform(new[] { outFeatures, inFeatures }, inFeatures, gen, device));
         if (bias) RegisterParameter("bias", Init.KaimingUniform(new[] { outFeatures }, inFeatures, gen, device));
@@ -36,7 +37,8 @@ public sealed class Embedding : Module
     public Embedding(int numEmbeddings, int embeddingDim, Generator? gen = null, Device? device = null)
     {
         if (numEmbeddings <= 0 || embeddingDim <= 0)
-            throw new ArgumentOutOfRangeException(nameof(numEmbeddings), $"Embedding: sizes must be positive, got {numEmbeddings}×{embeddingDim}");
+            throw new ArgumentOutOfRangeException(
+                nameof(numEmbeddings), $"Embedding: sizes must be positive, got {numEmbeddings}×{embeddingDim}");
         RegisterParameter("weight", Tensor.Randn(new[] { numEmbeddings, embeddingDim }, gen, device));
     }
 

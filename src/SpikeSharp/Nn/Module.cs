@@ -39,7 +39,8 @@ public abstract class Module : IDisposable
         CheckName(name, nameof(name));
         ArgumentNullException.ThrowIfNull(tensor);
         if (tensor.DType != DType.Float32)
-            throw new ArgumentException($"RegisterParameter('{name}'): parameters must be float32, got {tensor.DType.Name()}", nameof(tensor));
+            throw new ArgumentException(
+                $"RegisterParameter('{name}'): parameters must be float32, got {tensor.DType.Name()}", nameof(tensor));
         if (!tensor.IsLeaf) tensor = tensor.Detach();
         tensor.Persist();
         tensor.RequiresGrad = true;
@@ -59,7 +60,8 @@ public abstract class Module : IDisposable
     {
         CheckName(name, nameof(name));
         if (_buffers.ContainsKey(name))
-            throw new ArgumentException($"RegisterBuffer: a buffer named '{name}' already exists in {GetType().Name}", nameof(name));
+            throw new ArgumentException(
+                $"RegisterBuffer: a buffer named '{name}' already exists in {GetType().Name}", nameof(name));
         _bufferNames.Add(name);
         _buffers[name] = (null, persistent);
         SetBuffer(name, tensor);
@@ -70,7 +72,8 @@ public abstract class Module : IDisposable
     protected void SetBuffer(string name, Tensor? tensor)
     {
         if (!_buffers.TryGetValue(name, out var slot))
-            throw new ArgumentException($"SetBuffer: {GetType().Name} has no buffer '{name}'; register it first", nameof(name));
+            throw new ArgumentException(
+                $"SetBuffer: {GetType().Name} has no buffer '{name}'; register it first", nameof(name));
         if (slot.Tensor != null && !ReferenceEquals(slot.Tensor, tensor)) slot.Tensor.Dispose();
         if (tensor != null)
         {
@@ -87,7 +90,8 @@ public abstract class Module : IDisposable
     {
         CheckName(name, nameof(name));
         ArgumentNullException.ThrowIfNull(module);
-        if (ReferenceEquals(module, this)) throw new ArgumentException("RegisterModule: a module cannot contain itself", nameof(module));
+        if (ReferenceEquals(module, this))
+            throw new ArgumentException("RegisterModule: a module cannot contain itself", nameof(module));
         if (!_modules.ContainsKey(name)) _moduleNames.Add(name);
         _modules[name] = module;
         module.Train(IsTraining);
@@ -102,14 +106,16 @@ public abstract class Module : IDisposable
 
     /// <summary>The parameter registered as <paramref name="name"/> on this module.</summary>
     protected Tensor Param(string name) => _params.TryGetValue(name, out var t) ? t
-        : throw new KeyNotFoundException($"{GetType().Name} has no parameter '{name}' (has: {string.Join(", ", _paramNames)})");
+        : throw new KeyNotFoundException(
+            $"{GetType().Name} has no parameter '{name}' (has: {string.Join(", ", _paramNames)})");
 
     /// <summary>The parameter registered as <paramref name="name"/>, or null.</summary>
     protected Tensor? TryParam(string name) => _params.TryGetValue(name, out var t) ? t : null;
 
     /// <summary>The buffer registered as <paramref name="name"/> (null when the slot is empty).</summary>
     protected Tensor? Buffer(string name) => _buffers.TryGetValue(name, out var b) ? b.Tensor
-        : throw new KeyNotFoundException($"{GetType().Name} has no buffer '{name}' (has: {string.Join(", ", _bufferNames)})");
+        : throw new KeyNotFoundException(
+            $"{GetType().Name} has no buffer '{name}' (has: {string.Join(", ", _bufferNames)})");
 
     // ---- traversal ----
 
@@ -280,9 +286,11 @@ public abstract class Module : IDisposable
             var missing = own.Keys.Where(k => !state.ContainsKey(k)).ToList();
             var unexpected = state.Keys.Where(k => !own.ContainsKey(k)).ToList();
             if (missing.Count > 0 || unexpected.Count > 0)
-                throw new ArgumentException("LoadStateDict: key mismatch"
+                throw new ArgumentException(
+                    "LoadStateDict: key mismatch"
                     + (missing.Count > 0 ? $"; missing keys: {string.Join(", ", missing)}" : "")
-                    + (unexpected.Count > 0 ? $"; unexpected keys: {string.Join(", ", unexpected)}" : ""), nameof(state));
+                    + (unexpected.Count > 0 ? $"; unexpected keys: {string.Join(", ", unexpected)}" : ""),
+                    nameof(state));
         }
         foreach (var (k, dst) in own)
         {
@@ -290,9 +298,17 @@ public abstract class Module : IDisposable
             if (src == null || src.IsDisposed)
                 throw new ArgumentException($"LoadStateDict: value for '{k}' is null or disposed", nameof(state));
             if (!src.Shape.AsSpan().SequenceEqual(dst.Shape))
-                throw new ArgumentException($"LoadStateDict: shape mismatch for '{k}': the module has {ShapeUtil.Format(dst.Shape)}, the state has {ShapeUtil.Format(src.Shape)}", nameof(state));
-            if (src.DType != dst.DType && !(src.DType == DType.Float16 && dst.DType == DType.Float32) && !(src.DType == DType.Float32 && dst.DType == DType.Float16))
-                throw new ArgumentException($"LoadStateDict: dtype mismatch for '{k}': the module has {dst.DType.Name()}, the state has {src.DType.Name()}", nameof(state));
+                throw new ArgumentException(
+                    $"LoadStateDict: shape mismatch for '{k}': the module has {ShapeUtil.Format(dst.Shape)}, "
+                    + $"the state has {ShapeUtil.Format(src.Shape)}",
+                    nameof(state));
+            if (src.DType != dst.DType
+                && !(src.DType == DType.Float16 && dst.DType == DType.Float32)
+                && !(src.DType == DType.Float32 && dst.DType == DType.Float16))
+                throw new ArgumentException(
+                    $"LoadStateDict: dtype mismatch for '{k}': the module has {dst.DType.Name()}, "
+                    + $"the state has {src.DType.Name()}",
+                    nameof(state));
         }
         using var _ = Tape.NoGrad();
         foreach (var (k, dst) in own)

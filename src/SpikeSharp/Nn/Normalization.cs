@@ -10,8 +10,12 @@ public abstract class BatchNormBase : Module
     /// <summary>Creates the layer for <paramref name="numFeatures"/> channels.</summary>
     protected BatchNormBase(int numFeatures, float eps, float momentum, bool affine, Device? device)
     {
-        if (numFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(numFeatures), $"BatchNorm: numFeatures must be positive, got {numFeatures}");
-        if (!(momentum >= 0f && momentum <= 1f)) throw new ArgumentOutOfRangeException(nameof(momentum), $"BatchNorm: momentum must be in [0, 1], got {momentum}");
+        if (numFeatures <= 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(numFeatures), $"BatchNorm: numFeatures must be positive, got {numFeatures}");
+        if (!(momentum >= 0f && momentum <= 1f))
+            throw new ArgumentOutOfRangeException(
+                nameof(momentum), $"BatchNorm: momentum must be in [0, 1], got {momentum}");
         NumFeatures = numFeatures; Eps = eps; Momentum = momentum;
         if (affine)
         {
@@ -45,11 +49,14 @@ public abstract class BatchNormBase : Module
     protected override string ExtraRepr() => $"{NumFeatures}, eps={Eps}, momentum={Momentum}, affine={Weight != null}";
 }
 
-/// <summary>Batch norm over (N, C) or (N, C, L) inputs. For (T, B, C) sequences wrap it in <see cref="MultiStep"/>.</summary>
+/// <summary>
+/// Batch norm over (N, C) or (N, C, L) inputs. For (T, B, C) sequences wrap it in <see cref="MultiStep"/>.
+/// </summary>
 public sealed class BatchNorm1d : BatchNormBase
 {
     /// <summary>Creates the layer.</summary>
-    public BatchNorm1d(int numFeatures, float eps = 1e-5f, float momentum = 0.1f, bool affine = true, Device? device = null)
+    public BatchNorm1d(
+        int numFeatures, float eps = 1e-5f, float momentum = 0.1f, bool affine = true, Device? device = null)
         : base(numFeatures, eps, momentum, affine, device) { }
 
     /// <inheritdoc/>
@@ -65,7 +72,8 @@ public sealed class BatchNorm1d : BatchNormBase
 public sealed class BatchNorm2d : BatchNormBase
 {
     /// <summary>Creates the layer.</summary>
-    public BatchNorm2d(int numFeatures, float eps = 1e-5f, float momentum = 0.1f, bool affine = true, Device? device = null)
+    public BatchNorm2d(
+        int numFeatures, float eps = 1e-5f, float momentum = 0.1f, bool affine = true, Device? device = null)
         : base(numFeatures, eps, momentum, affine, device) { }
 
     /// <inheritdoc/>
@@ -84,7 +92,9 @@ public sealed class BatchNorm2d : BatchNormBase
     }
 }
 
-/// <summary>Layer normalisation over the trailing dims given by <c>normalizedShape</c>, with elementwise affine.</summary>
+/// <summary>
+/// Layer normalisation over the trailing dims given by <c>normalizedShape</c>, with elementwise affine.
+/// </summary>
 public sealed class LayerNorm : Module
 {
     private readonly int[] _shape;
@@ -93,7 +103,9 @@ public sealed class LayerNorm : Module
     public LayerNorm(int[] normalizedShape, float eps = 1e-5f, bool elementwiseAffine = true, Device? device = null)
     {
         if (normalizedShape.Length == 0 || normalizedShape.Any(d => d <= 0))
-            throw new ArgumentException($"LayerNorm: normalizedShape must be non-empty and positive, got {ShapeUtil.Format(normalizedShape)}", nameof(normalizedShape));
+            throw new ArgumentException(
+                $"LayerNorm: normalizedShape must be non-empty and positive, got {ShapeUtil.Format(normalizedShape)}",
+                nameof(normalizedShape));
         _shape = (int[])normalizedShape.Clone(); Eps = eps;
         if (elementwiseAffine)
         {

@@ -10,8 +10,10 @@ namespace SpikeSharp.Optim;
 public class Adam : Optimizer
 {
     /// <summary>Creates the optimiser over named parameters.</summary>
-    public Adam(IEnumerable<(string Name, Tensor Param)> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float eps = 1e-8f, float weightDecay = 0f) : base(parameters, lr) => Configure(beta1, beta2, eps, weightDecay);
+    public Adam(
+        IEnumerable<(string Name, Tensor Param)> parameters,
+        float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f)
+        : base(parameters, lr) => Configure(beta1, beta2, eps, weightDecay);
 
     /// <summary>Creates the optimiser over unnamed parameters.</summary>
     public Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
@@ -19,10 +21,15 @@ public class Adam : Optimizer
 
     private void Configure(float beta1, float beta2, float eps, float weightDecay)
     {
-        if (!(beta1 >= 0f && beta1 < 1f)) throw new ArgumentOutOfRangeException(nameof(beta1), $"Adam: beta1 must be in [0, 1), got {beta1}");
-        if (!(beta2 >= 0f && beta2 < 1f)) throw new ArgumentOutOfRangeException(nameof(beta2), $"Adam: beta2 must be in [0, 1), got {beta2}");
-        if (!(eps >= 0f)) throw new ArgumentOutOfRangeException(nameof(eps), $"Adam: eps must be non-negative, got {eps}");
-        if (!(weightDecay >= 0f)) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"Adam: weightDecay must be non-negative, got {weightDecay}");
+        if (!(beta1 >= 0f && beta1 < 1f))
+            throw new ArgumentOutOfRangeException(nameof(beta1), $"Adam: beta1 must be in [0, 1), got {beta1}");
+        if (!(beta2 >= 0f && beta2 < 1f))
+            throw new ArgumentOutOfRangeException(nameof(beta2), $"Adam: beta2 must be in [0, 1), got {beta2}");
+        if (!(eps >= 0f))
+            throw new ArgumentOutOfRangeException(nameof(eps), $"Adam: eps must be non-negative, got {eps}");
+        if (!(weightDecay >= 0f))
+            throw new ArgumentOutOfRangeException(
+                nameof(weightDecay), $"Adam: weightDecay must be non-negative, got {weightDecay}");
         Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
     }
 
@@ -66,8 +73,10 @@ public class Adam : Optimizer
 public sealed class AdamW : Adam
 {
     /// <summary>Creates the optimiser over named parameters.</summary>
-    public AdamW(IEnumerable<(string Name, Tensor Param)> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float eps = 1e-8f, float weightDecay = 0.01f) : base(parameters, lr, beta1, beta2, eps, weightDecay) { }
+    public AdamW(
+        IEnumerable<(string Name, Tensor Param)> parameters,
+        float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0.01f)
+        : base(parameters, lr, beta1, beta2, eps, weightDecay) { }
 
     /// <summary>Creates the optimiser over unnamed parameters.</summary>
     public AdamW(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,

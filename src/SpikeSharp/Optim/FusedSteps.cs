@@ -38,7 +38,8 @@ public interface IFusedStep
 
 /// <summary>
 /// Adam and AdamW in one pass: d = g + wd·p; m ← β₁m + (1 − β₁)d; v ← β₂v + (1 − β₂)d²;
-/// p ← p·(1 − lr·λ) − lr·(m / c₁) / (√(v / c₂) + ε), with the L2 decay wd (Adam) or the decoupled λ (AdamW).
+/// p ← p·(1 − lr·λ) − lr·(m / c₁) / (√(v / c₂) + ε),
+/// with the L2 decay wd (Adam) or the decoupled λ (AdamW).
 /// </summary>
 public struct AdamFusedStep : IFusedStep
 {
@@ -99,8 +100,9 @@ public struct AdamFusedStep : IFusedStep
 }
 
 /// <summary>
-/// SGD in one pass: d = g + wd·p; without momentum p ← p − lr·d; with momentum b ← μb + (1 − τ)d (b ← d on the
-/// first step) and p ← p − lr·(nesterov ? d + μb : b). The momentum buffer is the first state slot.
+/// SGD in one pass: d = g + wd·p; without momentum p ← p − lr·d;
+/// with momentum b ← μb + (1 − τ)d (b ← d on the first step) and p ← p − lr·(nesterov ? d + μb : b).
+/// The momentum buffer is the first state slot.
 /// </summary>
 public struct SgdFusedStep : IFusedStep
 {

@@ -13,7 +13,9 @@ public static class GradClip
     /// </summary>
     public static Tensor? ClipGradNorm(IEnumerable<Tensor> parameters, float maxNorm)
     {
-        if (!(maxNorm > 0f)) throw new ArgumentOutOfRangeException(nameof(maxNorm), $"ClipGradNorm: maxNorm must be positive, got {maxNorm}");
+        if (!(maxNorm > 0f))
+            throw new ArgumentOutOfRangeException(
+                nameof(maxNorm), $"ClipGradNorm: maxNorm must be positive, got {maxNorm}");
         var grads = parameters.Select(p => p.Grad).Where(g => g != null && !g.IsDisposed).Select(g => g!).ToList();
         if (grads.Count == 0) return null;
         using var _ = Tape.NoGrad();

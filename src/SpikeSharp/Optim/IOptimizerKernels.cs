@@ -44,7 +44,11 @@ internal static class ParamSlotChecks
             Float(s.Param, i, "parameter");
             Float(s.Grad, i, "gradient");
             Length(s.Grad, s.Param, i, "gradient");
-            if (step.UsesFirst) { Float(s.First, i, "first state slot"); Length(s.First, s.Param, i, "first state slot"); }
+            if (step.UsesFirst)
+            {
+                Float(s.First, i, "first state slot");
+                Length(s.First, s.Param, i, "first state slot");
+            }
             if (step.UsesSecond)
             {
                 Float(s.Second, i, "second state slot");

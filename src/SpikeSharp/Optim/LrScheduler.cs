@@ -34,7 +34,9 @@ public abstract class LrScheduler
 /// Linear warm-up from lr/W to lr over W = <c>warmupSteps</c> steps, then cosine decay to <c>minLr</c> at
 /// S = <c>totalSteps</c> (and <c>minLr</c> after).
 /// </summary>
-/// <remarks>lr(s) = lr·(s + 1)/W for s &lt; W; else minLr + (lr − minLr)·(1 + cos(π·(s − W)/(S − W)))/2.</remarks>
+/// <remarks>
+/// lr(s) = lr·(s + 1)/W for s &lt; W; else minLr + (lr − minLr)·(1 + cos(π·(s − W)/(S − W)))/2.
+/// </remarks>
 public sealed class CosineLr : LrScheduler
 {
     private readonly int _total, _warmup;
@@ -43,9 +45,12 @@ public sealed class CosineLr : LrScheduler
     /// <summary>Creates the schedule and sets the rate for step 0.</summary>
     public CosineLr(Optimizer optimizer, int totalSteps, int warmupSteps = 0, float minLr = 0f) : base(optimizer)
     {
-        if (totalSteps <= 0) throw new ArgumentOutOfRangeException(nameof(totalSteps), $"CosineLr: totalSteps must be positive, got {totalSteps}");
+        if (totalSteps <= 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(totalSteps), $"CosineLr: totalSteps must be positive, got {totalSteps}");
         if (warmupSteps < 0 || warmupSteps >= totalSteps)
-            throw new ArgumentOutOfRangeException(nameof(warmupSteps), $"CosineLr: warmupSteps must be in [0, {totalSteps}), got {warmupSteps}");
+            throw new ArgumentOutOfRangeException(
+                nameof(warmupSteps), $"CosineLr: warmupSteps must be in [0, {totalSteps}), got {warmupSteps}");
         _total = totalSteps; _warmup = warmupSteps; _min = minLr;
         Apply();
     }
@@ -69,7 +74,9 @@ public sealed class StepLr : LrScheduler
     /// <summary>Creates the schedule and sets the rate for step 0.</summary>
     public StepLr(Optimizer optimizer, int stepSize, float gamma = 0.1f) : base(optimizer)
     {
-        if (stepSize <= 0) throw new ArgumentOutOfRangeException(nameof(stepSize), $"StepLr: stepSize must be positive, got {stepSize}");
+        if (stepSize <= 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(stepSize), $"StepLr: stepSize must be positive, got {stepSize}");
         _size = stepSize; _gamma = gamma;
         Apply();
     }

@@ -3,7 +3,9 @@ using SpikeSharp.Backends;
 
 namespace SpikeSharp.Optim;
 
-/// <summary>An optimiser's checkpointable state: named tensors (moment buffers) and scalars (step counts, lr).</summary>
+/// <summary>
+/// An optimiser's checkpointable state: named tensors (moment buffers) and scalars (step counts, lr).
+/// </summary>
 public sealed class OptimizerState
 {
     /// <summary>"{parameter}.{slot}" → tensor, e.g. "fc.weight.exp_avg".</summary>
@@ -28,14 +30,18 @@ public abstract class Optimizer : IDisposable
     protected Optimizer(IEnumerable<(string Name, Tensor Param)> parameters, float lr)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        if (!(lr >= 0f)) throw new ArgumentOutOfRangeException(nameof(lr), $"optimizer: lr must be non-negative, got {lr}");
+        if (!(lr >= 0f))
+            throw new ArgumentOutOfRangeException(nameof(lr), $"optimizer: lr must be non-negative, got {lr}");
         _params = parameters.ToList();
-        if (_params.Count == 0) throw new ArgumentException("optimizer: got an empty parameter list", nameof(parameters));
+        if (_params.Count == 0)
+            throw new ArgumentException("optimizer: got an empty parameter list", nameof(parameters));
         var dup = _params.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
-        if (dup != null) throw new ArgumentException($"optimizer: parameter name '{dup.Key}' appears twice", nameof(parameters));
+        if (dup != null)
+            throw new ArgumentException($"optimizer: parameter name '{dup.Key}' appears twice", nameof(parameters));
         foreach (var (n, p) in _params)
             if (!p.RequiresGrad || !p.IsLeaf)
-                throw new ArgumentException($"optimizer: parameter '{n}' must be a leaf with RequiresGrad = true", nameof(parameters));
+                throw new ArgumentException(
+                    $"optimizer: parameter '{n}' must be a leaf with RequiresGrad = true", nameof(parameters));
         _steps = new long[_params.Count];
         Lr = lr;
     }
@@ -93,7 +99,9 @@ public abstract class Optimizer : IDisposable
         foreach (var u in updates) Update(u.Name, u.Param, u.Grad, u.Step);
     }
 
-    /// <summary>Updates parameter <paramref name="p"/> in place; <paramref name="step"/> counts its updates from 1.</summary>
+    /// <summary>
+    /// Updates parameter <paramref name="p"/> in place; <paramref name="step"/> counts its updates from 1.
+    /// </summary>
     protected abstract void Update(string name, Tensor p, Tensor grad, long step);
 
     /// <summary>
@@ -175,11 +183,18 @@ public abstract class Optimizer : IDisposable
             int dot = key.LastIndexOf('.');
             string name = dot > 0 ? key[..dot] : "", slot = dot > 0 ? key[(dot + 1)..] : key;
             if (!byName.TryGetValue(name, out var entry))
-                throw new ArgumentException($"optimizer LoadStateDict: state '{key}' names no parameter of this optimizer (has: {string.Join(", ", byName.Keys)})", nameof(state));
+                throw new ArgumentException(
+                    $"optimizer LoadStateDict: state '{key}' names no parameter of this optimizer "
+                    + $"(has: {string.Join(", ", byName.Keys)})",
+                    nameof(state));
             if (!src.Shape.AsSpan().SequenceEqual(entry.Param.Shape))
-                throw new ArgumentException($"optimizer LoadStateDict: shape mismatch for '{key}': the parameter has {ShapeUtil.Format(entry.Param.Shape)}, the state has {ShapeUtil.Format(src.Shape)}", nameof(state));
+                throw new ArgumentException(
+                    $"optimizer LoadStateDict: shape mismatch for '{key}': the parameter has "
+                    + $"{ShapeUtil.Format(entry.Param.Shape)}, the state has {ShapeUtil.Format(src.Shape)}",
+                    nameof(state));
             if (src.DType != DType.Float32)
-                throw new ArgumentException($"optimizer LoadStateDict: '{key}' must be float32, got {src.DType.Name()}", nameof(state));
+                throw new ArgumentException(
+                    $"optimizer LoadStateDict: '{key}' must be float32, got {src.DType.Name()}", nameof(state));
             plan.Add((src, name, entry.Param, slot));
         }
         using var _ = Tape.NoGrad();

@@ -11,19 +11,30 @@ namespace SpikeSharp.Optim;
 public sealed class Sgd : Optimizer
 {
     /// <summary>Creates the optimiser over named parameters.</summary>
-    public Sgd(IEnumerable<(string Name, Tensor Param)> parameters, float lr, float momentum = 0f, float dampening = 0f,
-        float weightDecay = 0f, bool nesterov = false) : base(parameters, lr) => Configure(momentum, dampening, weightDecay, nesterov);
+    public Sgd(
+        IEnumerable<(string Name, Tensor Param)> parameters,
+        float lr, float momentum = 0f, float dampening = 0f, float weightDecay = 0f, bool nesterov = false)
+        : base(parameters, lr) => Configure(momentum, dampening, weightDecay, nesterov);
 
     /// <summary>Creates the optimiser over unnamed parameters.</summary>
-    public Sgd(IEnumerable<Tensor> parameters, float lr, float momentum = 0f, float dampening = 0f,
-        float weightDecay = 0f, bool nesterov = false) : base(parameters, lr) => Configure(momentum, dampening, weightDecay, nesterov);
+    public Sgd(
+        IEnumerable<Tensor> parameters,
+        float lr, float momentum = 0f, float dampening = 0f, float weightDecay = 0f, bool nesterov = false)
+        : base(parameters, lr) => Configure(momentum, dampening, weightDecay, nesterov);
 
     private void Configure(float momentum, float dampening, float weightDecay, bool nesterov)
     {
-        if (!(momentum >= 0f)) throw new ArgumentOutOfRangeException(nameof(momentum), $"SGD: momentum must be non-negative, got {momentum}");
-        if (!(weightDecay >= 0f)) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"SGD: weightDecay must be non-negative, got {weightDecay}");
+        if (!(momentum >= 0f))
+            throw new ArgumentOutOfRangeException(
+                nameof(momentum), $"SGD: momentum must be non-negative, got {momentum}");
+        if (!(weightDecay >= 0f))
+            throw new ArgumentOutOfRangeException(
+                nameof(weightDecay), $"SGD: weightDecay must be non-negative, got {weightDecay}");
         if (nesterov && (momentum <= 0f || dampening != 0f))
-            throw new ArgumentException($"SGD: Nesterov momentum needs momentum > 0 and dampening = 0, got momentum={momentum}, dampening={dampening}", nameof(nesterov));
+            throw new ArgumentException(
+                "SGD: Nesterov momentum needs momentum > 0 and dampening = 0, "
+                + $"got momentum={momentum}, dampening={dampening}",
+                nameof(nesterov));
         Momentum = momentum; Dampening = dampening; WeightDecay = weightDecay; Nesterov = nesterov;
     }
 

@@ -15,11 +15,14 @@ public sealed class CharVocabulary
     public CharVocabulary(string characters)
     {
         ArgumentNullException.ThrowIfNull(characters);
-        if (characters.Length == 0) throw new ArgumentException("vocabulary: expected at least one character, got none", nameof(characters));
+        if (characters.Length == 0)
+            throw new ArgumentException(
+                "vocabulary: expected at least one character, got none", nameof(characters));
         _index = new Dictionary<char, int>(characters.Length);
         for (int i = 0; i < characters.Length; i++)
             if (!_index.TryAdd(characters[i], i))
-                throw new ArgumentException($"vocabulary: character {Describe(characters[i])} appears twice", nameof(characters));
+                throw new ArgumentException(
+                    $"vocabulary: character {Describe(characters[i])} appears twice", nameof(characters));
         Characters = characters;
     }
 
@@ -42,7 +45,9 @@ public sealed class CharVocabulary
     public bool Contains(char c) => _index.ContainsKey(c);
 
     /// <summary>Token ids of <paramref name="text"/>.</summary>
-    /// <exception cref="ArgumentException">The text has characters outside the vocabulary (all of them are named).</exception>
+    /// <exception cref="ArgumentException">
+    /// The text has characters outside the vocabulary (all of them are named).
+    /// </exception>
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -55,7 +60,8 @@ public sealed class CharVocabulary
         }
         if (unknown != null)
             throw new ArgumentException(
-                $"text: {unknown.Distinct().Count()} character(s) are not in the model's vocabulary of {Size}: {string.Join(", ", unknown.Distinct().Select(Describe))}",
+                $"text: {unknown.Distinct().Count()} character(s) are not in the model's vocabulary of {Size}: "
+                + string.Join(", ", unknown.Distinct().Select(Describe)),
                 nameof(text));
         return ids;
     }
@@ -67,7 +73,8 @@ public sealed class CharVocabulary
         var sb = new StringBuilder();
         foreach (var id in ids)
         {
-            if ((uint)id >= (uint)Size) throw new ArgumentOutOfRangeException(nameof(ids), $"decode: token id {id} is outside [0, {Size})");
+            if ((uint)id >= (uint)Size)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"decode: token id {id} is outside [0, {Size})");
             sb.Append(Characters[id]);
         }
         return sb.ToString();

@@ -16,10 +16,12 @@ namespace SpikeSharp.Text;
 public sealed record LayerOps(string Name, double DenseMacs, double Macs, double Accumulates, double InputRate)
 {
     /// <summary>A matrix product whose input is real-valued: all of its MACs remain.</summary>
-    public static LayerOps Dense(string name, long fanIn, long fanOut) => new(name, fanIn * fanOut, fanIn * fanOut, 0, double.NaN);
+    public static LayerOps Dense(string name, long fanIn, long fanOut) =>
+        new(name, fanIn * fanOut, fanIn * fanOut, 0, double.NaN);
 
     /// <summary>A matrix product fed by spikes at <paramref name="rate"/>: each spike adds one weight column.</summary>
-    public static LayerOps Spiking(string name, long fanIn, long fanOut, double rate) => new(name, fanIn * fanOut, 0, rate * fanIn * fanOut, rate);
+    public static LayerOps Spiking(string name, long fanIn, long fanOut, double rate) =>
+        new(name, fanIn * fanOut, 0, rate * fanIn * fanOut, rate);
 }
 
 /// <summary>
@@ -62,17 +64,23 @@ public sealed class EfficiencyReport
 
     /// <summary>One summary line: dense MACs vs MACs + ACs per token and the energy ratio.</summary>
     public string Summary() => string.Create(CultureInfo.InvariantCulture,
-        $"per token: dense {Fmt(DenseMacs)} MACs | spiking {Fmt(Macs)} MACs + {Fmt(Accumulates)} ACs (mean input rate {MeanRate:P1}) | energy {DenseEnergy / 1e6:F3} → {SpikingEnergy / 1e6:F3} µJ ({DenseEnergy / Math.Max(SpikingEnergy, 1e-12):F2}× less)");
+        $"per token: dense {Fmt(DenseMacs)} MACs | spiking {Fmt(Macs)} MACs + {Fmt(Accumulates)} ACs "
+        + $"(mean input rate {MeanRate:P1}) | energy {DenseEnergy / 1e6:F3} → {SpikingEnergy / 1e6:F3} µJ "
+        + $"({DenseEnergy / Math.Max(SpikingEnergy, 1e-12):F2}× less)");
 
     /// <summary>A plain-text table, one row per layer, then the totals.</summary>
     public string Table()
     {
         var sb = new StringBuilder();
         int w = Math.Max(8, Layers.Count == 0 ? 8 : Layers.Max(l => l.Name.Length));
-        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{"layer".PadRight(w)}  {"rate",7}  {"dense MACs",11}  {"MACs",11}  {"ACs",11}"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"{"layer".PadRight(w)}  {"rate",7}  {"dense MACs",11}  {"MACs",11}  {"ACs",11}"));
         foreach (var l in Layers)
+        {
+            string rate = double.IsNaN(l.InputRate) ? "-" : l.InputRate.ToString("P1", CultureInfo.InvariantCulture);
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"{l.Name.PadRight(w)}  {(double.IsNaN(l.InputRate) ? "-" : l.InputRate.ToString("P1", CultureInfo.InvariantCulture)),7}  {Fmt(l.DenseMacs),11}  {Fmt(l.Macs),11}  {Fmt(l.Accumulates),11}"));
+                $"{l.Name.PadRight(w)}  {rate,7}  {Fmt(l.DenseMacs),11}  {Fmt(l.Macs),11}  {Fmt(l.Accumulates),11}"));
+        }
         sb.Append(Summary());
         return sb.ToString();
     }

@@ -8,17 +8,17 @@ namespace SpikeSharp.Backends.Ilgpu;
 /// </summary>
 /// <remarks>
 /// <para>The exact split: any finite float32 w is w₁ + w₂ + w₃ with w₁ = bf16(w), w₂ = bf16(w − w₁),
-/// w₃ = bf16(w − w₁ − w₂) (round to nearest even). Each subtraction is exact (the operands are within a factor
-/// of two of each other, Sterbenz), w − w₁ has at most 16 significant bits and w − w₁ − w₂ at most 8, so w₃
-/// takes the rest without rounding: 3 × 8 significand bits cover float32's 24. A product of a bfloat16 with
-/// an exactly representable value such as a spike (0 or 1) is exact, so Σᵢ s·wᵢ computed with float32
-/// accumulation equals s·w up to the order of the additions.</para>
-/// <para>Limits: the remainders must be representable in bfloat16, whose smallest subnormal is 2⁻¹³³.
-/// The split is exact for |w| ≥ 2⁻¹¹⁰ (about 7.7e-34) and zero; below that, bits finer than 2⁻¹³³ are rounded
-/// away (absolute error ≤ 2⁻¹³⁴ ≈ 4.6e-41 per element; every float32 subnormal is below that range).
-/// A finite w whose rounding would overflow to infinity (|w| ≥ 3.3961776e38) is truncated for w₁ instead, so
-/// the split stays exact. Infinity and NaN give w₁ = w, w₂ = w₃ = +0, so products keep float32's
-/// infinity/NaN behaviour. −0 splits into −0, +0, +0.</para>
+/// w₃ = bf16(w − w₁ − w₂) (round to nearest even). Each subtraction is exact (the operands are within a
+/// factor of two of each other, Sterbenz), w − w₁ has at most 16 significant bits and w − w₁ − w₂ at
+/// most 8, so w₃ takes the rest without rounding: 3 × 8 significand bits cover float32's 24. A product of a
+/// bfloat16 with an exactly representable value such as a spike (0 or 1) is exact, so Σᵢ s·wᵢ computed with
+/// float32 accumulation equals s·w up to the order of the additions.</para>
+/// <para>Limits: the remainders must be representable in bfloat16, whose smallest subnormal is 2⁻¹³³. The split is
+/// exact for |w| ≥ 2⁻¹¹⁰ (about 7.7e-34) and zero; below that, bits finer than 2⁻¹³³ are rounded away
+/// (absolute error ≤ 2⁻¹³⁴ ≈ 4.6e-41 per element; every float32 subnormal is below that range). A finite w
+/// whose rounding would overflow to infinity (|w| ≥ 3.3961776e38) is truncated for w₁ instead, so the split stays
+/// exact. Infinity and NaN give w₁ = w, w₂ = w₃ = +0, so products keep float32's infinity/NaN behaviour. −0
+/// splits into −0, +0, +0.</para>
 /// </remarks>
 internal static class Bf16Bits
 {
@@ -38,8 +38,10 @@ internal static class Bf16Bits
     /// (see the class remarks), as bfloat16 bits.</summary>
     public static ushort SplitPart(float w, int part) => (ushort)(Split(w) >> (16 * part));
 
-    /// <summary>The exact split w = w₁ + w₂ + w₃ (see the class remarks) as bfloat16 bits packed into one value:
-    /// w₁ in bits 0–15, w₂ in 16–31, w₃ in 32–47 (a plain integer, so kernels need no out parameters).</summary>
+    /// <summary>
+    /// The exact split w = w₁ + w₂ + w₃ (see the class remarks) as bfloat16 bits packed into one value:
+    /// w₁ in bits 0–15, w₂ in 16–31, w₃ in 32–47 (a plain integer, so kernels need no out parameters).
+    /// </summary>
     public static ulong Split(float w)
     {
         uint x = Interop.FloatAsInt(w);

@@ -68,7 +68,8 @@ public sealed class CachingBlockAllocator<TSegment> where TSegment : class
 
     /// <summary>The block size a request of <paramref name="bytes"/> takes (a multiple of 512, at least 512).
     /// </summary>
-    public static long RoundSize(long bytes) => bytes <= MinBlock ? MinBlock : (bytes + MinBlock - 1) / MinBlock * MinBlock;
+    public static long RoundSize(long bytes) =>
+        bytes <= MinBlock ? MinBlock : (bytes + MinBlock - 1) / MinBlock * MinBlock;
 
     /// <summary>The segment a request that no cached block fits makes the allocator obtain.</summary>
     public static long SegmentSize(long rounded) =>

@@ -33,8 +33,10 @@ internal static unsafe class Cublas
         public delegate* unmanaged<IntPtr, int*, int> GetVersion;
         public delegate* unmanaged<IntPtr, IntPtr, int> SetStream;
         public delegate* unmanaged<IntPtr, int, int> SetMathMode;
-        public delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, IntPtr, int, float*, IntPtr, int, int> Sgemm;
-        public delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, long, IntPtr, int, long, float*, IntPtr, int, long, int, int> SgemmStridedBatched;
+        public delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, IntPtr, int, float*,
+            IntPtr, int, int> Sgemm;
+        public delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, long, IntPtr, int, long,
+            float*, IntPtr, int, long, int, int> SgemmStridedBatched;
 
         /// <summary>cublasGemmEx (mixed types; null when the library lacks it): handle, opA, opB, m, n, k, alpha,
         /// A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc, computeType, algo.</summary>
@@ -60,7 +62,11 @@ internal static unsafe class Cublas
 
     private static Api? Load()
     {
-        if (Environment.GetEnvironmentVariable("SPIKESHARP_NO_CUBLAS") == "1") { LoadError = "disabled by SPIKESHARP_NO_CUBLAS=1"; return null; }
+        if (Environment.GetEnvironmentVariable("SPIKESHARP_NO_CUBLAS") == "1")
+        {
+            LoadError = "disabled by SPIKESHARP_NO_CUBLAS=1";
+            return null;
+        }
         foreach (var name in Candidates)
         {
             if (!NativeLibrary.TryLoad(name, out var h)) continue;
@@ -70,11 +76,18 @@ internal static unsafe class Cublas
                 {
                     Create = (delegate* unmanaged<IntPtr*, int>)NativeLibrary.GetExport(h, "cublasCreate_v2"),
                     Destroy = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(h, "cublasDestroy_v2"),
-                    GetVersion = (delegate* unmanaged<IntPtr, int*, int>)NativeLibrary.GetExport(h, "cublasGetVersion_v2"),
-                    SetStream = (delegate* unmanaged<IntPtr, IntPtr, int>)NativeLibrary.GetExport(h, "cublasSetStream_v2"),
-                    SetMathMode = (delegate* unmanaged<IntPtr, int, int>)NativeLibrary.GetExport(h, "cublasSetMathMode"),
-                    Sgemm = (delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, IntPtr, int, float*, IntPtr, int, int>)NativeLibrary.GetExport(h, "cublasSgemm_v2"),
-                    SgemmStridedBatched = (delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, long, IntPtr, int, long, float*, IntPtr, int, long, int, int>)NativeLibrary.GetExport(h, "cublasSgemmStridedBatched"),
+                    GetVersion = (delegate* unmanaged<IntPtr, int*, int>)
+                        NativeLibrary.GetExport(h, "cublasGetVersion_v2"),
+                    SetStream = (delegate* unmanaged<IntPtr, IntPtr, int>)
+                        NativeLibrary.GetExport(h, "cublasSetStream_v2"),
+                    SetMathMode = (delegate* unmanaged<IntPtr, int, int>)
+                        NativeLibrary.GetExport(h, "cublasSetMathMode"),
+                    Sgemm = (delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, IntPtr, int,
+                            float*, IntPtr, int, int>)
+                        NativeLibrary.GetExport(h, "cublasSgemm_v2"),
+                    SgemmStridedBatched = (delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int,
+                            long, IntPtr, int, long, float*, IntPtr, int, long, int, int>)
+                        NativeLibrary.GetExport(h, "cublasSgemmStridedBatched"),
                     // Optional: only the split spike GEMMs need it, so a library without it keeps float32 GEMMs.
                     GemmEx = NativeLibrary.TryGetExport(h, "cublasGemmEx", out var gemmEx)
                         ? (delegate* unmanaged<IntPtr, int, int, int, int, int, void*, IntPtr, int, int, IntPtr, int,
@@ -97,7 +110,9 @@ internal static unsafe class Cublas
     /// <summary>Throws when a cuBLAS call failed.</summary>
     public static void Check(int status, string call)
     {
-        if (status != 0) throw new InvalidOperationException($"cuBLAS {call} failed with status {status} ({StatusName(status)})");
+        if (status != 0)
+            throw new InvalidOperationException(
+                $"cuBLAS {call} failed with status {status} ({StatusName(status)})");
     }
 
     private static string StatusName(int s) => s switch

@@ -134,9 +134,13 @@ internal sealed unsafe class CudnnConvKernels : IConv2dKernels
             if (why != null) Say($"{Op(dir)} {Describe(s)}: {why}; the generic im2col path computes it", warn: true);
             ref int chosen = ref plan.Chosen(dir);
             string where = $"{Op(dir)} {Describe(s)}";
-            var (index, ws) = Acquire(algos, chosen, bytes => new Workspace(_be.Memory.Rent(bytes)), big => Say($"{where}: the "
-                + $"{big.WorkspaceBytes >> 20} MiB workspace of cuDNN's {CudnnConvPlan.AlgoName(dir, big.Algo)} does "
-                + "not fit in device memory; using an algorithm that needs less", warn: true));
+            var (index, ws) = Acquire(
+                algos, chosen, bytes => new Workspace(_be.Memory.Rent(bytes)),
+                big => Say(
+                    $"{where}: the {big.WorkspaceBytes >> 20} MiB workspace of cuDNN's "
+                    + $"{CudnnConvPlan.AlgoName(dir, big.Algo)} does "
+                    + "not fit in device memory; using an algorithm that needs less",
+                    warn: true));
             chosen = index; // the shape keeps the algorithm that fitted
             if (index < algos.Length)
             {

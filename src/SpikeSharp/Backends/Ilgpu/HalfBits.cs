@@ -15,7 +15,8 @@ public static class HalfBits
         uint x = Interop.FloatAsInt(f);
         uint sign = (x >> 16) & 0x8000u;
         uint ax = x & 0x7FFFFFFFu;
-        if (ax >= 0x7F800000u) return (ushort)(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u | ((ax >> 13) & 0x3FFu) : 0u));
+        if (ax >= 0x7F800000u)
+            return (ushort)(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u | ((ax >> 13) & 0x3FFu) : 0u));
         if (ax >= 0x477FF000u) return (ushort)(sign | 0x7C00u); // rounds past 65504
         if (ax < 0x38800000u)
         {

@@ -113,7 +113,8 @@ public sealed class IlgpuAllocator
 
     private OutOfMemoryException OutOfMemory(long bytes, Exception inner)
     {
-        static string Mib(long b) => (b / (double)(1 << 20)).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+        static string Mib(long b) =>
+            (b / (double)(1 << 20)).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
         return new OutOfMemoryException(
             $"{_accelerator.Name}: out of device memory in {CurrentOp()}: asked for {bytes} bytes "
             + $"({Mib(bytes)} MiB); live tensors hold {Mib(_policy.AllocatedBytes)} MiB, the cache "

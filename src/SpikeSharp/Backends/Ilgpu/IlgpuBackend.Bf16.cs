@@ -54,9 +54,9 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>
-    /// Row-major C = alpha · op(A) · op(B) + beta · C with A and B bfloat16 (bits in float16 storages) and C float32,
-    /// through cublasGemmEx with float32 accumulation. Returns false, and marks the path unavailable for good, when
-    /// cuBLAS answers that this GPU or library cannot do it (C is then untouched); other failures throw.
+    /// Row-major C = alpha · op(A) · op(B) + beta · C with A and B bfloat16 (bits in float16 storages) and C
+    /// float32, through cublasGemmEx with float32 accumulation. Returns false, and marks the path unavailable for good,
+    /// when cuBLAS answers that this GPU or library cannot do it (C is then untouched); other failures throw.
     /// </summary>
     internal unsafe bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b,
         float beta, Buf c)

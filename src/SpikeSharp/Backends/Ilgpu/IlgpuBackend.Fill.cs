@@ -13,7 +13,10 @@ public sealed partial class IlgpuBackend
     /// <summary>Codes a kernel writes into the error flag; the names appear in the exception.</summary>
     internal enum KernelError { None = 0, IndexSelect = 1, IndexAdd = 2, OneHot = 3 }
 
-    /// <summary>The device error flag; pass to kernels that can fail and call <see cref="ErrorKernelLaunched"/> after the launch.</summary>
+    /// <summary>
+    /// The device error flag; pass to kernels that can fail and call <see cref="ErrorKernelLaunched"/> after the
+    /// launch.
+    /// </summary>
     internal ArrayView<int> ErrorFlag => _errors.View;
 
     /// <summary>Counts a launched kernel that may raise an error, so the next sync reads the flag
@@ -47,10 +50,14 @@ public sealed partial class IlgpuBackend
         Stream.Synchronize();
         throw (KernelError)e[0] switch
         {
-            KernelError.IndexSelect => new IndexOutOfRangeException($"index_select: index {e[1]} at position {e[2]} is out of range [0, {e[3]})"),
-            KernelError.IndexAdd => new IndexOutOfRangeException($"index_add: index {e[1]} at position {e[2]} is out of range [0, {e[3]})"),
-            KernelError.OneHot => new IndexOutOfRangeException($"one_hot: label {e[1]} at position {e[2]} is out of range [0, {e[3]})"),
-            _ => new InvalidOperationException($"a kernel on {Device} reported error code {e[0]} (value {e[1]}, position {e[2]}, bound {e[3]})"),
+            KernelError.IndexSelect => new IndexOutOfRangeException(
+                $"index_select: index {e[1]} at position {e[2]} is out of range [0, {e[3]})"),
+            KernelError.IndexAdd => new IndexOutOfRangeException(
+                $"index_add: index {e[1]} at position {e[2]} is out of range [0, {e[3]})"),
+            KernelError.OneHot => new IndexOutOfRangeException(
+                $"one_hot: label {e[1]} at position {e[2]} is out of range [0, {e[3]})"),
+            _ => new InvalidOperationException(
+                $"a kernel on {Device} reported error code {e[0]} (value {e[1]}, position {e[2]}, bound {e[3]})"),
         };
     }
 
@@ -108,7 +115,8 @@ public sealed partial class IlgpuBackend
     private void CastT<TIn, TOut, TConv>(Buf src, Buf dst)
         where TIn : unmanaged where TOut : unmanaged where TConv : struct, IConvert<TIn, TOut>
     {
-        var k = Kernel("cast", a => a.LoadKernel<ArrayView<TIn>, ArrayView<TOut>, int, TConv>(CastKernel<TIn, TOut, TConv>));
+        var k = Kernel("cast", a =>
+            a.LoadKernel<ArrayView<TIn>, ArrayView<TOut>, int, TConv>(CastKernel<TIn, TOut, TConv>));
         k(Stream, Launch1D(src.Length), View<TIn>(src), View<TOut>(dst), src.Length, default);
     }
 
@@ -120,8 +128,17 @@ public sealed partial class IlgpuBackend
     }
 
     internal interface IConvert<TIn, TOut> { TOut Convert(TIn x); }
-    internal struct F32ToF16 : IConvert<float, ushort> { public readonly ushort Convert(float x) => HalfBits.FromFloat(x); }
-    internal struct F16ToF32 : IConvert<ushort, float> { public readonly float Convert(ushort x) => HalfBits.ToFloat(x); }
+
+    internal struct F32ToF16 : IConvert<float, ushort>
+    {
+        public readonly ushort Convert(float x) => HalfBits.FromFloat(x);
+    }
+
+    internal struct F16ToF32 : IConvert<ushort, float>
+    {
+        public readonly float Convert(ushort x) => HalfBits.ToFloat(x);
+    }
+
     internal struct F32ToI32 : IConvert<float, int> { public readonly int Convert(float x) => (int)x; }
     internal struct I32ToF32 : IConvert<int, float> { public readonly float Convert(int x) => x; }
     internal struct U8ToF32 : IConvert<byte, float> { public readonly float Convert(byte x) => x; }

@@ -17,7 +17,9 @@ public sealed partial class IlgpuBackend
         public float Alpha, Beta;
     }
 
-    /// <summary>The ILGPU tiled GEMM (same contract as <see cref="Gemm"/>), also on CUDA when cuBLAS is present.</summary>
+    /// <summary>
+    /// The ILGPU tiled GEMM (same contract as <see cref="Gemm"/>), also on CUDA when cuBLAS is present.
+    /// </summary>
     internal void GemmTiled(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b, float beta, Buf c,
         int batch, int strideA, int strideB, int strideC)
     {
@@ -27,9 +29,11 @@ public sealed partial class IlgpuBackend
             M = m, N = n, K = k, TransA = transA ? 1 : 0, TransB = transB ? 1 : 0,
             StrideA = strideA, StrideB = strideB, StrideC = strideC, Alpha = alpha, Beta = beta, Side = side,
         };
-        var kern = Kernel("gemm_tiled", acc => acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmTiledKernel));
+        var kern = Kernel("gemm_tiled", acc =>
+            acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmTiledKernel));
         var grid = new Index3D((n + tile - 1) / tile, (m + tile - 1) / tile, batch);
-        kern(Stream, new KernelConfig(grid, new Index3D(side * side, 1, 1)), View<float>(a), View<float>(b), View<float>(c), args);
+        kern(Stream, new KernelConfig(grid, new Index3D(side * side, 1, 1)),
+            View<float>(a), View<float>(b), View<float>(c), args);
     }
 
     private static void GemmTiledKernel(ArrayView<float> A, ArrayView<float> B, ArrayView<float> C, GemmArgs p)
@@ -75,10 +79,14 @@ public sealed partial class IlgpuBackend
         }
         int r0 = m0 + ty, r1 = r0 + S, r2 = r1 + S, r3 = r2 + S;
         int q0 = n0 + tx, q1 = q0 + S, q2 = q1 + S, q3 = q2 + S;
-        Store(C, p, cb, r0, q0, c00); Store(C, p, cb, r0, q1, c01); Store(C, p, cb, r0, q2, c02); Store(C, p, cb, r0, q3, c03);
-        Store(C, p, cb, r1, q0, c10); Store(C, p, cb, r1, q1, c11); Store(C, p, cb, r1, q2, c12); Store(C, p, cb, r1, q3, c13);
-        Store(C, p, cb, r2, q0, c20); Store(C, p, cb, r2, q1, c21); Store(C, p, cb, r2, q2, c22); Store(C, p, cb, r2, q3, c23);
-        Store(C, p, cb, r3, q0, c30); Store(C, p, cb, r3, q1, c31); Store(C, p, cb, r3, q2, c32); Store(C, p, cb, r3, q3, c33);
+        Store(C, p, cb, r0, q0, c00); Store(C, p, cb, r0, q1, c01);
+        Store(C, p, cb, r0, q2, c02); Store(C, p, cb, r0, q3, c03);
+        Store(C, p, cb, r1, q0, c10); Store(C, p, cb, r1, q1, c11);
+        Store(C, p, cb, r1, q2, c12); Store(C, p, cb, r1, q3, c13);
+        Store(C, p, cb, r2, q0, c20); Store(C, p, cb, r2, q1, c21);
+        Store(C, p, cb, r2, q2, c22); Store(C, p, cb, r2, q3, c23);
+        Store(C, p, cb, r3, q0, c30); Store(C, p, cb, r3, q1, c31);
+        Store(C, p, cb, r3, q2, c32); Store(C, p, cb, r3, q3, c33);
     }
 
     // beta == 0 ignores C entirely (it may hold NaN garbage), as BLAS does.

@@ -12,7 +12,8 @@ public sealed partial class IlgpuBackend
     /// <inheritdoc/>
     public void Gather(Buf x, StridedIndex ix, Buf y)
     {
-        if (x.DType != y.DType) throw new ArgumentException($"gather: dtype {x.DType.Name()} to {y.DType.Name()}", nameof(y));
+        if (x.DType != y.DType)
+            throw new ArgumentException($"gather: dtype {x.DType.Name()} to {y.DType.Name()}", nameof(y));
         if (y.Length == 0) return;
         switch (x.DType.SizeInBytes())
         {
@@ -37,7 +38,8 @@ public sealed partial class IlgpuBackend
     /// <inheritdoc/>
     public void Scatter(Buf x, Buf y, StridedIndex iy)
     {
-        if (x.DType != y.DType) throw new ArgumentException($"scatter: dtype {x.DType.Name()} to {y.DType.Name()}", nameof(y));
+        if (x.DType != y.DType)
+            throw new ArgumentException($"scatter: dtype {x.DType.Name()} to {y.DType.Name()}", nameof(y));
         if (x.Length == 0) return;
         switch (x.DType.SizeInBytes())
         {
@@ -63,7 +65,8 @@ public sealed partial class IlgpuBackend
     public void ScatterAdd(Buf x, Buf y, StridedIndex iy)
     {
         if (x.Length == 0) return;
-        var k = Kernel("scatter_add", a => a.LoadKernel<ArrayView<float>, ArrayView<float>, StridedIndex, int>(ScatterAddKernel));
+        var k = Kernel("scatter_add", a =>
+            a.LoadKernel<ArrayView<float>, ArrayView<float>, StridedIndex, int>(ScatterAddKernel));
         k(Stream, Launch1D(x.Length), View<float>(x), View<float>(y), iy, x.Length);
     }
 
@@ -81,8 +84,10 @@ public sealed partial class IlgpuBackend
         CheckLen((long)outer * count * inner, y.Length, "index_select");
         CheckLen(count, idx.Length, "index_select");
         if (y.Length == 0) return;
-        var k = Kernel("index_select", a => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, IndexShape, ArrayView<int>>(IndexSelectKernel));
-        k(Stream, Launch1D(y.Length), View<float>(x), View<int>(idx), View<float>(y), new IndexShape(outer, r, count, inner), ErrorFlag);
+        var k = Kernel("index_select", a => a.LoadKernel<
+            ArrayView<float>, ArrayView<int>, ArrayView<float>, IndexShape, ArrayView<int>>(IndexSelectKernel));
+        k(Stream, Launch1D(y.Length), View<float>(x), View<int>(idx), View<float>(y),
+            new IndexShape(outer, r, count, inner), ErrorFlag);
         ErrorKernelLaunched();
     }
 
@@ -93,8 +98,10 @@ public sealed partial class IlgpuBackend
         CheckLen((long)outer * r * inner, y.Length, "index_add");
         CheckLen(count, idx.Length, "index_add");
         if (g.Length == 0) return;
-        var k = Kernel("index_add", a => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, IndexShape, ArrayView<int>>(IndexAddKernel));
-        k(Stream, Launch1D(g.Length), View<float>(g), View<int>(idx), View<float>(y), new IndexShape(outer, r, count, inner), ErrorFlag);
+        var k = Kernel("index_add", a => a.LoadKernel<
+            ArrayView<float>, ArrayView<int>, ArrayView<float>, IndexShape, ArrayView<int>>(IndexAddKernel));
+        k(Stream, Launch1D(g.Length), View<float>(g), View<int>(idx), View<float>(y),
+            new IndexShape(outer, r, count, inner), ErrorFlag);
         ErrorKernelLaunched();
     }
 
@@ -104,7 +111,8 @@ public sealed partial class IlgpuBackend
         CheckLen((long)idx.Length * classes, y.Length, "one_hot");
         if (y.Length == 0) return;
         Bytes(y).MemSetToZero(Stream);
-        var k = Kernel("one_hot", a => a.LoadKernel<ArrayView<int>, ArrayView<float>, int, int, ArrayView<int>>(OneHotKernel));
+        var k = Kernel("one_hot", a =>
+            a.LoadKernel<ArrayView<int>, ArrayView<float>, int, int, ArrayView<int>>(OneHotKernel));
         k(Stream, Launch1D(idx.Length), View<int>(idx), View<float>(y), idx.Length, classes, ErrorFlag);
         ErrorKernelLaunched();
     }
@@ -112,7 +120,8 @@ public sealed partial class IlgpuBackend
     /// <summary>(outer, r, count, inner) of an index op, as one kernel parameter.</summary>
     internal readonly record struct IndexShape(int Outer, int R, int Count, int Inner);
 
-    private static void IndexSelectKernel(ArrayView<float> x, ArrayView<int> idx, ArrayView<float> y, IndexShape s, ArrayView<int> err)
+    private static void IndexSelectKernel(
+        ArrayView<float> x, ArrayView<int> idx, ArrayView<float> y, IndexShape s, ArrayView<int> err)
     {
         int n = s.Outer * s.Count * s.Inner, stride = Grid.DimX * Group.DimX;
         for (int e = Grid.GlobalIndex.X; e < n; e += stride)
@@ -125,7 +134,8 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    private static void IndexAddKernel(ArrayView<float> g, ArrayView<int> idx, ArrayView<float> y, IndexShape s, ArrayView<int> err)
+    private static void IndexAddKernel(
+        ArrayView<float> g, ArrayView<int> idx, ArrayView<float> y, IndexShape s, ArrayView<int> err)
     {
         int n = s.Outer * s.Count * s.Inner, stride = Grid.DimX * Group.DimX;
         for (int e = Grid.GlobalIndex.X; e < n; e += stride)

@@ -18,7 +18,8 @@ public sealed partial class IlgpuBackend
         if (outer * inner == 1) { ReduceAll(op, xv, yv, r); return; }
         if (inner == 1)
         {
-            var k = Kernel("reduce_rows", a => a.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, TOp>(ReduceRowsKernel));
+            var k = Kernel("reduce_rows", a =>
+                a.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, TOp>(ReduceRowsKernel));
             k(Stream, Launch1D((long)outer * Warp32), xv, yv, outer, r, op);
             return;
         }
@@ -27,9 +28,11 @@ public sealed partial class IlgpuBackend
 
     // Few column tiles and a long r (bias gradients: (B·T, C) summed over B·T) would leave most of
     // the GPU idle, so r is split across groups into partials that a second pass combines in order.
-    private void ReduceColumns<TOp>(TOp op, ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner) where TOp : struct, IReduceOp
+    private void ReduceColumns<TOp>(TOp op, ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner)
+        where TOp : struct, IReduceOp
     {
-        var kc = Kernel("reduce_cols", a => a.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int, int, TOp>(ReduceColumnsKernel));
+        var kc = Kernel("reduce_cols", a =>
+            a.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int, int, TOp>(ReduceColumnsKernel));
         long tiles = (long)outer * ((inner + Warp32 - 1) / Warp32);
         long target = IsCuda ? Math.Max(1, MaxGroups / 4) : 4;
         int splits = tiles >= target ? 1 : (int)Math.Clamp(Math.Min(target / tiles, r / 64), 1, 1024);
@@ -57,20 +60,26 @@ public sealed partial class IlgpuBackend
         try
         {
             var pv = View<float>(new Buf(part, 0, groups));
-            var k1 = Kernel("reduce_partial", a => a.LoadKernel<ArrayView<float>, ArrayView<float>, int, TOp>(ReducePartialKernel));
+            var k1 = Kernel("reduce_partial", a =>
+                a.LoadKernel<ArrayView<float>, ArrayView<float>, int, TOp>(ReducePartialKernel));
             k1(Stream, cfg, x, pv, n, op);
             k1(Stream, new KernelConfig(1, GroupSize), pv, y, groups, op);
         }
         finally { part.Release(); }
     }
 
-    private static void ReducePartialKernel<TOp>(ArrayView<float> x, ArrayView<float> partial, int n, TOp op) where TOp : struct, IReduceOp
+    private static void ReducePartialKernel<TOp>(ArrayView<float> x, ArrayView<float> partial, int n, TOp op)
+        where TOp : struct, IReduceOp
     {
         int stride = Grid.DimX * Group.DimX;
         int i = Grid.GlobalIndex.X;
         // Two accumulators keep two loads in flight per thread; the limit form avoids int overflow.
         float a0 = op.Identity(), a1 = op.Identity();
-        for (int lim = n - stride; i < lim; i += 2 * stride) { a0 = op.Combine(a0, x[i]); a1 = op.Combine(a1, x[i + stride]); }
+        for (int lim = n - stride; i < lim; i += 2 * stride)
+        {
+            a0 = op.Combine(a0, x[i]);
+            a1 = op.Combine(a1, x[i + stride]);
+        }
         if (i < n) a0 = op.Combine(a0, x[i]);
         float v = BlockReduce(op.Combine(a0, a1), op);
         if (Group.IdxX == 0) partial[Grid.IdxX] = v;
@@ -100,7 +109,8 @@ public sealed partial class IlgpuBackend
     }
 
     // One warp per contiguous row.
-    private static void ReduceRowsKernel<TOp>(ArrayView<float> x, ArrayView<float> y, int rows, int r, TOp op) where TOp : struct, IReduceOp
+    private static void ReduceRowsKernel<TOp>(ArrayView<float> x, ArrayView<float> y, int rows, int r, TOp op)
+        where TOp : struct, IReduceOp
     {
         int warpsTotal = Grid.DimX * Group.DimX / Warp.WarpSize;
         int lane = Warp.LaneIdx;
@@ -118,7 +128,8 @@ public sealed partial class IlgpuBackend
     // the group's warps split r, and warp 0 combines the warps' results in order.
     // With splits > 1, work item t covers rows [sp·chunk, (sp+1)·chunk) of one tile and writes
     // partials laid out (splits, outer, inner).
-    private static void ReduceColumnsKernel<TOp>(ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner, int splits, TOp op)
+    private static void ReduceColumnsKernel<TOp>(
+        ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner, int splits, TOp op)
         where TOp : struct, IReduceOp
     {
         var sh = SharedMemory.Allocate<float>(256);

@@ -56,11 +56,14 @@ public sealed partial class IlgpuBackend : IBackend
                 var cuda = IlgpuRuntime.CudaDevices;
                 if (device.Index >= cuda.Count)
                     throw new ArgumentException(
-                        $"device: {device} does not exist ({cuda.Count} CUDA device(s) found{(cuda.Count == 0 ? "; is the NVIDIA driver installed?" : "")}); use --device cpu or ilgpu-cpu",
+                        $"device: {device} does not exist ({cuda.Count} CUDA device(s) found"
+                        + $"{(cuda.Count == 0 ? "; is the NVIDIA driver installed?" : "")}); "
+                        + "use --device cpu or ilgpu-cpu",
                         nameof(device));
                 return new IlgpuBackend(device, cuda[device.Index].CreateAccelerator(IlgpuRuntime.Context));
             default:
-                throw new ArgumentException($"device: the ILGPU backend drives cuda:N and ilgpu-cpu, got {device}", nameof(device));
+                throw new ArgumentException(
+                    $"device: the ILGPU backend drives cuda:N and ilgpu-cpu, got {device}", nameof(device));
         }
     }
 
@@ -117,7 +120,8 @@ public sealed partial class IlgpuBackend : IBackend
     public ArrayView<T> View<T>(Buf b) where T : unmanaged
     {
         if (!Matches<T>(b.DType))
-            throw new ArgumentException($"expected a buffer whose dtype fits {typeof(T).Name}, got {b.DType.Name()}", nameof(b));
+            throw new ArgumentException(
+                $"expected a buffer whose dtype fits {typeof(T).Name}, got {b.DType.Name()}", nameof(b));
         return Raw<T>(b);
     }
 
@@ -127,7 +131,9 @@ public sealed partial class IlgpuBackend : IBackend
         var s = Storage(b);
         int size = b.DType.SizeInBytes();
         if (Unsafe.SizeOf<T>() != size)
-            throw new ArgumentException($"element type {typeof(T).Name} has {Unsafe.SizeOf<T>()} bytes, dtype {b.DType.Name()} {size}", nameof(b));
+            throw new ArgumentException(
+                $"element type {typeof(T).Name} has {Unsafe.SizeOf<T>()} bytes, dtype {b.DType.Name()} {size}",
+                nameof(b));
         if (b.Length == 0) return ArrayView<T>.Empty;
         ArrayView<byte> all = s.Block.View;
         return all.SubView((long)b.Offset * size, (long)b.Length * size).Cast<T>();
@@ -151,10 +157,14 @@ public sealed partial class IlgpuBackend : IBackend
     {
         EnsureBound();
         if (b.Storage is not IlgpuStorage s || !ReferenceEquals(s.Backend, this))
-            throw new ArgumentException($"buffer on {b.Storage.Backend.Device} given to the {Device} backend", nameof(b));
-        if (s.IsReleased) throw new ObjectDisposedException("tensor", "the tensor's memory has been freed (it was disposed)");
+            throw new ArgumentException(
+                $"buffer on {b.Storage.Backend.Device} given to the {Device} backend", nameof(b));
+        if (s.IsReleased)
+            throw new ObjectDisposedException("tensor", "the tensor's memory has been freed (it was disposed)");
         if ((long)b.Offset + b.Length > s.Length || b.Offset < 0 || b.Length < 0)
-            throw new ArgumentOutOfRangeException(nameof(b), $"window [{b.Offset}, {b.Offset + b.Length}) exceeds the storage of {s.Length} elements");
+            throw new ArgumentOutOfRangeException(
+                nameof(b),
+                $"window [{b.Offset}, {b.Offset + b.Length}) exceeds the storage of {s.Length} elements");
         return s;
     }
 
@@ -163,7 +173,9 @@ public sealed partial class IlgpuBackend : IBackend
         DType.Float32 => typeof(T) == typeof(float),
         DType.Int32 => typeof(T) == typeof(int),
         DType.UInt8 => typeof(T) == typeof(byte),
-        DType.Float16 => typeof(T) == typeof(ILGPU.Half) || typeof(T) == typeof(System.Half) || typeof(T) == typeof(ushort),
+        DType.Float16 => typeof(T) == typeof(ILGPU.Half)
+            || typeof(T) == typeof(System.Half)
+            || typeof(T) == typeof(ushort),
         _ => false,
     };
 
@@ -199,7 +211,9 @@ public sealed partial class IlgpuBackend : IBackend
     public void Copy(Buf src, Buf dst)
     {
         CheckLen(src.Length, dst.Length, "copy");
-        if (src.DType != dst.DType) throw new ArgumentException($"copy: dtype {src.DType.Name()} to {dst.DType.Name()}; use Cast", nameof(dst));
+        if (src.DType != dst.DType)
+            throw new ArgumentException(
+                $"copy: dtype {src.DType.Name()} to {dst.DType.Name()}; use Cast", nameof(dst));
         if (src.Length == 0) return;
         LaunchCounter.Hit();
         Bytes(src).CopyTo(Stream, Bytes(dst));

@@ -59,8 +59,8 @@ internal static class IlgpuBatchNormKernels
 {
     /// <summary>
     /// Partials of one reduction pass: Part1[c·P + p] (and Part2 when the term has two) over range p of channel c.
-    /// With <paramref name="meanFromPartials"/> ≠ 0 the mean the term sees is Σ_p Sum1[c·P + p]·InvCount (the first
-    /// pass's partials, added in the same order as <see cref="Combine"/>); else Mean[c], with Rstd[c].
+    /// With <paramref name="meanFromPartials"/> ≠ 0 the mean the term sees is Σ_p Sum1[c·P + p]·InvCount
+    /// (the first pass's partials, added in the same order as <see cref="Combine"/>); else Mean[c], with Rstd[c].
     /// </summary>
     public static void Partials<TTerm>(BnViews v, int meanFromPartials, TTerm term) where TTerm : struct, IBnTerm
     {

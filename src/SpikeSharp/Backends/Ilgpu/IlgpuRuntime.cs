@@ -17,7 +17,8 @@ internal static class IlgpuRuntime
     /// group and one multiprocessor, because the emulation runs one OS thread per GPU thread and
     /// more threads only add context switches (kernels adapt to the 64-thread groups).
     /// </summary>
-    public static readonly CPUDevice EmulatedDevice = new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
+    public static readonly CPUDevice EmulatedDevice =
+        new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
 
     private static readonly Lazy<Context> _context = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -28,12 +29,15 @@ internal static class IlgpuRuntime
     {
         try
         {
-            return Context.Create(b => b.Cuda().CPU(EmulatedDevice).EnableAlgorithms().Profiling().Optimize(OptimizationLevel.O2));
+            return Context.Create(b =>
+                b.Cuda().CPU(EmulatedDevice).EnableAlgorithms().Profiling().Optimize(OptimizationLevel.O2));
         }
-        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException
+            or EntryPointNotFoundException or InvalidOperationException)
         {
             // A broken or partial CUDA installation must not take the CPU emulation down with it.
-            return Context.Create(b => b.CPU(EmulatedDevice).EnableAlgorithms().Profiling().Optimize(OptimizationLevel.O2));
+            return Context.Create(b =>
+                b.CPU(EmulatedDevice).EnableAlgorithms().Profiling().Optimize(OptimizationLevel.O2));
         }
     }
 

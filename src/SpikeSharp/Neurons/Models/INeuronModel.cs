@@ -68,7 +68,9 @@ public struct StepConfig
     /// <summary>1: no gradient flows through the spike into the reset.</summary>
     public int DetachReset;
 
-    /// <summary>The membrane after the reset of a step (h: before the spike, s: the spike, th: the threshold).</summary>
+    /// <summary>
+    /// The membrane after the reset of a step (h: before the spike, s: the spike, th: the threshold).
+    /// </summary>
     public readonly float Reset(float h, float s, float th) => Soft != 0 ? h - th * s : (s != 0f ? VReset : h);
 }
 

@@ -11,7 +11,9 @@ internal sealed class ModelCall
     public Buf? S0, Out, ST, Saved, GOut, GST, GX, GS0, GP;
     public StepConfig C;
 
-    /// <summary>The call as kernel buffers, each window mapped by <paramref name="map"/> (absent ones to default).</summary>
+    /// <summary>
+    /// The call as kernel buffers, each window mapped by <paramref name="map"/> (absent ones to default).
+    /// </summary>
     public ModelBufs<TF> Map<TF>(Func<Buf, TF> map) where TF : struct, IFloats
     {
         TF M(Buf? b) => b is { } x ? map(x) : default;
@@ -26,7 +28,9 @@ internal sealed class ModelCall
     }
 }
 
-/// <summary>A backend's driver of the generic neuron-model walk (one per backend, see <see cref="NeuronModels"/>).</summary>
+/// <summary>
+/// A backend's driver of the generic neuron-model walk (one per backend, see <see cref="NeuronModels"/>).
+/// </summary>
 internal interface INeuronModelDriver
 {
     void Forward<TM>(ModelCall c) where TM : struct, INeuronModel;
@@ -43,7 +47,9 @@ internal struct HostFloats : IFloats
     public float this[int i] { readonly get => A[O + i]; set => A[O + i] = value; }
 }
 
-/// <summary>The CPU driver: neurons in parallel chunks, each walked over time by <see cref="NeuronModelWalk"/>.</summary>
+/// <summary>
+/// The CPU driver: neurons in parallel chunks, each walked over time by <see cref="NeuronModelWalk"/>.
+/// </summary>
 internal sealed class CpuNeuronModelDriver : INeuronModelDriver
 {
     public static CpuNeuronModelDriver Instance { get; } = new();
@@ -63,7 +69,8 @@ internal sealed class CpuNeuronModelDriver : INeuronModelDriver
     public void Forward<TM>(ModelCall c) where TM : struct, INeuronModel
     {
         var b = c.Map(Host);
-        ForEachNeuron(c.N, n => NeuronModelWalk.Forward<TM, HostFloats>(b, NeuronModelWalk.Gather<TM, HostFloats>(b, n), n));
+        ForEachNeuron(c.N, n =>
+            NeuronModelWalk.Forward<TM, HostFloats>(b, NeuronModelWalk.Gather<TM, HostFloats>(b, n), n));
     }
 
     public void Backward<TM, TS>(ModelCall c) where TM : struct, INeuronModel where TS : struct, ISurrogate

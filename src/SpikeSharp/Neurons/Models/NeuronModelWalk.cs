@@ -8,8 +8,9 @@ internal interface IFloats
 
 /// <summary>
 /// The buffers of one call of a neuron model (layouts below); optional ones are flagged by the Has fields.
-/// x, out, gOut, gX: (T, N); s0, sT, gS0, gST: (K, N) with K the model's state size; prm: (P, F) parameters (P = the model's parameter count),
-/// neuron n reading column n % F; saved: (T, K, N) the state before each step; gP: (P, N) each neuron's
+/// x, out, gOut, gX: (T, N); s0, sT, gS0, gST: (K, N) with K the model's state size;
+/// prm: (P, F) parameters (P = the model's parameter count), neuron n reading column n % F;
+/// saved: (T, K, N) the state before each step; gP: (P, N) each neuron's
 /// parameter gradients (the caller sums them over the neurons sharing a column).
 /// </summary>
 internal struct ModelBufs<TF> where TF : struct, IFloats

@@ -26,7 +26,9 @@ public static class NeuronModels
     /// Runs model <typeparamref name="TM"/> with surrogate <typeparamref name="TS"/>.
     /// </summary>
     /// <param name="x">(T, ...) input, float32.</param>
-    /// <param name="state0">The initial state in the model's order (null or a null entry: zeros), each with N elements.</param>
+    /// <param name="state0">
+    /// The initial state in the model's order (null or a null entry: zeros), each with N elements.
+    /// </param>
     /// <param name="parameters">The model's parameters in the order of <see cref="INeuronModel.Parameters"/>.</param>
     /// <param name="options">Reset rule, v_reset, detach, α; the surrogate kind there is ignored (TS is used).</param>
     public static NeuronModelResult Run<TM, TS>(Tensor x, IReadOnlyList<Tensor?>? state0,
@@ -123,8 +125,10 @@ public static class NeuronModels
             throw new ArgumentException($"{op}: options.Alpha must be a finite number > 0, got {o.Alpha}", nameof(o));
         int T = x.Size(0), N = x.Numel / T;
         if (parameters.Count != P)
-            throw new ArgumentException($"{op}: expected {P} parameters ({string.Join(", ", specs.Select(s => s.Name))}), " +
-                $"got {parameters.Count}", nameof(parameters));
+            throw new ArgumentException(
+                $"{op}: expected {P} parameters ({string.Join(", ", specs.Select(s => s.Name))}), "
+                + $"got {parameters.Count}",
+                nameof(parameters));
         int F = 1;
         foreach (var p in parameters)
             if (p != null && p.Numel > 1) F = Math.Max(F, p.Numel);
@@ -132,18 +136,24 @@ public static class NeuronModels
         {
             string where = $"{op}: parameter {specs[i].Name}";
             var p = parameters[i] ?? throw new ArgumentNullException(nameof(parameters), $"{where} is null");
-            if (p.DType != DType.Float32) throw new ArgumentException($"{where} must be float32, got {p.DType.Name()}", nameof(parameters));
-            if (p.Device != x.Device) throw new ArgumentException($"{where} is on {p.Device}, x on {x.Device}", nameof(parameters));
+            if (p.DType != DType.Float32)
+                throw new ArgumentException($"{where} must be float32, got {p.DType.Name()}", nameof(parameters));
+            if (p.Device != x.Device)
+                throw new ArgumentException($"{where} is on {p.Device}, x on {x.Device}", nameof(parameters));
             if (p.Numel != 1 && p.Numel != F)
-                throw new ArgumentException($"{where} has {p.Numel} elements; every per-feature parameter must have the same " +
-                    $"length F (here {F}) and shared ones 1", nameof(parameters));
+                throw new ArgumentException(
+                    $"{where} has {p.Numel} elements; every per-feature parameter must have the same "
+                    + $"length F (here {F}) and shared ones 1",
+                    nameof(parameters));
         }
         if (N % F != 0)
-            throw new ArgumentException($"{op}: x has {N} neurons per step, not a multiple of the parameters' length {F}", nameof(x));
+            throw new ArgumentException(
+                $"{op}: x has {N} neurons per step, not a multiple of the parameters' length {F}", nameof(x));
         if (state0 != null)
         {
             if (state0.Count != K)
-                throw new ArgumentException($"{op}: expected {K} initial state tensors, got {state0.Count}", nameof(state0));
+                throw new ArgumentException(
+                    $"{op}: expected {K} initial state tensors, got {state0.Count}", nameof(state0));
             for (int k = 0; k < K; k++)
                 if (state0[k] is { } s)
                 {

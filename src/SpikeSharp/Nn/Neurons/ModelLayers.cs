@@ -22,9 +22,11 @@ public abstract class NeuronModelLayer<TM> : Module, INeuronLayer where TM : str
     {
         var specs = TM.Parameters;
         if (initial.Length != specs.Length)
-            throw new ArgumentException($"{TM.Name}: expected {specs.Length} initial values, got {initial.Length}", nameof(initial));
+            throw new ArgumentException(
+                $"{TM.Name}: expected {specs.Length} initial values, got {initial.Length}", nameof(initial));
         if (features < 0)
-            throw new ArgumentOutOfRangeException(nameof(features), features, $"{TM.Name}: features must be ≥ 0 (0 = shared parameters)");
+            throw new ArgumentOutOfRangeException(
+                nameof(features), features, $"{TM.Name}: features must be ≥ 0 (0 = shared parameters)");
         Options = options ?? SpikingOptions.Default;
         _device = device ?? Device.Default;
         int len = Math.Max(1, features);
@@ -35,10 +37,12 @@ public abstract class NeuronModelLayer<TM> : Module, INeuronLayer where TM : str
             if (!float.IsFinite(v))
                 throw new ArgumentOutOfRangeException(name, v, $"{TM.Name}: {name} must be finite");
             if (decay && !(v > 0f && v < 1f) && learnable)
-                throw new ArgumentOutOfRangeException(name, v, $"{TM.Name}: a learnable {name} must be in (0, 1) (it is learnt as a logit)");
+                throw new ArgumentOutOfRangeException(
+                    name, v, $"{TM.Name}: a learnable {name} must be in (0, 1) (it is learnt as a logit)");
             if (decay && !(v > 0f && v <= 1f))
                 throw new ArgumentOutOfRangeException(name, v, $"{TM.Name}: {name} must be in (0, 1]");
-            var t = Tensor.Full(new[] { len }, decay && learnable ? MathF.Log(v / (1f - v)) : v, DType.Float32, _device);
+            float value = decay && learnable ? MathF.Log(v / (1f - v)) : v;
+            var t = Tensor.Full(new[] { len }, value, DType.Float32, _device);
             if (!learnable) RegisterBuffer(name, t.Persist());
             else RegisterParameter(decay ? name + "_logit" : name, t);
         }
@@ -47,7 +51,9 @@ public abstract class NeuronModelLayer<TM> : Module, INeuronLayer where TM : str
     /// <summary>Surrogate, reset rule and α.</summary>
     public SpikingOptions Options { get; set; }
 
-    /// <summary>The model's parameter values as the kernels see them (decays through their sigmoid), in model order.</summary>
+    /// <summary>
+    /// The model's parameter values as the kernels see them (decays through their sigmoid), in model order.
+    /// </summary>
     public Tensor[] ParameterValues() => TM.Parameters.Select(s =>
         TryParam(s.Name + "_logit") is { } w ? w.Sigmoid() : TryParam(s.Name) ?? Buffer(s.Name)!).ToArray();
 
@@ -109,11 +115,14 @@ public sealed class CubaLif : NeuronModelLayer<CubaLifModel>
     /// <param name="decay">Membrane decay λ_v in (0, 1).</param>
     /// <param name="synapseDecay">Synaptic current decay λ_i in (0, 1).</param>
     /// <param name="threshold">Firing threshold θ.</param>
-    /// <param name="features">0: shared scalars; F &gt; 0: one value per feature (the product of the dims after batch).</param>
+    /// <param name="features">
+    /// 0: shared scalars; F &gt; 0: one value per feature (the product of the dims after batch).
+    /// </param>
     /// <param name="learnable">Whether the parameters are trained.</param>
     /// <param name="options">Surrogate, reset rule, α.</param>
     /// <param name="device">Where the parameters and state live.</param>
-    public CubaLif(float decay = 0.9f, float synapseDecay = 0.8f, float threshold = 1f, int features = 0, bool learnable = true,
+    public CubaLif(
+        float decay = 0.9f, float synapseDecay = 0.8f, float threshold = 1f, int features = 0, bool learnable = true,
         SpikingOptions? options = null, Device? device = null)
         : base(new[] { decay, synapseDecay, threshold }, features, learnable, options, device) { }
 }

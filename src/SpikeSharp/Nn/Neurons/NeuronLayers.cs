@@ -7,7 +7,9 @@ namespace SpikeSharp.Nn;
 // λ = sigmoid(w), so no optimiser step can take it out of [0, 1] (see SpikingLayer.NewDecay).
 
 /// <summary>Multi-step leaky integrate-and-fire layer with a scalar decay and threshold.</summary>
-/// <remarks>h_t = λ·u_{t−1} + x_t; s_t = H(h_t − θ); u_t = reset(h_t, s_t). See <see cref="SpikingFunctions.Lif"/>.</remarks>
+/// <remarks>
+/// h_t = λ·u_{t−1} + x_t; s_t = H(h_t − θ); u_t = reset(h_t, s_t). See <see cref="SpikingFunctions.Lif"/>.
+/// </remarks>
 public sealed class Lif : SpikingLayer
 {
     /// <summary>Creates the layer.</summary>
@@ -112,7 +114,10 @@ public sealed class Plif : SpikingLayer
 }
 
 /// <summary>Adaptive-threshold LIF layer with scalar λ, θ₀, β and λ_a.</summary>
-/// <remarks>h_t = λ·u_{t−1} + x_t; θ_t = θ₀ + β·a_{t−1}; s_t = H(h_t − θ_t); u_t = reset(h_t, s_t); a_t = λ_a·a_{t−1} + s_t.</remarks>
+/// <remarks>
+/// h_t = λ·u_{t−1} + x_t; θ_t = θ₀ + β·a_{t−1}; s_t = H(h_t − θ_t); u_t = reset(h_t, s_t);
+/// a_t = λ_a·a_{t−1} + s_t.
+/// </remarks>
 public sealed class Alif : SpikingLayer
 {
     /// <summary>Creates the layer; <paramref name="decayA"/> (λ_a) has the range and parametrisation of

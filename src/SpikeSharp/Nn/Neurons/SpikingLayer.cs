@@ -39,7 +39,9 @@ public abstract class SpikingLayer : Module, INeuronLayer
     }
 
     /// <summary>The device holding parameters and state (follows <see cref="Module.To"/>).</summary>
-    public Device Device => NamedParameters().Select(p => p.Param).Concat(NamedBuffers().Select(b => b.Buffer)).FirstOrDefault()?.Device ?? _device;
+    public Device Device =>
+        NamedParameters().Select(p => p.Param).Concat(NamedBuffers().Select(b => b.Buffer)).FirstOrDefault()?.Device
+        ?? _device;
 
     /// <summary>Surrogate, reset and saved-state options.</summary>
     public SpikingOptions Options { get; set; }
@@ -53,13 +55,19 @@ public abstract class SpikingLayer : Module, INeuronLayer
     /// <inheritdoc/>
     public bool TrackFiringRate { get; set; }
 
-    /// <summary>The last call's spikes when <see cref="StoreSpikes"/> (owned by the layer; not differentiable).</summary>
+    /// <summary>
+    /// The last call's spikes when <see cref="StoreSpikes"/> (owned by the layer; not differentiable).
+    /// </summary>
     public Tensor? LastSpikes => _spikes;
 
-    /// <summary>The last call's membrane h when <see cref="StoreTraces"/> (owned by the layer; not differentiable).</summary>
+    /// <summary>
+    /// The last call's membrane h when <see cref="StoreTraces"/> (owned by the layer; not differentiable).
+    /// </summary>
     public Tensor? Trace => _trace;
 
-    /// <summary>The kept membrane state (B, ...), or null before the first call / after <see cref="Module.ResetState"/>.</summary>
+    /// <summary>
+    /// The kept membrane state (B, ...), or null before the first call / after <see cref="Module.ResetState"/>.
+    /// </summary>
     public Tensor? State => _v;
 
     /// <summary>The kept adaptation state (adaptive layers).</summary>
@@ -68,7 +76,9 @@ public abstract class SpikingLayer : Module, INeuronLayer
     /// <inheritdoc/>
     public Tensor? FiringRate => _rate;
 
-    /// <summary>Forgets the kept state (next call starts from v = 0, a = 0); <see cref="Module.ResetState"/> calls it.</summary>
+    /// <summary>
+    /// Forgets the kept state (next call starts from v = 0, a = 0); <see cref="Module.ResetState"/> calls it.
+    /// </summary>
     protected override void ResetOwnState()
     {
         _v?.Dispose(); _v = null;
@@ -76,14 +86,19 @@ public abstract class SpikingLayer : Module, INeuronLayer
     }
 
     /// <summary>Runs the neurons over time: x (T, B, ...) → spikes (T, B, ...).</summary>
-    /// <exception cref="ArgumentException">x is not (T, B, ...) with T ≥ 1, or does not fit the parameters.</exception>
+    /// <exception cref="ArgumentException">
+    /// x is not (T, B, ...) with T ≥ 1, or does not fit the parameters.
+    /// </exception>
     /// <exception cref="InvalidOperationException">x's batch shape differs from the kept state's (call
     /// <see cref="Module.ResetState"/> first).</exception>
     public override Tensor Forward(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Rank < 2) throw new ArgumentException($"{GetType().Name}: expected input (T, B, ...), got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
-        if (x.Device != Device) throw new ArgumentException($"{GetType().Name}: input is on {x.Device}, the layer on {Device}", nameof(x));
+        if (x.Rank < 2)
+            throw new ArgumentException(
+                $"{GetType().Name}: expected input (T, B, ...), got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
+        if (x.Device != Device)
+            throw new ArgumentException($"{GetType().Name}: input is on {x.Device}, the layer on {Device}", nameof(x));
         var stateShape = x.Shape[1..];
         if (_v != null && !_v.Shape.AsSpan().SequenceEqual(stateShape))
             throw new InvalidOperationException($"{GetType().Name}: the kept membrane is {ShapeUtil.Format(_v.Shape)} "
@@ -121,11 +136,11 @@ public abstract class SpikingLayer : Module, INeuronLayer
     protected Tensor Get(string name) => TryParam(name) ?? Buffer(name)!;
 
     /// <summary>
-    /// Registers a decay (any parameter that must stay in [0, 1]) filled with <paramref name="value"/>. Learnable:
-    /// the parameter "{name}_logit" holds w = log(λ / (1 − λ)) and the layer uses λ = sigmoid(w), which no optimiser
-    /// step can take out of [0, 1] (SpikingJelly's PLIF does the same); λ must then be in (0, 1), since the logit
-    /// of 1 is infinite (a layer that should start without leak takes learnable: false, or a decay just below 1
-    /// such as 0.999). Fixed: the buffer "{name}" holds λ itself, anywhere in [0, 1].
+    /// Registers a decay (any parameter that must stay in [0, 1]) filled with <paramref name="value"/>.
+    /// Learnable: the parameter "{name}_logit" holds w = log(λ / (1 − λ)) and the layer uses λ = sigmoid(w),
+    /// which no optimiser step can take out of [0, 1] (SpikingJelly's PLIF does the same); λ must then be in
+    /// (0, 1), since the logit of 1 is infinite (a layer that should start without leak takes learnable: false,
+    /// or a decay just below 1 such as 0.999). Fixed: the buffer "{name}" holds λ itself, anywhere in [0, 1].
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="value"/> is outside that range.</exception>
     protected void NewDecay(string name, int length, float value, bool learnable, string argument)
@@ -197,7 +212,9 @@ internal static class DecayMath
     /// <summary>log(λ / (1 − λ)) for λ in (0, 1).</summary>
     public static float Logit(float decay) => (float)Math.Log(decay / (1.0 - decay));
 
-    /// <summary>The logits of decays saved as values, clamped into [ε, 1 − ε] (<see cref="SavedEpsilon"/>).</summary>
+    /// <summary>
+    /// The logits of decays saved as values, clamped into [ε, 1 − ε] (<see cref="SavedEpsilon"/>).
+    /// </summary>
     /// <exception cref="ArgumentException">A value is NaN.</exception>
     public static float[] LogitsOfSaved(float[] decay) => decay.Select((d, i) =>
     {
