@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using SpikeSharp.Backends;
 using SpikeSharp.Backends.Cpu;
 
@@ -18,6 +19,38 @@ internal sealed class CpuOptimizerKernels : IOptimizerKernels
 
     /// <inheritdoc/>
     public long Launches => Interlocked.Read(ref _launches);
+
+    /// <inheritdoc/>
+    public void SumOfSquares(ReadOnlySpan<Buf> xs, Buf partials)
+    {
+        ParamSlotChecks.CheckSquares(xs, partials);
+        var work = xs.ToArray();
+        foreach (var b in work) b.F(); // a buffer of another backend or a freed one fails here, not in a worker
+        var dst = partials.F();
+        dst.Clear();
+        if (work.Length == 0) return;
+        Interlocked.Increment(ref _launches);
+        var sums = new float[work.Length];
+        // One buffer per work item: its sum is one SIMD pass, the same bits on any thread count.
+        CpuBackend.For(work.Length, (work, sums), static (in (Buf[] W, float[] S) k, int s, int e) =>
+        {
+            for (int i = s; i < e; i++) k.S[i] = TensorPrimitives.SumOfSquares<float>(k.W[i].F());
+        });
+        for (int i = 0; i < sums.Length; i++) dst[i * IOptimizerKernels.SquarePartials] = sums[i];
+    }
+
+    /// <inheritdoc/>
+    public void Scale(ReadOnlySpan<Buf> xs, Buf factor)
+    {
+        ParamSlotChecks.CheckScale(xs, factor);
+        float f = factor.F()[0];
+        foreach (var b in xs)
+        {
+            if (b.Length == 0) continue;
+            TensorPrimitives.Multiply(b.F(), f, b.F());
+        }
+        Interlocked.Increment(ref _launches);
+    }
 
     /// <inheritdoc/>
     public void Step<TStep>(TStep step, ReadOnlySpan<ParamSlot> slots) where TStep : struct, IFusedStep

@@ -29,7 +29,27 @@ public interface IOptimizerKernels
     /// buffer that is not float32 or belongs to another backend.</exception>
     void Step<TStep>(TStep step, ReadOnlySpan<ParamSlot> slots) where TStep : struct, IFusedStep;
 
-    /// <summary>Launches issued by <see cref="Step{TStep}"/> so far (for benchmarks and tests).</summary>
+    /// <summary>Partial sums per buffer that <see cref="SumOfSquares"/> writes.</summary>
+    const int SquarePartials = 64;
+
+    /// <summary>
+    /// Sums of squares of many buffers in few launches (for the global gradient norm): writes
+    /// <see cref="SquarePartials"/> partial sums per buffer into <paramref name="partials"/> (buffer i owns
+    /// elements [i·P, (i + 1)·P)), whose total is Σᵢ Σⱼ xᵢⱼ². The split depends only on the lengths, so the result
+    /// is deterministic.
+    /// </summary>
+    /// <exception cref="ArgumentException">A buffer is not float32, or <paramref name="partials"/> is not
+    /// float32 of length <c>xs.Length · SquarePartials</c>.</exception>
+    void SumOfSquares(ReadOnlySpan<Buf> xs, Buf partials);
+
+    /// <summary>Multiplies every element of every buffer by <c>factor[0]</c>, a one-element device buffer (so a
+    /// scale computed on the device is applied without a read back).</summary>
+    /// <exception cref="ArgumentException">A buffer is not float32, or <paramref name="factor"/> is not one
+    /// float32 element.</exception>
+    void Scale(ReadOnlySpan<Buf> xs, Buf factor);
+
+    /// <summary>Launches issued by <see cref="Step{TStep}"/>, <see cref="SumOfSquares"/> and <see cref="Scale"/>
+    /// so far (for benchmarks and tests).</summary>
     long Launches { get; }
 }
 
@@ -55,6 +75,23 @@ internal static class ParamSlotChecks
                 Length(s.Second, s.Param, i, "second state slot");
             }
         }
+    }
+
+    public static void CheckSquares(ReadOnlySpan<Buf> xs, Buf partials)
+    {
+        for (int i = 0; i < xs.Length; i++) Float(xs[i], i, "buffer");
+        if (partials.Storage == null || partials.DType != DType.Float32
+            || partials.Length != (long)xs.Length * IOptimizerKernels.SquarePartials)
+            throw new ArgumentException($"sum of squares: partials must be float32 of {xs.Length} × "
+                + $"{IOptimizerKernels.SquarePartials} elements, got {partials.Length}", nameof(partials));
+    }
+
+    public static void CheckScale(ReadOnlySpan<Buf> xs, Buf factor)
+    {
+        for (int i = 0; i < xs.Length; i++) Float(xs[i], i, "buffer");
+        if (factor.Storage == null || factor.DType != DType.Float32 || factor.Length != 1)
+            throw new ArgumentException($"scale: factor must be one float32 element, got {factor.Length}",
+                nameof(factor));
     }
 
     private static void Float(Buf b, int i, string what)

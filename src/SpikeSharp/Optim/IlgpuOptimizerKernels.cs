@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using SpikeSharp.Backends;
 using SpikeSharp.Backends.Ilgpu;
+using SpikeSharp.Kernels;
 
 namespace SpikeSharp.Optim;
 
@@ -20,6 +21,58 @@ internal sealed class IlgpuOptimizerKernels(IlgpuBackend backend) : IOptimizerKe
 
     /// <inheritdoc/>
     public long Launches => Interlocked.Read(ref _launches);
+
+    /// <inheritdoc/>
+    public void SumOfSquares(ReadOnlySpan<Buf> xs, Buf partials)
+    {
+        ParamSlotChecks.CheckSquares(xs, partials);
+        var kernel = backend.Kernel("optimizer_sum_of_squares",
+            a => a.LoadKernel<OptimizerChunk, int, int, ArrayView<float>>(OptimizerStepKernels.SumOfSquares));
+        var dst = backend.View<float>(partials);
+        for (int first = 0; first < xs.Length; first += SlotsPerLaunch)
+        {
+            var chunk = new OptimizerChunk();
+            int count = Math.Min(SlotsPerLaunch, xs.Length - first);
+            for (int k = 0; k < count; k++)
+            {
+                var v = backend.View<float>(xs[first + k]);
+                chunk.Set(k, v, v, v, v);
+            }
+            // Group x of slot y sums elements x·D + t, stepping by P·D, into partial [(first + y)·P + x].
+            var config = new KernelConfig(new Index3D(IOptimizerKernels.SquarePartials, count, 1),
+                new Index3D(backend.GroupSize, 1, 1));
+            kernel(backend.Stream, config, chunk, count, first, dst);
+            Interlocked.Increment(ref _launches);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Scale(ReadOnlySpan<Buf> xs, Buf factor)
+    {
+        ParamSlotChecks.CheckScale(xs, factor);
+        var kernel = backend.Kernel("optimizer_scale",
+            a => a.LoadKernel<OptimizerChunk, int, ArrayView<float>>(OptimizerStepKernels.Scale));
+        var f = backend.View<float>(factor);
+        int i = 0;
+        while (i < xs.Length)
+        {
+            var chunk = new OptimizerChunk();
+            int count = 0, longest = 0;
+            for (; i < xs.Length && count < SlotsPerLaunch; i++)
+            {
+                if (xs[i].Length == 0) continue;
+                var v = backend.View<float>(xs[i]);
+                chunk.Set(count++, v, v, v, v);
+                longest = Math.Max(longest, xs[i].Length);
+            }
+            if (count == 0) break;
+            int groupsX = (int)Math.Clamp((longest + backend.GroupSize - 1L) / backend.GroupSize, 1,
+                Math.Max(1, backend.MaxGroups / count));
+            var config = new KernelConfig(new Index3D(groupsX, count, 1), new Index3D(backend.GroupSize, 1, 1));
+            kernel(backend.Stream, config, chunk, count, f);
+            Interlocked.Increment(ref _launches);
+        }
+    }
 
     /// <inheritdoc/>
     public void Step<TStep>(TStep step, ReadOnlySpan<ParamSlot> slots) where TStep : struct, IFusedStep
@@ -114,5 +167,31 @@ internal static class OptimizerStepKernels
             if (first) m[i] = u.M;
             if (second) v[i] = u.V;
         }
+    }
+
+    /// <summary>Slot Grid.IdxY: group x writes the block sum of squares of its strided elements.</summary>
+    public static void SumOfSquares(OptimizerChunk c, int count, int first, ArrayView<float> partials)
+    {
+        int k = Grid.IdxY;
+        if (k >= count) return; // uniform over the group: the whole group leaves together
+        var x = c.Get(0, k);
+        int n = (int)x.Length;
+        int stride = Grid.DimX * Group.DimX;
+        float acc = 0f;
+        for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < n; i += stride) acc += x[i] * x[i];
+        float sum = IlgpuBackend.BlockReduce(acc, new SumOp());
+        if (Group.IdxX == 0) partials[(first + k) * Grid.DimX + Grid.IdxX] = sum;
+    }
+
+    /// <summary>Slot Grid.IdxY, elements strided over the x dimension, each multiplied by factor[0].</summary>
+    public static void Scale(OptimizerChunk c, int count, ArrayView<float> factor)
+    {
+        int k = Grid.IdxY;
+        if (k >= count) return;
+        var x = c.Get(0, k);
+        float f = factor[0];
+        int n = (int)x.Length;
+        int stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < n; i += stride) x[i] *= f;
     }
 }
