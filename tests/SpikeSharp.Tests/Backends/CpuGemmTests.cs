@@ -139,7 +139,8 @@ public unsafe class CpuGemmTests
         Assert.Equal(c1, c2);
         var want = Reference(ta, tb, m, n, k, 1.5f, a, lda, b, ldb, 0.5f, c0, n);
         for (int i = 0; i < want.Length; i++)
-            Assert.True(Math.Abs(want[i] - c2[i]) <= 1e-4 * (1 + Math.Abs(want[i])), $"C[{i}] = {c2[i]}, want {want[i]}");
+            Assert.True(Math.Abs(want[i] - c2[i]) <= 1e-4 * (1 + Math.Abs(want[i])),
+                $"C[{i}] = {c2[i]}, want {want[i]}");
     }
 
     /// <summary>

@@ -214,7 +214,8 @@ internal static unsafe partial class CpuGemm
                         PackBlock(TransA, A, Lda, Pc, Kc, i0, mc, ap);
                         packedBlock = ib;
                     }
-                    int sFrom = (int)((long)Slivers * chunk / NChunks), sTo = (int)((long)Slivers * (chunk + 1) / NChunks);
+                    int sFrom = (int)((long)Slivers * chunk / NChunks);
+                    int sTo = (int)((long)Slivers * (chunk + 1) / NChunks);
                     for (int s = sFrom; s < sTo; s++)
                     {
                         int j0 = Jc + s * nr, w = Math.Min(nr, Jc + Nc - j0);
