@@ -242,7 +242,6 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         var p = sc.P; var gU = sc.GU; var gA = sc.GA; var ghNext = sc.GhNext; var acc = sc.Acc; var word = sc.Word;
         var aLoc = sc.ALoc; var hRe = sc.HRe;
         Array.Clear(ghNext, 0, len);
-        Array.Clear(acc, 0, len);
         GatherParams(p, n0, len, a.Decay, a.Threshold, a.Beta, a.DecayA, a.Alpha, a.AlphaValue, a.Soft, a.VReset,
             a.DetachReset);
         if (a.GVT is { } gvt) Array.Copy(gvt.Array<float>(), gvt.Offset + n0, gU, 0, len); else Array.Clear(gU, 0, len);
@@ -253,6 +252,9 @@ internal sealed class CpuNeuronDriver : INeuronDriver
         bool simd = !default(TN).Adaptive && CpuNeuronSimd.Enabled;
         bool simdBack = simd && hh == null && typeof(TS) == typeof(ArctanTetherSurrogate);
         int nVec = simdBack ? len & ~7 : 0;
+        // The vector steps sum into AccD/AccTh/AccAl and whole records are written from them at the end; only the
+        // scalar neurons' records start from zero here.
+        acc.AsSpan(nVec, len - nVec).Clear();
         if (simd)
         {
             FillDecayThreshold(p, false, len, sc.DecayS, sc.ThS);
@@ -314,9 +316,7 @@ internal sealed class CpuNeuronDriver : INeuronDriver
             }
         }
         for (int i = 0; i < nVec; i++)
-        {
-            acc[i].Decay = sc.AccD[i]; acc[i].Threshold = sc.AccTh[i]; acc[i].Alpha = sc.AccAl[i];
-        }
+            acc[i] = new ParamGrads { Decay = sc.AccD[i], Threshold = sc.AccTh[i], Alpha = sc.AccAl[i] };
         for (int i = 0; i < len; i++)
         {
             int n = n0 + i;

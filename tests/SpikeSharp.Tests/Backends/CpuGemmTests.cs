@@ -117,6 +117,32 @@ public unsafe class CpuGemmTests
         }
     }
 
+    [Theory]
+    [InlineData(false, false, 128, 196, 1152)] // a conv's forward: W (O, K) · columns (K, L), three depth panels
+    [InlineData(true, false, 1152, 196, 128)]  // its backward data: Wᵀ · dy
+    [InlineData(false, true, 70, 33, 600)]     // a partial row block, edge tiles, two panels
+    [InlineData(true, true, 9, 5, 3)]          // smaller than one tile (no narrow-C transpose with packed A)
+    public void PrePackedAGivesTheSameBitsAsPackingInside(bool ta, bool tb, int m, int n, int k)
+    {
+        var a = RandF(m * k, 21); var b = RandF(k * n, 22);
+        var c0 = RandF(m * n, 23);
+        var c1 = (float[])c0.Clone(); var c2 = (float[])c0.Clone();
+        var packed = new float[CpuGemm.PackedSize(m, k)];
+        Assert.Equal((long)k * ((m + CpuGemm.MC - 1) / CpuGemm.MC * CpuGemm.MC), packed.LongLength);
+        int lda = ta ? m : k, ldb = tb ? k : n;
+        fixed (float* pa = a, pb = b, pc1 = c1, pc2 = c2, pp = packed)
+        {
+            CpuGemm.Sgemm(ta, tb, m, n, k, 1.5f, pa, lda, pb, ldb, 0.5f, pc1, n);
+            CpuGemm.PackA(ta, m, k, pa, lda, pp);
+            CpuGemm.Sgemm(ta, tb, m, n, k, 1.5f, pa, lda, pb, ldb, 0.5f, pc2, n, pp);
+        }
+        Assert.Equal(c1, c2);
+        var want = Reference(ta, tb, m, n, k, 1.5f, a, lda, b, ldb, 0.5f, c0, n);
+        for (int i = 0; i < want.Length; i++)
+            Assert.True(Math.Abs(want[i] - c2[i]) <= 1e-4 * (1 + Math.Abs(want[i])),
+                $"C[{i}] = {c2[i]}, want {want[i]}");
+    }
+
     /// <summary>
     /// The BLAS libraries to test the binding with: the one in use, and the reference BLAS most Linux systems ship
     /// (never picked by default, but a library the binding must handle: it is what CI always has).

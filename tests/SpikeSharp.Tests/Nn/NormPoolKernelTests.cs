@@ -116,7 +116,7 @@ public class NormPoolKernelTests
         Assert.StartsWith("batch_norm: y has 30 elements, expected 24", e.Message);
     }
 
-    private static (float[] y, float[] gx) RunPool(Device d, bool max, int[] shape, (int, int) k, (int, int)? s,
+    internal static (float[] y, float[] gx) RunPool(Device d, bool max, int[] shape, (int, int) k, (int, int)? s,
         (int, int)? p, bool spikes, bool generic) => WithGeneric(generic, () =>
     {
         using var scope = TensorScope.Begin();

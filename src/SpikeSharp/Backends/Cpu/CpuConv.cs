@@ -7,7 +7,8 @@ namespace SpikeSharp.Backends.Cpu;
 /// one sample's columns in a small buffer that stays in cache (<see cref="CpuConvColumns"/>) and multiplies them with
 /// the packed single-threaded GEMM (<see cref="CpuGemm"/>; a GEMM called inside the batch loop runs on its thread),
 /// so no batch-sized column matrix is materialised, no output permutation is needed (one sample's (O, L) result is
-/// its slice of the (N, O, OutH, OutW) output), and the memory traffic is the input and output once.
+/// its slice of the (N, O, OutH, OutW) output), and the memory traffic is the input and output once. The weight
+/// (forward) or its transpose (backward data) is packed for the GEMM once per call and shared by every sample.
 /// A 1×1 stride-1 unpadded convolution multiplies the input directly. The filter gradient is summed per fixed
 /// range of samples, then the ranges in order, so it does not depend on which thread ran which range.
 /// </summary>
@@ -27,6 +28,17 @@ internal sealed unsafe class CpuConv : IConv2dKernels
         public float* X, W, Y;   // forward: x, w → y; backward data: dy (in Y), w → dx (in X)
         public float* Parts;     // backward filter: FilterParts partial (O, K) sums
         public int PartCount;
+        public float* PackedW;   // forward: W, backward data: Wᵀ, packed once for every sample's GEMM
+    }
+
+    // The GEMM's packing of op(W) (W (O, K) or Wᵀ (K, O)), done once per call instead of once per sample.
+    private static float[] PackWeight(in Conv2dShape s, float* w, bool transposed)
+    {
+        int k = s.C * s.Kh * s.Kw;
+        int m = transposed ? k : s.O, depth = transposed ? s.O : k;
+        var packed = HostPool.Rent<float>((int)CpuGemm.PackedSize(m, depth));
+        fixed (float* pp = packed) CpuGemm.PackA(transposed, m, depth, w, k, pp);
+        return packed;
     }
 
     /// <inheritdoc/>
@@ -35,8 +47,16 @@ internal sealed unsafe class CpuConv : IConv2dKernels
         if (!Supported(s)) return false;
         fixed (float* px = x.Array<float>(), pw = w.Array<float>(), py = y.Array<float>())
         {
-            var job = new Job { S = s, X = px + x.Offset, W = pw + w.Offset, Y = py + y.Offset };
-            CpuParallel.For(s.N, in job, static (in Job j, int n0, int n1) => Forward(j, n0, n1), 1);
+            var packed = PackWeight(s, pw + w.Offset, transposed: false);
+            try
+            {
+                fixed (float* pp = packed)
+                {
+                    var job = new Job { S = s, X = px + x.Offset, W = pw + w.Offset, Y = py + y.Offset, PackedW = pp };
+                    CpuParallel.For(s.N, in job, static (in Job j, int n0, int n1) => Forward(j, n0, n1), 1);
+                }
+            }
+            finally { HostPool.Return(packed); }
         }
         return true;
     }
@@ -47,8 +67,19 @@ internal sealed unsafe class CpuConv : IConv2dKernels
         if (!Supported(s)) return false;
         fixed (float* pdy = dy.Array<float>(), pw = w.Array<float>(), pdx = dx.Array<float>())
         {
-            var job = new Job { S = s, X = pdx + dx.Offset, W = pw + w.Offset, Y = pdy + dy.Offset };
-            CpuParallel.For(s.N, in job, static (in Job j, int n0, int n1) => BackwardData(j, n0, n1), 1);
+            var packed = PackWeight(s, pw + w.Offset, transposed: true);
+            try
+            {
+                fixed (float* pp = packed)
+                {
+                    var job = new Job
+                    {
+                        S = s, X = pdx + dx.Offset, W = pw + w.Offset, Y = pdy + dy.Offset, PackedW = pp,
+                    };
+                    CpuParallel.For(s.N, in job, static (in Job j, int n0, int n1) => BackwardData(j, n0, n1), 1);
+                }
+            }
+            finally { HostPool.Return(packed); }
         }
         return true;
     }
@@ -76,9 +107,14 @@ internal sealed unsafe class CpuConv : IConv2dKernels
         return true;
     }
 
-    // The per-sample buffers are indexed with int: one sample's columns must fit one array.
-    private static bool Supported(in Conv2dShape s) =>
-        s.N > 0 && s.O > 0 && s.OutH > 0 && s.OutW > 0 && (long)s.C * s.Kh * s.Kw * s.OutH * s.OutW <= Array.MaxLength;
+    // The per-sample buffers are indexed with int: one sample's columns and the packed weight must fit one array.
+    private static bool Supported(in Conv2dShape s)
+    {
+        long k = (long)s.C * s.Kh * s.Kw;
+        return s.N > 0 && s.O > 0 && s.OutH > 0 && s.OutW > 0 && k * s.OutH * s.OutW <= Array.MaxLength
+            && k <= int.MaxValue && CpuGemm.PackedSize(s.O, (int)k) <= Array.MaxLength
+            && CpuGemm.PackedSize((int)k, s.O) <= Array.MaxLength;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Forward(in Job j, int n0, int n1)
@@ -95,7 +131,7 @@ internal sealed unsafe class CpuConv : IConv2dKernels
                     float* xn = j.X + (long)n * inSize, b = xn;
                     if (!direct) { CpuConvColumns.Im2Col(s, xn, pc); b = pc; }
                     // y_n (O, L) = W (O, K) · cols (K, L)
-                    CpuGemm.Sgemm(false, false, s.O, l, k, 1f, j.W, k, b, l, 0f, j.Y + (long)n * s.O * l, l);
+                    CpuGemm.Sgemm(false, false, s.O, l, k, 1f, j.W, k, b, l, 0f, j.Y + (long)n * s.O * l, l, j.PackedW);
                 }
         }
         finally { if (cols != null) HostPool.Return(cols); }
@@ -116,7 +152,7 @@ internal sealed unsafe class CpuConv : IConv2dKernels
                     float* dxn = j.X + (long)n * inSize;
                     // dcols (K, L) = Wᵀ (K, O) · dy_n (O, L); the identity's columns are dx itself.
                     CpuGemm.Sgemm(true, false, k, l, s.O, 1f, j.W, k, j.Y + (long)n * s.O * l, l, 0f,
-                        direct ? dxn : pc, l);
+                        direct ? dxn : pc, l, j.PackedW);
                     if (!direct) CpuConvColumns.Col2Im(s, pc, dxn);
                 }
         }

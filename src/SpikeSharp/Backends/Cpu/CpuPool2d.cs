@@ -129,7 +129,9 @@ internal sealed class CpuPool2d : IPool2dKernels
             {
                 var r0 = x.Slice(2 * oh * s.W);
                 var r1 = x.Slice((2 * oh + 1) * s.W);
-                for (int ow = 0; ow < wo; ow++)
+                int done = CpuPool2dVector.Max2x2Row(r0, r1, y.Slice(oh * wo, wo),
+                    arg.IsEmpty ? arg : arg.Slice(oh * wo, wo));
+                for (int ow = done; ow < wo; ow++)
                 {
                     float v0 = r0[2 * ow], first = v0, best = PoolMath.MaxValue(float.NegativeInfinity, v0);
                     int at = 0;
