@@ -7,7 +7,8 @@ internal static class DeviceOption
 {
     public static Option<string?> Create() => new("--device")
     {
-        Description = "cpu, cuda, cuda:N or ilgpu-cpu (default: SPIKESHARP_DEVICE, else the first CUDA device, else cpu)",
+        Description = "cpu, cuda, cuda:N or ilgpu-cpu (default: SPIKESHARP_DEVICE, else the first CUDA device, "
+            + "else cpu)",
     };
 
     /// <summary>Applies the option (if given) as the process default device and returns the device.</summary>
@@ -26,6 +27,7 @@ internal static class MemoryReport
     /// <summary>"peak device memory: N MiB (allocator high-water mark)" for GPU devices; null on the CPU.</summary>
     public static string? Line(Device device) =>
         Backends.BackendRegistry.Get(device) is Backends.Ilgpu.IlgpuBackend b
-            ? $"peak device memory: {b.Memory.PeakBytes / (1 << 20)} MiB (caching allocator high-water mark on {device})"
+            ? $"peak device memory: {b.Memory.PeakBytes / (1 << 20)} MiB (caching allocator high-water mark on "
+                + $"{device})"
             : null;
 }

@@ -8,7 +8,8 @@ internal static class InfoCommand
 {
     public static Command Build()
     {
-        var cmd = new Command("info", "Print the version, every device found, the native libraries found, and the default device.");
+        var cmd = new Command("info",
+            "Print the version, every device found, the native libraries found, and the default device.");
         cmd.SetAction(_ => { Run(Console.Out); return 0; });
         return cmd;
     }
@@ -16,18 +17,27 @@ internal static class InfoCommand
     public static void Run(TextWriter o)
     {
         o.WriteLine($"SpikeSharp {typeof(Tensor).Assembly.GetName().Version?.ToString(3)}");
-        o.WriteLine($".NET {Environment.Version} on {RuntimeInformation.OSDescription} ({RuntimeInformation.ProcessArchitecture})");
+        o.WriteLine($".NET {Environment.Version} on {RuntimeInformation.OSDescription} "
+            + $"({RuntimeInformation.ProcessArchitecture})");
         o.WriteLine();
         o.WriteLine("Devices:");
-        o.WriteLine($"  cpu        {Environment.ProcessorCount} logical cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 20)} MiB available");
+        o.WriteLine($"  cpu        {Environment.ProcessorCount} logical cores, "
+            + $"{GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 20)} MiB available");
         var devs = Backends.DeviceCatalog.Devices;
-        if (!devs.Any(d => d.Device.Type == DeviceType.Cuda)) o.WriteLine("  cuda       none found (no NVIDIA driver or GPU); GPU kernels can still be tested with --device ilgpu-cpu");
+        if (!devs.Any(d => d.Device.Type == DeviceType.Cuda))
+            o.WriteLine("  cuda       none found (no NVIDIA driver or GPU); GPU kernels can still be tested with "
+                + "--device ilgpu-cpu");
         foreach (var d in devs)
-            o.WriteLine($"  {d.Device,-10} {d.Name}, {(d.Device.Type == DeviceType.Cuda ? $"{d.MemoryBytes / (1 << 20)} MiB, compute capability {d.ComputeCapability}, " : "runs the GPU kernels on the CPU, ")}{d.Multiprocessors} multiprocessors, warp {d.WarpSize}");
+            o.WriteLine($"  {d.Device,-10} {d.Name}, "
+                + (d.Device.Type == DeviceType.Cuda
+                    ? $"{d.MemoryBytes / (1 << 20)} MiB, compute capability {d.ComputeCapability}, "
+                    : "runs the GPU kernels on the CPU, ")
+                + $"{d.Multiprocessors} multiprocessors, warp {d.WarpSize}");
         o.WriteLine();
         o.WriteLine("Native libraries:");
         foreach (var l in Backends.DeviceCatalog.NativeLibraries)
-            o.WriteLine($"  {l.Name,-10} {(l.LoadedFrom == null ? "not found" : $"{l.LoadedFrom} (version {l.Version})")}");
+            o.WriteLine($"  {l.Name,-10} "
+                + (l.LoadedFrom == null ? "not found" : $"{l.LoadedFrom} (version {l.Version})"));
         o.WriteLine($"  {"cuDNN",-10} {Backends.CudnnInfo.Describe()}");
         string threads;
         try { threads = $"{Threads.Count} CPU threads"; }

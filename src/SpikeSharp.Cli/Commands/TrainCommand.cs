@@ -13,7 +13,8 @@ internal static class TrainCommand
 {
     public static Command Build()
     {
-        var train = new Command("train", "Train a spiking neural network. With no subcommand: Fashion-MNIST with the default model.");
+        var train = new Command("train",
+            "Train a spiking neural network. With no subcommand: Fashion-MNIST with the default model.");
         var fm = new Command("fashion-mnist", "Train a spiking classifier on Fashion-MNIST.");
         var opts = new FashionOptions();
         opts.AddTo(train);
@@ -28,9 +29,19 @@ internal static class TrainCommand
 
     private sealed class FashionOptions
     {
-        private readonly Option<string> _model = new("--model") { Description = "mlp | csnn | plif-csnn", DefaultValueFactory = _ => "mlp" };
-        private readonly Option<int?> _epochs = new("--epochs") { Description = "epochs (default: 2 for mlp (10 on the bundled sample), 4 for csnn, 80 for plif-csnn: 3.7 s per epoch on an H200)" };
-        private readonly Option<int> _batch = new("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
+        private readonly Option<string> _model = new("--model")
+        {
+            Description = "mlp | csnn | plif-csnn", DefaultValueFactory = _ => "mlp",
+        };
+        private readonly Option<int?> _epochs = new("--epochs")
+        {
+            Description = "epochs (default: 2 for mlp (10 on the bundled sample), 4 for csnn, 80 for plif-csnn: "
+                + "3.7 s per epoch on an H200)",
+        };
+        private readonly Option<int> _batch = new("--batch-size")
+        {
+            Description = "batch size", DefaultValueFactory = _ => 128,
+        };
         private readonly Option<int?> _timeSteps = new("--time-steps", "-T")
         {
             Description = "time steps T per sample (default: 4, plif-csnn 8)",
@@ -38,12 +49,25 @@ internal static class TrainCommand
         // The former spelling of --time-steps: an error now, so that it never silently means what it means in
         // 'train lm' (optimiser steps).
         private readonly Option<string?> _oldSteps = new("--steps") { Hidden = true };
-        private readonly Option<float> _lr = new("--lr") { Description = "Adam learning rate (cosine schedule)", DefaultValueFactory = _ => 1e-3f };
-        private readonly Option<string> _encoding = new("--encoding") { Description = "direct | rate | latency", DefaultValueFactory = _ => "direct" };
+        private readonly Option<float> _lr = new("--lr")
+        {
+            Description = "Adam learning rate (cosine schedule)", DefaultValueFactory = _ => 1e-3f,
+        };
+        private readonly Option<string> _encoding = new("--encoding")
+        {
+            Description = "direct | rate | latency", DefaultValueFactory = _ => "direct",
+        };
         private readonly Option<string?> _device = DeviceOption.Create();
         private readonly Option<string?> _precision = PrecisionOption.Create();
-        private readonly Option<string?> _data = new("--data") { Description = "Fashion-MNIST directory (default: SPIKESHARP_DATA, /usr/share/datasets/fashion-mnist, cache, download, bundled sample)" };
-        private readonly Option<string> _out = new("--out") { Description = "output directory", DefaultValueFactory = _ => "runs/fashion-mnist" };
+        private readonly Option<string?> _data = new("--data")
+        {
+            Description = "Fashion-MNIST directory (default: SPIKESHARP_DATA, /usr/share/datasets/fashion-mnist, "
+                + "cache, download, bundled sample)",
+        };
+        private readonly Option<string> _out = new("--out")
+        {
+            Description = "output directory", DefaultValueFactory = _ => "runs/fashion-mnist",
+        };
         private readonly Option<bool> _resume = new("--resume")
         {
             Description = "continue the run in --out from its newest complete checkpoint, with its saved model and "
@@ -54,18 +78,31 @@ internal static class TrainCommand
             Description = "delete the run already in --out and start again (without it, or --resume, an existing "
                 + "run is refused)",
         };
-        private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0UL };
-        private readonly Option<bool> _noPlots = new("--no-plots") { Description = "skip the PNG plots (e.g. on machines without the plotting native libraries)" };
-        private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "stop after N epochs of this invocation (continue later with --resume)" };
+        private readonly Option<ulong> _seed = new("--seed")
+        {
+            Description = "random seed", DefaultValueFactory = _ => 0UL,
+        };
+        private readonly Option<bool> _noPlots = new("--no-plots")
+        {
+            Description = "skip the PNG plots (e.g. on machines without the plotting native libraries)",
+        };
+        private readonly Option<int?> _stopAfter = new("--stop-after")
+        {
+            Description = "stop after N epochs of this invocation (continue later with --resume)",
+        };
         private readonly Option<string?> _augment = new("--augment")
         {
             Description = "training-image augmentation: none | flip | shiftN | flip+shiftN (default: flip+shift1 for "
                 + "plif-csnn, none otherwise; on --resume the run's own)",
         };
-        private readonly Option<int?> _limit = new("--train-limit") { Description = "use only the first N training samples" };
+        private readonly Option<int?> _limit = new("--train-limit")
+        {
+            Description = "use only the first N training samples",
+        };
         private readonly Option<string?> _tensorboard = new("--tensorboard")
         {
-            Description = "also write TensorBoard event files into DIR (losses, accuracies, learning rate, firing rates, "
+            Description = "also write TensorBoard event files into DIR (losses, accuracies, learning rate, "
+                + "firing rates, "
                 + "parameter histograms; view with 'tensorboard --logdir DIR')",
         };
 
@@ -128,7 +165,9 @@ internal static class TrainCommand
                 Precision = precision,
             };
             var trainer = new FashionTrainer(o, msg => AnsiConsole.WriteLine(msg)); // validates the options first
-            AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}[/], T={o.TimeSteps}, epochs {o.Epochs}, batch {o.BatchSize}, lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
+            AnsiConsole.MarkupLine($"[bold]SpikeSharp[/] train fashion-mnist: model [green]{FashionModels.Name(kind)}"
+                + $"[/], T={o.TimeSteps}, epochs {o.Epochs}, batch {o.BatchSize}, "
+                + $"lr {o.Lr.ToString(CultureInfo.InvariantCulture)}, device [green]{device}[/]");
             return TrainerConsole.Run(trainer, o, device);
         }
     }

@@ -15,7 +15,8 @@ internal static class TrainerConsole
         if (!Console.IsOutputRedirected)
         {
             AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                    new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
                     ProgressTask? task = null;
@@ -23,7 +24,8 @@ internal static class TrainerConsole
                     {
                         task ??= ctx.AddTask("training", maxValue: (double)p.StepsPerEpoch * p.Epochs);
                         task.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
-                        task.Description = $"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {p.Accuracy:F3} {p.SamplesPerSecond:F0} samples/s";
+                        task.Description = $"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {p.Accuracy:F3} "
+                            + $"{p.SamplesPerSecond:F0} samples/s";
                     };
                     acc = trainer.Run();
                 });

@@ -13,13 +13,16 @@ public sealed class ArrayDataset : ILabelledDataset
         return new ArrayDataset(f, labels, sampleShape);
     }
 
-    /// <summary>Creates a dataset; <paramref name="data"/> holds <c>labels.Length</c> samples of <paramref name="sampleShape"/>.</summary>
+    /// <summary>Creates a dataset; <paramref name="data"/> holds <c>labels.Length</c> samples of
+    /// <paramref name="sampleShape"/>.</summary>
     public ArrayDataset(float[] data, int[] labels, int[] sampleShape)
     {
         ArgumentNullException.ThrowIfNull(data); ArgumentNullException.ThrowIfNull(labels);
         SampleSize = checked((int)ShapeUtil.Numel(sampleShape));
         if ((long)labels.Length * SampleSize != data.Length)
-            throw new ArgumentException($"dataset: {labels.Length} labels × {SampleSize} values per sample {ShapeUtil.Format(sampleShape)} = {(long)labels.Length * SampleSize}, but data has {data.Length}", nameof(data));
+            throw new ArgumentException($"dataset: {labels.Length} labels × {SampleSize} values per sample "
+                + $"{ShapeUtil.Format(sampleShape)} = {(long)labels.Length * SampleSize}, but data has {data.Length}",
+                nameof(data));
         Data = data; Labels = labels; SampleShape = sampleShape;
     }
 
@@ -76,13 +79,17 @@ public sealed class DataLoader
     /// <param name="dropLast">Skip a last, incomplete batch.</param>
     /// <param name="seed">Seed of the shuffle.</param>
     /// <param name="device">Where batches go (default <see cref="Device.Default"/>).</param>
-    public DataLoader(ILabelledDataset dataset, int batchSize, bool shuffle = true, bool dropLast = false, ulong seed = 0, Device? device = null)
+    public DataLoader(ILabelledDataset dataset, int batchSize, bool shuffle = true, bool dropLast = false,
+        ulong seed = 0, Device? device = null)
     {
         _ds = dataset ?? throw new ArgumentNullException(nameof(dataset));
-        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be positive, got {batchSize}");
+        if (batchSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be positive, got {batchSize}");
         if (dropLast && batchSize > dataset.Count)
-            throw new ArgumentException($"batch size {batchSize} is larger than the dataset ({dataset.Count} samples) and dropLast is set: no batch would be produced", nameof(batchSize));
-        BatchSize = batchSize; Shuffle = shuffle; DropLast = dropLast; Seed = seed; Device = device ?? SpikeSharp.Device.Default;
+            throw new ArgumentException($"batch size {batchSize} is larger than the dataset ({dataset.Count} samples) "
+                + "and dropLast is set: no batch would be produced", nameof(batchSize));
+        BatchSize = batchSize; Shuffle = shuffle; DropLast = dropLast; Seed = seed;
+        Device = device ?? SpikeSharp.Device.Default;
     }
 
     /// <summary>Samples per batch.</summary>

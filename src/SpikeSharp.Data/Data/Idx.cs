@@ -91,7 +91,8 @@ public static class Idx
         got = ReadUpTo(s, dimBytes, source);
         if (got < dimBytes.Length)
             throw new InvalidDataException(
-                $"IDX file '{source}' is truncated in its header: expected {dimBytes.Length} bytes of dimensions, got {got}.");
+                $"IDX file '{source}' is truncated in its header: expected {dimBytes.Length} bytes of dimensions, "
+                + $"got {got}.");
         var shape = new int[rank];
         for (int i = 0; i < rank; i++)
         {
@@ -103,17 +104,20 @@ public static class Idx
         long count = Product(shape);
         if (count > Array.MaxLength)
             throw new InvalidDataException(
-                $"IDX file '{source}' declares {count} elements (shape [{string.Join(", ", shape)}]), more than one array can hold.");
+                $"IDX file '{source}' declares {count} elements (shape [{string.Join(", ", shape)}]), "
+                + "more than one array can hold.");
 
         var data = new byte[count];
         got = ReadUpTo(s, data, source);
         if (got < count)
             throw new InvalidDataException(
-                $"IDX file '{source}' is truncated: shape [{string.Join(", ", shape)}] needs {count} data bytes, got {got}.");
+                $"IDX file '{source}' is truncated: shape [{string.Join(", ", shape)}] needs {count} data bytes, "
+                + $"got {got}.");
         Span<byte> extra = stackalloc byte[1];
         if (ReadUpTo(s, extra, source) != 0)
             throw new InvalidDataException(
-                $"IDX file '{source}' has trailing bytes after the {count} data bytes of shape [{string.Join(", ", shape)}].");
+                $"IDX file '{source}' has trailing bytes after the {count} data bytes of shape "
+                + $"[{string.Join(", ", shape)}].");
         return new IdxArray(shape, data);
     }
 
@@ -128,10 +132,12 @@ public static class Idx
         if (array.Shape.Length is 0 or > 255)
             throw new ArgumentException($"IDX rank must be 1..255, got {array.Shape.Length}.", nameof(array));
         if (array.Shape.Any(d => d < 0))
-            throw new ArgumentException($"IDX dimensions must be non-negative, got [{string.Join(", ", array.Shape)}].", nameof(array));
+            throw new ArgumentException(
+                $"IDX dimensions must be non-negative, got [{string.Join(", ", array.Shape)}].", nameof(array));
         if (array.ElementCount != array.Data.Length)
             throw new ArgumentException(
-                $"IDX data length {array.Data.Length} does not match shape [{string.Join(", ", array.Shape)}] ({array.ElementCount} elements).",
+                $"IDX data length {array.Data.Length} does not match shape [{string.Join(", ", array.Shape)}] "
+                + $"({array.ElementCount} elements).",
                 nameof(array));
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);

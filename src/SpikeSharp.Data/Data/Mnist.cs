@@ -17,10 +17,13 @@ public static class Mnist
         new[] { "https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/" },
         EmbeddedResourcePrefix: null);
 
-    /// <summary>Loads MNIST; same resolution order as <see cref="FashionMnist.Load"/> but with no bundled sample.</summary>
-    /// <param name="dataRoot">Directory with the four IDX files (or a parent with an "mnist" subfolder); must be usable if given.</param>
+    /// <summary>Loads MNIST; same resolution order as <see cref="FashionMnist.Load"/> but with no bundled
+    /// sample.</summary>
+    /// <param name="dataRoot">Directory with the four IDX files (or a parent with an "mnist" subfolder); must be
+    /// usable if given.</param>
     /// <param name="log">Receives progress and the source chosen.</param>
-    /// <exception cref="FileNotFoundException">No location holds the dataset and downloading failed or is disabled.</exception>
+    /// <exception cref="FileNotFoundException">No location holds the dataset and downloading failed or is
+    /// disabled.</exception>
     public static ImageDataset Load(string? dataRoot = null, Action<string>? log = null) =>
         MnistFamily.Load(Spec, dataRoot, log);
 }

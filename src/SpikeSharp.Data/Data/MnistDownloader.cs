@@ -18,7 +18,10 @@ internal static class MnistDownloader
         HttpMessageHandler? handler, Action<string> log)
     {
         using var client = handler is null
-            ? new HttpClient(new SocketsHttpHandler { ConnectTimeout = ConnectTimeout, AutomaticDecompression = DecompressionMethods.None })
+            ? new HttpClient(new SocketsHttpHandler
+            {
+                ConnectTimeout = ConnectTimeout, AutomaticDecompression = DecompressionMethods.None,
+            })
             : new HttpClient(handler, disposeHandler: false);
         client.Timeout = HeaderTimeout;
 
@@ -37,7 +40,8 @@ internal static class MnistDownloader
                     break;
                 }
                 catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException
-                                              or OperationCanceledException or InvalidDataException or UnauthorizedAccessException)
+                                              or OperationCanceledException or InvalidDataException
+                                              or UnauthorizedAccessException)
                 {
                     log($"{name}: download of {url} failed: {e.Message}");
                 }
@@ -80,7 +84,8 @@ internal static class MnistDownloader
                         if (decile != lastDecile)
                         {
                             lastDecile = decile;
-                            log($"  {Path.GetFileName(target)}: {done * 100 / total.Value}% ({done / 1024} KiB of {total.Value / 1024} KiB)");
+                            log($"  {Path.GetFileName(target)}: {done * 100 / total.Value}% "
+                                + $"({done / 1024} KiB of {total.Value / 1024} KiB)");
                         }
                     }
                 }

@@ -11,10 +11,12 @@ internal sealed record MnistFamilySpec(
 /// <summary>Knobs for data-root resolution; the defaults are what the public loaders use.</summary>
 internal sealed class DataSourceOptions
 {
-    public string? EnvironmentRoot { get; init; } = Environment.GetEnvironmentVariable(MnistFamily.DataEnvironmentVariable);
+    public string? EnvironmentRoot { get; init; } =
+        Environment.GetEnvironmentVariable(MnistFamily.DataEnvironmentVariable);
     public string? SystemDirectory { get; init; }
     public string? CacheDirectory { get; init; }
-    public bool AllowDownload { get; init; } = Environment.GetEnvironmentVariable(MnistFamily.OfflineEnvironmentVariable) is not ("1" or "true" or "yes");
+    public bool AllowDownload { get; init; } =
+        Environment.GetEnvironmentVariable(MnistFamily.OfflineEnvironmentVariable) is not ("1" or "true" or "yes");
     public bool AllowBundledSample { get; init; } = true;
     public HttpMessageHandler? HttpHandler { get; init; }
     public string[]? Mirrors { get; init; }
@@ -33,7 +35,8 @@ internal static class MnistFamily
         "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
     };
 
-    public static ImageDataset Load(MnistFamilySpec spec, string? dataRoot, Action<string>? log, DataSourceOptions? options = null)
+    public static ImageDataset Load(MnistFamilySpec spec, string? dataRoot, Action<string>? log,
+        DataSourceOptions? options = null)
     {
         options ??= new DataSourceOptions();
         log ??= _ => { };
@@ -44,8 +47,10 @@ internal static class MnistFamily
             // An explicit path is a promise from the caller: never substitute other data for it.
             var dir = FindDirectory(spec, dataRoot, out var missing)
                 ?? throw new FileNotFoundException(
-                    $"{spec.Name}: data root '{Path.GetFullPath(dataRoot)}' is unusable: missing {string.Join(", ", missing)} " +
-                    $"(looked in '{dataRoot}' and '{Path.Combine(dataRoot, spec.Name)}'; each file may be gzipped, with or without .gz).",
+                    $"{spec.Name}: data root '{Path.GetFullPath(dataRoot)}' is unusable: missing " +
+                    $"{string.Join(", ", missing)} " +
+                    $"(looked in '{dataRoot}' and '{Path.Combine(dataRoot, spec.Name)}'; each file may be gzipped, " +
+                    "with or without .gz).",
                     missing.FirstOrDefault());
             return LoadDirectory(spec, dir, log);
         }
@@ -54,7 +59,8 @@ internal static class MnistFamily
         {
             var dir = FindDirectory(spec, options.EnvironmentRoot, out var missing);
             if (dir is not null) return LoadDirectory(spec, dir, log);
-            log($"{spec.Name}: {DataEnvironmentVariable}='{options.EnvironmentRoot}' lacks {string.Join(", ", missing)}; trying other locations.");
+            log($"{spec.Name}: {DataEnvironmentVariable}='{options.EnvironmentRoot}' lacks " +
+                $"{string.Join(", ", missing)}; trying other locations.");
             tried.Add($"{DataEnvironmentVariable}={options.EnvironmentRoot}");
         }
 
@@ -68,20 +74,23 @@ internal static class MnistFamily
 
         if (options.AllowDownload)
         {
-            if (MnistDownloader.TryDownload(spec.Name, options.Mirrors ?? spec.Mirrors, FileNames, cache, options.HttpHandler, log))
+            if (MnistDownloader.TryDownload(spec.Name, options.Mirrors ?? spec.Mirrors, FileNames, cache,
+                    options.HttpHandler, log))
                 return LoadDirectory(spec, cache, log);
             tried.Add("download from " + string.Join(" or ", options.Mirrors ?? spec.Mirrors));
         }
 
         if (options.AllowBundledSample && spec.EmbeddedResourcePrefix is string prefix)
         {
-            log($"{spec.Name}: full dataset not found ({string.Join("; ", tried)}); using the small sample bundled in SpikeSharp.dll.");
+            log($"{spec.Name}: full dataset not found ({string.Join("; ", tried)}); " +
+                "using the small sample bundled in SpikeSharp.dll.");
             return LoadEmbedded(spec, prefix);
         }
 
         throw new FileNotFoundException(
             $"{spec.Name}: dataset not found. Tried: {string.Join("; ", tried)}. " +
-            $"Pass a directory containing {string.Join(", ", FileNames.Select(f => f + ".gz"))} or set {DataEnvironmentVariable}.");
+            $"Pass a directory containing {string.Join(", ", FileNames.Select(f => f + ".gz"))} " +
+            $"or set {DataEnvironmentVariable}.");
     }
 
     /// <summary>The per-user download cache: $XDG_CACHE_HOME/spikesharp/NAME or ~/.cache/spikesharp/NAME.</summary>
@@ -90,12 +99,14 @@ internal static class MnistFamily
         var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
         string root;
         if (!string.IsNullOrWhiteSpace(xdg) && Path.IsPathRooted(xdg)) root = xdg;
-        else if (OperatingSystem.IsWindows()) root = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);
+        else if (OperatingSystem.IsWindows())
+            root = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);
         else root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
         return Path.Combine(root, "spikesharp", name);
     }
 
-    /// <summary>Returns root or root/NAME if it holds all four files; otherwise null and the files missing in root.</summary>
+    /// <summary>Returns root or root/NAME if it holds all four files; otherwise null and the files missing in
+    /// root.</summary>
     private static string? FindDirectory(MnistFamilySpec spec, string root, out List<string> missing)
     {
         missing = MissingFiles(root);
@@ -134,7 +145,8 @@ internal static class MnistFamily
         var arrays = names.Select((n, i) =>
         {
             using var s = asm.GetManifestResourceStream(n)
-                ?? throw new InvalidOperationException($"{spec.Name}: embedded resource '{n}' is missing from {asm.GetName().Name}.dll (build problem).");
+                ?? throw new InvalidOperationException($"{spec.Name}: embedded resource '{n}' is missing from " +
+                    $"{asm.GetName().Name}.dll (build problem).");
             return Idx.Read(s, "embedded:" + n, expectedRank: i % 2 == 0 ? 3 : 1);
         }).ToArray();
         return Build(spec, arrays, names, $"embedded {spec.Name} sample in {asm.GetName().Name}.dll", isSample: true);
@@ -148,14 +160,17 @@ internal static class MnistFamily
             string imgName = names[2 * split], lblName = names[2 * split + 1];
             if (images.Shape[1] != ImageRows || images.Shape[2] != ImageCols)
                 throw new InvalidDataException(
-                    $"{spec.Name}: '{imgName}' holds {images.Shape[1]}x{images.Shape[2]} images; expected {ImageRows}x{ImageCols}.");
+                    $"{spec.Name}: '{imgName}' holds {images.Shape[1]}x{images.Shape[2]} images; " +
+                    $"expected {ImageRows}x{ImageCols}.");
             if (images.Shape[0] != labels.Shape[0])
                 throw new InvalidDataException(
-                    $"{spec.Name}: '{imgName}' has {images.Shape[0]} images but '{lblName}' has {labels.Shape[0]} labels; expected equal counts.");
+                    $"{spec.Name}: '{imgName}' has {images.Shape[0]} images but '{lblName}' has " +
+                    $"{labels.Shape[0]} labels; expected equal counts.");
             var bad = Array.FindIndex(labels.Data, l => l >= spec.ClassNames.Length);
             if (bad >= 0)
                 throw new InvalidDataException(
-                    $"{spec.Name}: '{lblName}' label #{bad} is {labels.Data[bad]}; expected 0..{spec.ClassNames.Length - 1}.");
+                    $"{spec.Name}: '{lblName}' label #{bad} is {labels.Data[bad]}; " +
+                    $"expected 0..{spec.ClassNames.Length - 1}.");
         }
         return new ImageDataset(spec.Name, spec.ClassNames, ImageRows, ImageCols,
             a[0].Data, a[1].Data, a[2].Data, a[3].Data, source, isSample);

@@ -37,18 +37,22 @@ public sealed class TextCorpus
     /// <summary>Token ids of the validation part.</summary>
     public int[] Validation { get; }
 
-    /// <summary>Splits <paramref name="text"/>: the first <paramref name="trainFraction"/> trains, the rest validates.</summary>
+    /// <summary>Splits <paramref name="text"/>: the first <paramref name="trainFraction"/> trains, the rest
+    /// validates.</summary>
     /// <exception cref="ArgumentException">Empty text or a fraction outside (0, 1).</exception>
-    public static TextCorpus FromText(string text, string source = "(text)", double trainFraction = 0.9, CharVocabulary? vocabulary = null)
+    public static TextCorpus FromText(string text, string source = "(text)", double trainFraction = 0.9,
+        CharVocabulary? vocabulary = null)
         => Create(text, source, trainFraction, vocabulary, "string");
 
     private static TextCorpus Create(string text, string source, double trainFraction, CharVocabulary? vocabulary,
         string encodingName)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (text.Length == 0) throw new ArgumentException($"text: {source} is empty; expected some text to train on", nameof(text));
+        if (text.Length == 0)
+            throw new ArgumentException($"text: {source} is empty; expected some text to train on", nameof(text));
         if (!(trainFraction > 0 && trainFraction < 1))
-            throw new ArgumentOutOfRangeException(nameof(trainFraction), $"trainFraction must be in (0, 1), got {trainFraction}");
+            throw new ArgumentOutOfRangeException(nameof(trainFraction),
+                $"trainFraction must be in (0, 1), got {trainFraction}");
         return new TextCorpus(text, source, vocabulary ?? CharVocabulary.FromText(text), trainFraction, encodingName);
     }
 
@@ -67,7 +71,8 @@ public sealed class TextCorpus
         if (!File.Exists(path)) throw new FileNotFoundException($"text: file '{path}' does not exist", path);
         var (decoded, encodingName) = DecodeUtf8(File.ReadAllBytes(path), path);
         var text = decoded.Replace("\r\n", "\n");
-        if (text.Length == 0) throw new ArgumentException($"text: file '{path}' is empty; expected some text to train on", nameof(path));
+        if (text.Length == 0)
+            throw new ArgumentException($"text: file '{path}' is empty; expected some text to train on", nameof(path));
         return Create(text, path, trainFraction, null, encodingName);
     }
 
@@ -115,17 +120,20 @@ public sealed class TextCorpus
     /// The English text of the Debian <c>fortunes</c> files (every plain file of <paramref name="directory"/>,
     /// not the .dat indexes nor the .u8 duplicates nor links), in name order, with the '%' separators removed.
     /// </summary>
-    /// <exception cref="FileNotFoundException">No fortunes files: says to pass a text file or install the package.</exception>
+    /// <exception cref="FileNotFoundException">No fortunes files: says to pass a text file or install the
+    /// package.</exception>
     public static TextCorpus FromFortunes(string directory = FortunesDirectory, double trainFraction = 0.9)
     {
         var files = Directory.Exists(directory)
             ? Directory.GetFiles(directory)
-                .Where(f => Path.GetExtension(f) is "" && !new FileInfo(f).Attributes.HasFlag(FileAttributes.ReparsePoint))
+                .Where(f => Path.GetExtension(f) is ""
+                    && !new FileInfo(f).Attributes.HasFlag(FileAttributes.ReparsePoint))
                 .OrderBy(f => f, StringComparer.Ordinal).ToArray()
             : Array.Empty<string>();
         if (files.Length == 0)
             throw new FileNotFoundException(
-                $"no training text: pass --text FILE, or install the Debian package 'fortunes' (apt-get install fortunes) so that {directory} holds its text files");
+                "no training text: pass --text FILE, or install the Debian package 'fortunes' "
+                + $"(apt-get install fortunes) so that {directory} holds its text files");
         var sb = new StringBuilder();
         var lenient = new List<string>();
         foreach (var f in files)
@@ -173,8 +181,10 @@ public sealed class TextCorpus
     /// <summary>Fails clearly when <paramref name="ids"/> cannot hold one window of seqLen + 1 ids.</summary>
     public static void CheckWindow(int[] ids, int seqLen, string what)
     {
-        if (seqLen <= 0) throw new ArgumentOutOfRangeException(nameof(seqLen), $"seq-len must be positive, got {seqLen}");
+        if (seqLen <= 0)
+            throw new ArgumentOutOfRangeException(nameof(seqLen), $"seq-len must be positive, got {seqLen}");
         if (ids.Length < seqLen + 1)
-            throw new ArgumentException($"seq-len {seqLen} is larger than the {what} allows: it has {ids.Length} characters and needs at least seq-len + 1 = {seqLen + 1}", nameof(seqLen));
+            throw new ArgumentException($"seq-len {seqLen} is larger than the {what} allows: it has {ids.Length} "
+                + $"characters and needs at least seq-len + 1 = {seqLen + 1}", nameof(seqLen));
     }
 }

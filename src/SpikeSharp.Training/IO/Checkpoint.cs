@@ -69,14 +69,16 @@ public static partial class Checkpoint
         SafeTensorDType.I32 => Tensor.FromArray(e.ToInt32Array(), e.Shape, device),
         SafeTensorDType.F16 => Tensor.FromArray(e.ToHalfArray(), e.Shape, device),
         SafeTensorDType.U8 => Tensor.FromArray(e.ToByteArray(), e.Shape, device),
-        _ => throw new NotSupportedException($"checkpoint: tensor '{e.Name}' has dtype {e.DType}, which SpikeSharp does not load"),
+        _ => throw new NotSupportedException(
+            $"checkpoint: tensor '{e.Name}' has dtype {e.DType}, which SpikeSharp does not load"),
     };
 
     /// <summary>Saves a module's state dict with metadata (one atomically written file).</summary>
     public static void SaveModel(string path, Module model, IReadOnlyDictionary<string, string>? metadata = null) =>
         SafeTensors.Save(path, model.StateDict().Select(kv => ToEntry(kv.Key, kv.Value)), metadata);
 
-    /// <summary>Loads a state dict saved by <see cref="SaveModel"/> into <paramref name="model"/> (strict: names and shapes must match).</summary>
+    /// <summary>Loads a state dict saved by <see cref="SaveModel"/> into <paramref name="model"/> (strict: names
+    /// and shapes must match).</summary>
     public static IReadOnlyDictionary<string, string> LoadModel(string path, Module model)
     {
         var file = SafeTensors.Load(path);

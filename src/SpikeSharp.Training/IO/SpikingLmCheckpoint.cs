@@ -94,13 +94,24 @@ public static class SpikingLmCheckpoint
     public static SpikingLmCheckpointConfig ReadConfig(string dir)
     {
         var cfgPath = Path.Combine(Resolve(dir), ConfigFile);
-        if (!File.Exists(cfgPath)) throw new FileNotFoundException($"checkpoint: '{cfgPath}' does not exist; expected a directory written by 'spikesharp train lm --out DIR'", cfgPath);
+        if (!File.Exists(cfgPath))
+            throw new FileNotFoundException($"checkpoint: '{cfgPath}' does not exist; expected a directory written "
+                + "by 'spikesharp train lm --out DIR'", cfgPath);
         SpikingLmCheckpointConfig cfg;
-        try { cfg = JsonSerializer.Deserialize<SpikingLmCheckpointConfig>(File.ReadAllText(cfgPath)) ?? throw new InvalidDataException("null config"); }
-        catch (JsonException e) { throw new InvalidDataException($"checkpoint: '{cfgPath}' is not valid JSON: {e.Message}", e); }
+        try
+        {
+            cfg = JsonSerializer.Deserialize<SpikingLmCheckpointConfig>(File.ReadAllText(cfgPath))
+                ?? throw new InvalidDataException("null config");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"checkpoint: '{cfgPath}' is not valid JSON: {e.Message}", e);
+        }
         if (cfg.Kind != SpikingLanguageModel.Kind)
-            throw new InvalidDataException($"checkpoint: '{dir}' holds a model of kind '{cfg.Kind}', expected '{SpikingLanguageModel.Kind}'");
-        if (string.IsNullOrEmpty(cfg.Vocab)) throw new InvalidDataException($"checkpoint: '{cfgPath}' has an empty vocabulary");
+            throw new InvalidDataException($"checkpoint: '{dir}' holds a model of kind '{cfg.Kind}', "
+                + $"expected '{SpikingLanguageModel.Kind}'");
+        if (string.IsNullOrEmpty(cfg.Vocab))
+            throw new InvalidDataException($"checkpoint: '{cfgPath}' has an empty vocabulary");
         return cfg;
     }
 
@@ -113,7 +124,8 @@ public static class SpikingLmCheckpoint
         var src = Resolve(dir);
         var cfg = ReadConfig(src);
         var vocab = new CharVocabulary(cfg.Vocab);
-        var model = new SpikingLanguageModel(new SpikingLmConfig(vocab.Size, cfg.Dim, cfg.Layers, cfg.Heads, cfg.MlpRatio), device: device);
+        var model = new SpikingLanguageModel(
+            new SpikingLmConfig(vocab.Size, cfg.Dim, cfg.Layers, cfg.Heads, cfg.MlpRatio), device: device);
         try { Checkpoint.LoadModel(Path.Combine(src, WeightsFile), model); }
         catch { model.Dispose(); throw; }
         return (model, vocab);

@@ -26,7 +26,8 @@ public sealed class MetricsCsv
         if (columns.Count == 0)
             throw new ArgumentException("At least one column name is required.", nameof(columns));
         if (columns.Distinct(StringComparer.Ordinal).Count() != columns.Count)
-            throw new ArgumentException($"Column names must be unique, got: {string.Join(", ", columns)}.", nameof(columns));
+            throw new ArgumentException($"Column names must be unique, got: {string.Join(", ", columns)}.",
+                nameof(columns));
         Path = System.IO.Path.GetFullPath(path);
         _columns = columns.ToArray();
         var header = string.Join(",", _columns.Select(Escape));
@@ -38,7 +39,8 @@ public sealed class MetricsCsv
             var existing = File.ReadLines(Path).FirstOrDefault() ?? "";
             if (existing != header)
                 throw new InvalidOperationException(
-                    $"Metrics file '{Path}' has header '{existing}', expected '{header}'. Use another path or overwrite: true.");
+                    $"Metrics file '{Path}' has header '{existing}', expected '{header}'. "
+                    + "Use another path or overwrite: true.");
             EndWithNewline();
             return;
         }
@@ -52,13 +54,15 @@ public sealed class MetricsCsv
     public IReadOnlyList<string> Columns => _columns;
 
     /// <summary>Appends a row; values are matched to columns by position.</summary>
-    /// <param name="values">One value per column: numbers (formatted invariantly), strings, bools or null (empty cell).</param>
+    /// <param name="values">One value per column: numbers (formatted invariantly), strings, bools or null (empty
+    /// cell).</param>
     public void Append(params object?[] values)
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Length != _columns.Length)
             throw new ArgumentException(
-                $"Expected {_columns.Length} values ({string.Join(", ", _columns)}), got {values.Length}.", nameof(values));
+                $"Expected {_columns.Length} values ({string.Join(", ", _columns)}), got {values.Length}.",
+                nameof(values));
         File.AppendAllText(Path, string.Join(",", values.Select(Format)) + "\n", new UTF8Encoding(false));
     }
 
@@ -69,7 +73,8 @@ public sealed class MetricsCsv
         ArgumentNullException.ThrowIfNull(row);
         foreach (var key in row.Keys)
             if (Array.IndexOf(_columns, key) < 0)
-                throw new ArgumentException($"Unknown column '{key}'; expected one of {string.Join(", ", _columns)}.", nameof(row));
+                throw new ArgumentException(
+                    $"Unknown column '{key}'; expected one of {string.Join(", ", _columns)}.", nameof(row));
         Append(_columns.Select(c => row.TryGetValue(c, out var v) ? v : null).ToArray());
     }
 

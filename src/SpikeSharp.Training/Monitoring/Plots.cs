@@ -93,7 +93,8 @@ public static class Plots
         return plot;
     }
 
-    /// <summary>Membrane potential over time for selected neurons, with the firing threshold as a dashed line.</summary>
+    /// <summary>Membrane potential over time for selected neurons, with the firing threshold as a dashed
+    /// line.</summary>
     /// <param name="path">PNG destination.</param>
     /// <param name="membrane">Row-major [steps, neurons] membrane potentials.</param>
     /// <param name="steps">Number of time steps T.</param>
@@ -103,8 +104,10 @@ public static class Plots
     /// <param name="title">Plot title.</param>
     /// <param name="width">Image width in pixels.</param>
     /// <param name="height">Image height in pixels.</param>
-    public static void SaveMembraneTraces(string path, float[] membrane, int steps, int neurons, IReadOnlyList<int> neuronIndices,
-        double? threshold = 1.0, string title = "Membrane potential", int width = DefaultWidth, int height = DefaultHeight)
+    public static void SaveMembraneTraces(string path, float[] membrane, int steps, int neurons,
+        IReadOnlyList<int> neuronIndices,
+        double? threshold = 1.0, string title = "Membrane potential", int width = DefaultWidth,
+        int height = DefaultHeight)
         => Save(MembraneTraces(membrane, steps, neurons, neuronIndices, threshold, title), path, width, height);
 
     /// <summary>The plot <see cref="SaveMembraneTraces"/> saves.</summary>
@@ -123,7 +126,8 @@ public static class Plots
         foreach (var n in neuronIndices)
         {
             if (n < 0 || n >= neurons)
-                throw new ArgumentOutOfRangeException(nameof(neuronIndices), n, $"Neuron index must be in 0..{neurons - 1}.");
+                throw new ArgumentOutOfRangeException(nameof(neuronIndices), n,
+                    $"Neuron index must be in 0..{neurons - 1}.");
             var ys = new double[steps];
             for (int t = 0; t < steps; t++) ys[t] = membrane[t * neurons + n];
             var line = plot.Add.Scatter(xs, ys);
@@ -160,7 +164,8 @@ public static class Plots
         ArgumentNullException.ThrowIfNull(rates);
         if (layerNames.Count != rates.Count || rates.Count == 0)
             throw new ArgumentException(
-                $"Need one rate per layer name and at least one layer; got {layerNames.Count} names and {rates.Count} rates.", nameof(rates));
+                $"Need one rate per layer name and at least one layer; got {layerNames.Count} names and "
+                + $"{rates.Count} rates.", nameof(rates));
         var plot = new Plot();
         plot.Title(title);
         plot.XLabel("layer");
@@ -212,7 +217,8 @@ public static class Plots
         if (steps <= 0 || neurons <= 0)
             throw new ArgumentException($"steps and neurons must be positive, got {steps} x {neurons}.", name);
         if (data.Length != (long)steps * neurons)
-            throw new ArgumentException($"Expected {steps} x {neurons} = {(long)steps * neurons} values, got {data.Length}.", name);
+            throw new ArgumentException(
+                $"Expected {steps} x {neurons} = {(long)steps * neurons} values, got {data.Length}.", name);
     }
 
     private static void Save(Plot plot, string path, int width, int height)

@@ -6,7 +6,8 @@ namespace SpikeSharp.Monitoring;
 
 /// <summary>
 /// Writes a TensorBoard event file (<c>tensorboard --logdir DIR</c> shows it): scalars and histograms under tags such
-/// as "loss/train", each at a step. The file is a sequence of TFRecords (a little-endian uint64 length, the masked CRC32C
+/// as "loss/train", each at a step. The file is a sequence of TFRecords (a little-endian uint64 length, the masked
+/// CRC32C
 /// of those 8 bytes, the data, the masked CRC32C of the data) holding Event protocol buffers; the first one carries
 /// the file version "brain.Event:2". Every record is flushed when written, so TensorBoard can read the file while
 /// training runs and a crash loses no finished record.

@@ -8,10 +8,12 @@ public sealed class BigramBaseline
 {
     private readonly double[] _logProb; // (V, V): log P(next | previous)
 
-    /// <summary>Counts the bigrams of <paramref name="trainIds"/> over a vocabulary of <paramref name="vocabSize"/>.</summary>
+    /// <summary>Counts the bigrams of <paramref name="trainIds"/> over a vocabulary of
+    /// <paramref name="vocabSize"/>.</summary>
     public BigramBaseline(int[] trainIds, int vocabSize)
     {
-        if (vocabSize <= 0) throw new ArgumentOutOfRangeException(nameof(vocabSize), $"vocabSize must be positive, got {vocabSize}");
+        if (vocabSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(vocabSize), $"vocabSize must be positive, got {vocabSize}");
         VocabSize = vocabSize;
         var counts = new long[vocabSize * vocabSize];
         for (int i = 0; i + 1 < trainIds.Length; i++) counts[Check(trainIds[i]) * vocabSize + Check(trainIds[i + 1])]++;
@@ -34,10 +36,12 @@ public sealed class BigramBaseline
     /// <summary>log P(next | previous).</summary>
     public double LogProb(int previous, int next) => _logProb[Check(previous) * VocabSize + Check(next)];
 
-    /// <summary>Mean cross-entropy in nats of predicting each id of <paramref name="ids"/> from the one before.</summary>
+    /// <summary>Mean cross-entropy in nats of predicting each id of <paramref name="ids"/> from the one
+    /// before.</summary>
     public double Loss(int[] ids)
     {
-        if (ids.Length < 2) throw new ArgumentException($"bigram loss: need at least 2 ids, got {ids.Length}", nameof(ids));
+        if (ids.Length < 2)
+            throw new ArgumentException($"bigram loss: need at least 2 ids, got {ids.Length}", nameof(ids));
         double sum = 0;
         for (int i = 0; i + 1 < ids.Length; i++) sum -= LogProb(ids[i], ids[i + 1]);
         return sum / (ids.Length - 1);

@@ -37,7 +37,8 @@ public static class FashionModels
         _ => "plif-csnn",
     };
 
-    /// <summary>Whether the model's output is a firing rate trained with MSE against one-hot targets (else logits with cross-entropy).</summary>
+    /// <summary>Whether the model's output is a firing rate trained with MSE against one-hot targets (else logits
+    /// with cross-entropy).</summary>
     public static bool UsesRateMse(FashionModelKind k) => k == FashionModelKind.PlifCsnn;
 
     /// <summary>
@@ -58,17 +59,24 @@ public static class FashionModels
                 new Lif(device: device),
                 new MultiStep(new Linear(512, 10, gen: gen, device: device))),
             FashionModelKind.Csnn => new Sequential(
-                new MultiStep(new Conv2d(1, 32, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(32, device: device)),
+                new MultiStep(new Conv2d(1, 32, 3, padding: 1, bias: false, gen: gen, device: device),
+                    new BatchNorm2d(32, device: device)),
                 new Lif(device: device),
-                new MultiStep(new MaxPool2d((2, 2)), new Conv2d(32, 64, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(64, device: device)),
+                new MultiStep(new MaxPool2d((2, 2)),
+                    new Conv2d(32, 64, 3, padding: 1, bias: false, gen: gen, device: device),
+                    new BatchNorm2d(64, device: device)),
                 new Lif(device: device),
-                new MultiStep(new MaxPool2d((2, 2)), new Flatten(1), new Linear(64 * 7 * 7, 256, gen: gen, device: device)),
+                new MultiStep(new MaxPool2d((2, 2)), new Flatten(1),
+                    new Linear(64 * 7 * 7, 256, gen: gen, device: device)),
                 new Lif(device: device),
                 new MultiStep(new Linear(256, 10, gen: gen, device: device))),
             _ => new Sequential(
-                new MultiStep(new Conv2d(1, 128, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(128, device: device)),
+                new MultiStep(new Conv2d(1, 128, 3, padding: 1, bias: false, gen: gen, device: device),
+                    new BatchNorm2d(128, device: device)),
                 Plif(128 * 28 * 28),
-                new MultiStep(new MaxPool2d((2, 2)), new Conv2d(128, 128, 3, padding: 1, bias: false, gen: gen, device: device), new BatchNorm2d(128, device: device)),
+                new MultiStep(new MaxPool2d((2, 2)),
+                    new Conv2d(128, 128, 3, padding: 1, bias: false, gen: gen, device: device),
+                    new BatchNorm2d(128, device: device)),
                 Plif(128 * 14 * 14),
                 new MultiStep(new MaxPool2d((2, 2)), new Flatten(1)),
                 new Dropout(0.5f, sharedOverTime: true, gen: gen),
@@ -96,7 +104,8 @@ public sealed class VotingPool : Module
     public override Tensor Forward(Tensor x)
     {
         int f = x.Size(-1);
-        if (f % _classes != 0) throw new ArgumentException($"voting: {f} features are not divisible into {_classes} classes", nameof(x));
+        if (f % _classes != 0)
+            throw new ArgumentException($"voting: {f} features are not divisible into {_classes} classes", nameof(x));
         var shape = x.Shape;
         var grouped = x.Reshape(shape.Take(shape.Length - 1).Append(_classes).Append(f / _classes).ToArray());
         return grouped.Mean(-1);

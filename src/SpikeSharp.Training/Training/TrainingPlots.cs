@@ -6,14 +6,17 @@ using SpikeSharp.Nn;
 
 namespace SpikeSharp.Training;
 
-/// <summary>The PNGs a training run leaves in DIR/plots: curves, a spike raster, membrane traces, firing rates.</summary>
+/// <summary>The PNGs a training run leaves in DIR/plots: curves, a spike raster, membrane traces, firing
+/// rates.</summary>
 public static class TrainingPlots
 {
     /// <summary>Most neurons a raster shows (one row each).</summary>
     public const int RasterRows = 256;
 
-    /// <summary>Writes every plot; the network is run once on the first test sample to record spikes and traces.</summary>
-    public static void Write(string dir, IReadOnlyList<EpochResult> history, Module model, ArrayDataset test, FashionTrainOptions o, Generator encGen) =>
+    /// <summary>Writes every plot; the network is run once on the first test sample to record spikes and
+    /// traces.</summary>
+    public static void Write(string dir, IReadOnlyList<EpochResult> history, Module model, ArrayDataset test,
+        FashionTrainOptions o, Generator encGen) =>
         Write(dir, history, model, test, $"Fashion-MNIST, {FashionModels.Name(o.Model)}",
             x => Encoders.Encode(x, o.TimeSteps, o.Encoding, encGen), o.Device);
 
@@ -69,7 +72,8 @@ public static class TrainingPlots
     /// </summary>
     internal static NeuronRecording? Record(Module model, Func<Tensor> input)
     {
-        var neurons = model.NamedModules().Where(m => m.Module is SpikingLayer).Select(m => (m.Name, Layer: (SpikingLayer)m.Module)).ToList();
+        var neurons = model.NamedModules().Where(m => m.Module is SpikingLayer)
+            .Select(m => (m.Name, Layer: (SpikingLayer)m.Module)).ToList();
         if (neurons.Count == 0) return null;
         foreach (var (_, n) in neurons) { n.StoreSpikes = true; n.StoreTraces = true; }
         try

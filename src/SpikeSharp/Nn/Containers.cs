@@ -70,14 +70,17 @@ public sealed class MultiStep : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x)
     {
-        if (x.Rank < 2) throw new ArgumentException($"MultiStep: expected a (T, B, ...) input, got {ShapeUtil.Format(x.Shape)}", nameof(x));
+        if (x.Rank < 2)
+            throw new ArgumentException(
+                $"MultiStep: expected a (T, B, ...) input, got {ShapeUtil.Format(x.Shape)}", nameof(x));
         int t = x.Size(0), b = x.Size(1);
         long mark = Tensor.CreatedCount;
         var folded = x.Flatten(0, 1);
         var y = _inner.Forward(folded);
         if (!ReferenceEquals(y, folded)) folded.Release();
         if (y.Rank < 1 || y.Size(0) != t * b)
-            throw new InvalidOperationException($"MultiStep: the wrapped layer returned {ShapeUtil.Format(y.Shape)}, expected a leading dim of T·B = {t * b}");
+            throw new InvalidOperationException($"MultiStep: the wrapped layer returned {ShapeUtil.Format(y.Shape)}, "
+                + $"expected a leading dim of T·B = {t * b}");
         var unfolded = y.Reshape(new[] { t, b }.Concat(y.Shape.Skip(1)).ToArray());
         if (y.Id > mark) y.Release();
         return unfolded;

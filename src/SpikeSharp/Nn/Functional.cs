@@ -18,7 +18,9 @@ public static class Functional
     /// </summary>
     public static Tensor RateCrossEntropy(Tensor outputs, Tensor labels)
     {
-        if (outputs.Rank != 3) throw new ArgumentException($"RateCrossEntropy: outputs must be (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
+        if (outputs.Rank != 3)
+            throw new ArgumentException(
+                $"RateCrossEntropy: outputs must be (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
         var rate = outputs.Mean(0);
         return Tensor.Releasing(rate, CrossEntropy(rate, labels));
     }
@@ -29,7 +31,9 @@ public static class Functional
     /// </summary>
     public static Tensor RateMse(Tensor outputs, Tensor labels, float onRate = 1f)
     {
-        if (outputs.Rank != 3) throw new ArgumentException($"RateMse: outputs must be (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
+        if (outputs.Rank != 3)
+            throw new ArgumentException(
+                $"RateMse: outputs must be (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
         CheckLabels(labels, outputs.Size(1), "RateMse");
         var target = Tensor.OneHot(labels, outputs.Size(2));
         if (onRate != 1f) target = Tensor.Releasing(target, target.MulScalar(onRate));
@@ -53,7 +57,9 @@ public static class Functional
         using var _ = Tape.NoGrad();
         using var scope = TensorScope.Begin();
         var logits = outputs.Rank == 3 ? outputs.Sum(0) : outputs;
-        if (logits.Rank != 2) throw new ArgumentException($"Correct: outputs must be (B, C) or (T, B, C), got {ShapeUtil.Format(outputs.Shape)}", nameof(outputs));
+        if (logits.Rank != 2)
+            throw new ArgumentException($"Correct: outputs must be (B, C) or (T, B, C), got "
+                + ShapeUtil.Format(outputs.Shape), nameof(outputs));
         CheckLabels(labels, logits.Size(0), "Correct");
         var pred = logits.ArgMax(1).To(DType.Float32);
         var lab = labels.To(DType.Float32);
@@ -76,6 +82,7 @@ public static class Functional
     private static void CheckLabels(Tensor labels, int batch, string op)
     {
         if (labels.DType != DType.Int32 || labels.Rank != 1 || labels.Size(0) != batch)
-            throw new ArgumentException($"{op}: labels must be int32 ({batch}), got {labels.DType.Name()} {ShapeUtil.Format(labels.Shape)}", nameof(labels));
+            throw new ArgumentException($"{op}: labels must be int32 ({batch}), got {labels.DType.Name()} "
+                + ShapeUtil.Format(labels.Shape), nameof(labels));
     }
 }

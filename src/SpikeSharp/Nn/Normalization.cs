@@ -63,7 +63,8 @@ public sealed class BatchNorm1d : BatchNormBase
     public override Tensor Forward(Tensor x)
     {
         if (x.Rank is not (2 or 3) || x.Size(1) != NumFeatures)
-            throw new ArgumentException($"BatchNorm1d: expected (N, {NumFeatures}) or (N, {NumFeatures}, L), got {ShapeUtil.Format(x.Shape)}", nameof(x));
+            throw new ArgumentException($"BatchNorm1d: expected (N, {NumFeatures}) or (N, {NumFeatures}, L), "
+                + $"got {ShapeUtil.Format(x.Shape)}", nameof(x));
         return Normalize(x);
     }
 }
@@ -87,7 +88,8 @@ public sealed class BatchNorm2d : BatchNormBase
             return Tensor.Releasing(y, MultiStep.Unfold(y, x.Size(0)));
         }
         if (x.Rank != 4 || x.Size(1) != NumFeatures)
-            throw new ArgumentException($"BatchNorm2d: expected (N, {NumFeatures}, H, W) or (T, B, {NumFeatures}, H, W), got {ShapeUtil.Format(x.Shape)}", nameof(x));
+            throw new ArgumentException($"BatchNorm2d: expected (N, {NumFeatures}, H, W) or "
+                + $"(T, B, {NumFeatures}, H, W), got {ShapeUtil.Format(x.Shape)}", nameof(x));
         return Normalize(x);
     }
 }
@@ -125,7 +127,8 @@ public sealed class LayerNorm : Module
     public override Tensor Forward(Tensor x)
     {
         if (x.Rank < _shape.Length || !x.Shape.Skip(x.Rank - _shape.Length).SequenceEqual(_shape))
-            throw new ArgumentException($"LayerNorm: input {ShapeUtil.Format(x.Shape)} does not end in {ShapeUtil.Format(_shape)}", nameof(x));
+            throw new ArgumentException(
+                $"LayerNorm: input {ShapeUtil.Format(x.Shape)} does not end in {ShapeUtil.Format(_shape)}", nameof(x));
         return Tensor.LayerNorm(x, _shape.Length, TryParam("weight"), TryParam("bias"), Eps);
     }
 

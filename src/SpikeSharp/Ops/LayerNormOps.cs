@@ -28,7 +28,8 @@ public static class LayerNormOps
             {
                 x.CheckSameDevice(scale, "layer_norm");
                 if (scale.Numel != 1 || scale.DType != DType.Float32)
-                    throw new ArgumentException($"layer_norm: scale must be one float32 value, got {scale.DType.Name()} "
+                    throw new ArgumentException(
+                        $"layer_norm: scale must be one float32 value, got {scale.DType.Name()} "
                         + ShapeUtil.Format(scale.Shape), nameof(scale));
             }
             if (Fused(x, 1, weight, bias, scale, eps) is { } y) return y;

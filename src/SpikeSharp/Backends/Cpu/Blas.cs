@@ -20,7 +20,10 @@ internal sealed unsafe class Blas
         ? new[] { "libopenblas.dll", "openblas.dll", "mkl_rt.2.dll", "mkl_rt.dll" }
         : OperatingSystem.IsMacOS()
             ? new[] { "libopenblas.0.dylib", "libopenblas.dylib", "libblis.4.dylib", "libblis.dylib" }
-            : new[] { "libopenblas.so.0", "libopenblas.so", "libblis.so.4", "libblis.so", "libmkl_rt.so.2", "libmkl_rt.so" };
+            : new[]
+            {
+                "libopenblas.so.0", "libopenblas.so", "libblis.so.4", "libblis.so", "libmkl_rt.so.2", "libmkl_rt.so",
+            };
 
     private const int RowMajor = 101, NoTrans = 111, Trans = 112;
 
@@ -30,7 +33,8 @@ internal sealed unsafe class Blas
         return (api, error);
     });
 
-    private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
+    private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*,
+        int, void> _sgemm;
     private readonly delegate* unmanaged<int, void> _setThreadsInt;    // openblas_set_num_threads, MKL_Set_Num_Threads
     private readonly delegate* unmanaged<long, void> _setThreadsLong;  // bli_thread_set_num_threads (dim_t)
     private int _threads;
@@ -39,7 +43,8 @@ internal sealed unsafe class Blas
     {
         LoadedFrom = loadedFrom;
         Version = version;
-        _sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemm;
+        _sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int,
+            void>)sgemm;
         _setThreadsInt = (delegate* unmanaged<int, void>)setInt;
         _setThreadsLong = (delegate* unmanaged<long, void>)setLong;
     }
@@ -78,8 +83,10 @@ internal sealed unsafe class Blas
         {
             if (!NativeLibrary.TryLoad(name, out var h))
             {
-                if (!string.IsNullOrEmpty(s)) problems.Add($"{name}: cannot be loaded ({Variable}={s}): {LoadFailure(name)}");
-                else if (LoadFailure(name) is { } failure && !failure.Contains("No such file", StringComparison.Ordinal))
+                if (!string.IsNullOrEmpty(s))
+                    problems.Add($"{name}: cannot be loaded ({Variable}={s}): {LoadFailure(name)}");
+                else if (LoadFailure(name) is { } failure
+                    && !failure.Contains("No such file", StringComparison.Ordinal))
                     problems.Add($"{name}: found but failed to load: {failure}");
                 continue;
             }
@@ -175,9 +182,11 @@ internal sealed unsafe class Blas
     /// <summary>Row-major cblas_sgemm (leading dimensions as stored).</summary>
     public void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
         float* b, int ldb, float beta, float* c, int ldc) =>
-        _sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        _sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+            ldc);
 
-    /// <summary>Sets the library's own thread count, when it changed since the last call and the library allows it.</summary>
+    /// <summary>Sets the library's own thread count, when it changed since the last call and the library
+    /// allows it.</summary>
     public void UseThreads(int count)
     {
         if (_threads == count) return;
@@ -186,7 +195,8 @@ internal sealed unsafe class Blas
         _threads = count;
     }
 
-    /// <summary>One line for <c>spikesharp info</c>: the BLAS in use, or why none is, and the fallback's kernel.</summary>
+    /// <summary>One line for <c>spikesharp info</c>: the BLAS in use, or why none is, and the fallback's
+    /// kernel.</summary>
     internal static string Describe() => Instance is { } api
         ? $"{api.LoadedFrom} ({api.Version})"
         : $"none ({LoadError}); SpikeSharp's own GEMM ({CpuGemm.Description})";

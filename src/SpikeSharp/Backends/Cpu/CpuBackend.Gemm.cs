@@ -3,7 +3,8 @@ namespace SpikeSharp.Backends.Cpu;
 /// <summary>Which implementation the CPU backend's matrix products use.</summary>
 internal enum CpuGemmPath
 {
-    /// <summary>The BLAS library when one was found (<see cref="Blas.Instance"/>), else SpikeSharp's own GEMM.</summary>
+    /// <summary>The BLAS library when one was found (<see cref="Blas.Instance"/>), else SpikeSharp's own
+    /// GEMM.</summary>
     Auto,
     /// <summary>SpikeSharp's own GEMM (<see cref="CpuGemm"/>), even when a BLAS is present.</summary>
     Own,
@@ -38,7 +39,8 @@ public sealed partial class CpuBackend
     public unsafe void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Buf a, Buf b, float beta, Buf c,
         int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0)
     {
-        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"gemm: sizes must not be negative, got m={m}, n={n}, k={k}");
+        if (m < 0 || n < 0 || k < 0)
+            throw new ArgumentException($"gemm: sizes must not be negative, got m={m}, n={n}, k={k}");
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "gemm: batch must be at least 1");
         a.F(); b.F(); c.F();
         CheckOperand("a", a, batch, strideA, m, k);
@@ -58,7 +60,8 @@ public sealed partial class CpuBackend
             if (batch > 1 && strideC != 0 && (long)m * n * k < SmallItem)
             {
                 job.Blas = null; // one thread per item: the own kernel, no library thread pool in the way
-                CpuParallel.For(batch, in job, static (in GemmJob j, int s, int e) => { for (int i = s; i < e; i++) j.Item(i); },
+                CpuParallel.For(batch, in job,
+                    static (in GemmJob j, int s, int e) => { for (int i = s; i < e; i++) j.Item(i); },
                     (int)Math.Clamp(SmallItem / Math.Max(1, (long)m * n * k), 1, batch));
             }
             else for (int i = 0; i < batch; i++) job.Item(i);
@@ -94,7 +97,8 @@ public sealed partial class CpuBackend
             long work = (long)M * N * K;
             int parts = work < 1L << 18 ? 1 : Math.Min(threads, (Math.Max(M, N) + 31) / 32);
             var part = new BlasPart { Job = this, A = a, B = b, C = c, Parts = parts };
-            CpuParallel.For(parts, in part, static (in BlasPart p, int s, int e) => { for (int j = s; j < e; j++) p.Run(j); }, 1);
+            CpuParallel.For(parts, in part,
+                static (in BlasPart p, int s, int e) => { for (int j = s; j < e; j++) p.Run(j); }, 1);
         }
     }
 
@@ -115,16 +119,19 @@ public sealed partial class CpuBackend
             if (rows)
             {
                 float* a = g.TransA ? A + from : A + (long)from * g.Lda;
-                g.Blas!.Sgemm(g.TransA, g.TransB, to - from, g.N, g.K, g.Alpha, a, g.Lda, B, g.Ldb, g.Beta, C + (long)from * g.Ldc, g.Ldc);
+                g.Blas!.Sgemm(g.TransA, g.TransB, to - from, g.N, g.K, g.Alpha, a, g.Lda, B, g.Ldb, g.Beta,
+                    C + (long)from * g.Ldc, g.Ldc);
             }
             else
             {
                 float* b = g.TransB ? B + (long)from * g.Ldb : B + from;
-                g.Blas!.Sgemm(g.TransA, g.TransB, g.M, to - from, g.K, g.Alpha, A, g.Lda, b, g.Ldb, g.Beta, C + from, g.Ldc);
+                g.Blas!.Sgemm(g.TransA, g.TransB, g.M, to - from, g.K, g.Alpha, A, g.Lda, b, g.Ldb, g.Beta,
+                    C + from, g.Ldc);
             }
         }
 
-        private readonly int Bound(int j, int len) => j == Parts ? len : Math.Min(len, (int)((long)len * j / Parts + 31) / 32 * 32);
+        private readonly int Bound(int j, int len) =>
+            j == Parts ? len : Math.Min(len, (int)((long)len * j / Parts + 31) / 32 * 32);
     }
 
     // An operand of `batch` items `stride` apart, each rows × cols, must lie inside its buffer.

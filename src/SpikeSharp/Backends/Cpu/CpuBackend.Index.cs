@@ -24,7 +24,8 @@ public sealed partial class CpuBackend
         if (RowWalk(y.Length, ix, out int rowRun, out int rowStride, out int rowGrain))
         {
             var rk = (X: x.Array<T>(), Xo: x.Offset, Ix: ix, Y: y.Array<T>(), Yo: y.Offset, Run: rowRun, St: rowStride);
-            For(y.Length / rowRun, in rk, static (in (T[] X, int Xo, StridedIndex Ix, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
+            For(y.Length / rowRun, in rk,
+                static (in (T[] X, int Xo, StridedIndex Ix, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
             {
                 int run = k.Run, st = k.St;
                 for (int r = r0; r < r1; r++)
@@ -61,14 +62,19 @@ public sealed partial class CpuBackend
         x.F(); y.F();
         if (RowWalk(x.Length, iy, out int rowRun, out int rowStride, out int rowGrain))
         {
-            var rk = (X: x.Array<float>(), Xo: x.Offset, Iy: iy, Y: y.Array<float>(), Yo: y.Offset, Run: rowRun, St: rowStride);
-            For(x.Length / rowRun, in rk, static (in (float[] X, int Xo, StridedIndex Iy, float[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
+            var rk = (X: x.Array<float>(), Xo: x.Offset, Iy: iy, Y: y.Array<float>(), Yo: y.Offset, Run: rowRun,
+                St: rowStride);
+            For(x.Length / rowRun, in rk,
+                static (in (float[] X, int Xo, StridedIndex Iy, float[] Y, int Yo, int Run, int St) k,
+                    int r0, int r1) =>
             {
                 int run = k.Run, st = k.St;
                 for (int r = r0; r < r1; r++)
                 {
                     int off = k.Yo + k.Iy.Offset(r * run), src = k.Xo + r * run;
-                    if (st == 1) System.Numerics.Tensors.TensorPrimitives.Add(k.Y.AsSpan(off, run), k.X.AsSpan(src, run), k.Y.AsSpan(off, run));
+                    if (st == 1)
+                        System.Numerics.Tensors.TensorPrimitives.Add(k.Y.AsSpan(off, run), k.X.AsSpan(src, run),
+                            k.Y.AsSpan(off, run));
                     else for (int j = 0; j < run; j++) k.Y[off + j * st] += k.X[src + j];
                 }
             }, rowGrain);
@@ -87,7 +93,8 @@ public sealed partial class CpuBackend
         if (RowWalk(x.Length, iy, out int rowRun, out int rowStride, out int rowGrain))
         {
             var rk = (X: x.Array<T>(), Xo: x.Offset, Iy: iy, Y: y.Array<T>(), Yo: y.Offset, Run: rowRun, St: rowStride);
-            For(x.Length / rowRun, in rk, static (in (T[] X, int Xo, StridedIndex Iy, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
+            For(x.Length / rowRun, in rk,
+                static (in (T[] X, int Xo, StridedIndex Iy, T[] Y, int Yo, int Run, int St) k, int r0, int r1) =>
             {
                 int run = k.Run, st = k.St;
                 for (int r = r0; r < r1; r++)
@@ -124,7 +131,8 @@ public sealed partial class CpuBackend
     }
 
     private static bool SameDims(in StridedIndex p, in StridedIndex q) =>
-        p.Rank == q.Rank && p.D0 == q.D0 && p.D1 == q.D1 && p.D2 == q.D2 && p.D3 == q.D3 && p.D4 == q.D4 && p.D5 == q.D5;
+        p.Rank == q.Rank && p.D0 == q.D0 && p.D1 == q.D1 && p.D2 == q.D2 && p.D3 == q.D3 && p.D4 == q.D4
+        && p.D5 == q.D5;
 
     /// <summary>
     /// Whether flat indices [0, n) can be walked in rows (see <see cref="Rows"/>; one index computation per row instead

@@ -29,7 +29,8 @@ public sealed partial class CpuBackend
         return false;
     }
 
-    private static bool TrySimd<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
+    private static bool TrySimd<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+        where TOp : struct, IBinaryOp
     {
         if (typeof(TOp) == typeof(AddOp)) { TensorPrimitives.Add(a, b, y); return true; }
         if (typeof(TOp) == typeof(SubOp)) { TensorPrimitives.Subtract(a, b, y); return true; }
@@ -77,7 +78,8 @@ public sealed partial class CpuBackend
             float beta = o.Beta1, rest = 1f - o.Beta1, wd = o.WeightDecay;
             int i = Lanes3(a, b, c, y, out var va, out var vb, out var vc, out var vy);
             for (int j = 0; j < vy.Length; j++)
-                vy[j] = new Vector<float>(beta) * va[j] + new Vector<float>(rest) * (vb[j] + new Vector<float>(wd) * vc[j]);
+                vy[j] = new Vector<float>(beta) * va[j]
+                    + new Vector<float>(rest) * (vb[j] + new Vector<float>(wd) * vc[j]);
             for (; i < y.Length; i++) y[i] = op.Apply(a[i], b[i], c[i]);
             return true;
         }
@@ -100,8 +102,9 @@ public sealed partial class CpuBackend
             float keep = 1f - o.Lr * o.DecoupledDecay;
             int i = Lanes3(a, b, c, y, out var va, out var vb, out var vc, out var vy);
             for (int j = 0; j < vy.Length; j++)
-                vy[j] = va[j] * new Vector<float>(keep) - new Vector<float>(o.Lr) * (vb[j] / new Vector<float>(o.Correction1))
-                    / (Vector.SquareRoot(vc[j] / new Vector<float>(o.Correction2)) + new Vector<float>(o.Eps));
+                vy[j] = va[j] * new Vector<float>(keep)
+                    - new Vector<float>(o.Lr) * (vb[j] / new Vector<float>(o.Correction1))
+                        / (Vector.SquareRoot(vc[j] / new Vector<float>(o.Correction2)) + new Vector<float>(o.Eps));
             for (; i < y.Length; i++) y[i] = op.Apply(a[i], b[i], c[i]);
             return true;
         }

@@ -27,7 +27,8 @@ public sealed partial class CpuBackend : IBackend
     /// <inheritdoc/>
     public Storage Allocate(DType dtype, int length)
     {
-        if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "allocate: length must not be negative");
+        if (length < 0)
+            throw new ArgumentOutOfRangeException(nameof(length), length, "allocate: length must not be negative");
         return new CpuStorage(this, dtype, length);
     }
 
@@ -65,7 +66,8 @@ public sealed partial class CpuBackend : IBackend
     {
         CheckLen(src.Length, dst.Length, "copy");
         var s = (CpuStorage)src.Storage; var d = (CpuStorage)dst.Storage;
-        if (s.DType != d.DType) throw new ArgumentException($"copy: dtype {s.DType.Name()} to {d.DType.Name()}; use Cast");
+        if (s.DType != d.DType)
+            throw new ArgumentException($"copy: dtype {s.DType.Name()} to {d.DType.Name()}; use Cast");
         System.Array.Copy(s.Data, src.Offset, d.Data, dst.Offset, src.Length);
     }
 
@@ -87,12 +89,24 @@ public sealed partial class CpuBackend : IBackend
         CheckLen(src.Length, dst.Length, "cast");
         switch (src.DType, dst.DType)
         {
-            case (DType.Float32, DType.Float16): { var s = src.F(); var d = dst.Span<Half>(); for (int i = 0; i < s.Length; i++) d[i] = (Half)s[i]; break; }
-            case (DType.Float16, DType.Float32): { var s = src.Span<Half>(); var d = dst.F(); for (int i = 0; i < s.Length; i++) d[i] = (float)s[i]; break; }
-            case (DType.Float32, DType.Int32): { var s = src.F(); var d = dst.I(); for (int i = 0; i < s.Length; i++) d[i] = (int)s[i]; break; }
-            case (DType.Int32, DType.Float32): { var s = src.I(); var d = dst.F(); for (int i = 0; i < s.Length; i++) d[i] = s[i]; break; }
-            case (DType.UInt8, DType.Float32): { var s = src.Span<byte>(); var d = dst.F(); for (int i = 0; i < s.Length; i++) d[i] = s[i]; break; }
-            case (DType.UInt8, DType.Int32): { var s = src.Span<byte>(); var d = dst.I(); for (int i = 0; i < s.Length; i++) d[i] = s[i]; break; }
+            case (DType.Float32, DType.Float16):
+                { var s = src.F(); var d = dst.Span<Half>(); for (int i = 0; i < s.Length; i++) d[i] = (Half)s[i]; }
+                break;
+            case (DType.Float16, DType.Float32):
+                { var s = src.Span<Half>(); var d = dst.F(); for (int i = 0; i < s.Length; i++) d[i] = (float)s[i]; }
+                break;
+            case (DType.Float32, DType.Int32):
+                { var s = src.F(); var d = dst.I(); for (int i = 0; i < s.Length; i++) d[i] = (int)s[i]; }
+                break;
+            case (DType.Int32, DType.Float32):
+                { var s = src.I(); var d = dst.F(); for (int i = 0; i < s.Length; i++) d[i] = s[i]; }
+                break;
+            case (DType.UInt8, DType.Float32):
+                { var s = src.Span<byte>(); var d = dst.F(); for (int i = 0; i < s.Length; i++) d[i] = s[i]; }
+                break;
+            case (DType.UInt8, DType.Int32):
+                { var s = src.Span<byte>(); var d = dst.I(); for (int i = 0; i < s.Length; i++) d[i] = s[i]; }
+                break;
             default:
                 if (src.DType == dst.DType) { Copy(src, dst); break; }
                 throw new NotSupportedException($"cast from {src.DType.Name()} to {dst.DType.Name()} is not supported");
@@ -106,7 +120,8 @@ public sealed partial class CpuBackend : IBackend
     /// </summary>
     internal static void For(int n, Action<int, int> body, int grain = Grain) => CpuParallel.For(n, body, grain);
 
-    /// <summary>The non-allocating loop: body(state, start, end) with a static lambda (see <see cref="CpuParallel"/>).</summary>
+    /// <summary>The non-allocating loop: body(state, start, end) with a static lambda (see
+    /// <see cref="CpuParallel"/>).</summary>
     internal static void For<TState>(int n, in TState state, RangeBody<TState> body, int grain = Grain) =>
         CpuParallel.For(n, in state, body, grain);
 
@@ -129,10 +144,13 @@ public sealed partial class CpuBackend : IBackend
     {
         CheckLen(a.Length, y.Length, "map"); CheckLen(b.Length, y.Length, "map");
         a.F(); b.F(); y.F();
-        For(y.Length, (op, A: a.Array<float>(), Ao: a.Offset, B: b.Array<float>(), Bo: b.Offset, Y: y.Array<float>(), Yo: y.Offset),
+        For(y.Length, (op, A: a.Array<float>(), Ao: a.Offset, B: b.Array<float>(), Bo: b.Offset,
+                Y: y.Array<float>(), Yo: y.Offset),
             static (in (TOp Op, float[] A, int Ao, float[] B, int Bo, float[] Y, int Yo) k, int s, int e) =>
             {
-                if (TrySimd<TOp>(k.A.AsSpan(k.Ao + s, e - s), k.B.AsSpan(k.Bo + s, e - s), k.Y.AsSpan(k.Yo + s, e - s))) return;
+                if (TrySimd<TOp>(k.A.AsSpan(k.Ao + s, e - s), k.B.AsSpan(k.Bo + s, e - s),
+                        k.Y.AsSpan(k.Yo + s, e - s)))
+                    return;
                 var op = k.Op; float[] aa = k.A, ba = k.B, ya = k.Y; int ao = k.Ao, bo = k.Bo, yo = k.Yo;
                 for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i]);
             });
@@ -148,7 +166,9 @@ public sealed partial class CpuBackend : IBackend
             var op = k.Op;
             float[] aa = k.A.Array<float>(), ba = k.B.Array<float>(), ca = k.C.Array<float>(), ya = k.Y.Array<float>();
             int ao = k.A.Offset, bo = k.B.Offset, co = k.C.Offset, yo = k.Y.Offset;
-            if (TrySimd(op, aa.AsSpan(ao + s, e - s), ba.AsSpan(bo + s, e - s), ca.AsSpan(co + s, e - s), ya.AsSpan(yo + s, e - s))) return;
+            if (TrySimd(op, aa.AsSpan(ao + s, e - s), ba.AsSpan(bo + s, e - s), ca.AsSpan(co + s, e - s),
+                    ya.AsSpan(yo + s, e - s)))
+                return;
             for (int i = s; i < e; i++) ya[yo + i] = op.Apply(aa[ao + i], ba[bo + i], ca[co + i]);
         });
     }
@@ -167,7 +187,8 @@ public sealed partial class CpuBackend : IBackend
     }
 
     /// <inheritdoc/>
-    public void MapBroadcast<TOp>(TOp op, Buf a, StridedIndex ia, Buf b, StridedIndex ib, Buf y) where TOp : struct, IBinaryOp
+    public void MapBroadcast<TOp>(TOp op, Buf a, StridedIndex ia, Buf b, StridedIndex ib, Buf y)
+        where TOp : struct, IBinaryOp
     {
         a.F(); b.F(); y.F();
         var (runA, sa) = Rows(ia);
@@ -179,7 +200,8 @@ public sealed partial class CpuBackend : IBackend
         if (run >= 8 && SameDims(ia, ib) && y.Length % run == 0)
         {
             // One index computation per row, and SIMD when both strides are 0 or 1.
-            For(y.Length / run, in k, static (in BroadcastMap<TOp> k, int s, int e) => k.Rows(s, e), Math.Max(1, Grain / run));
+            For(y.Length / run, in k, static (in BroadcastMap<TOp> k, int s, int e) => k.Rows(s, e),
+                Math.Max(1, Grain / run));
             return;
         }
         For(y.Length, in k, static (in BroadcastMap<TOp> k, int s, int e) => k.Elements(s, e));
@@ -213,7 +235,8 @@ public sealed partial class CpuBackend : IBackend
     {
         CheckLen((long)outer * r * inner, x.Length, "reduce"); CheckLen((long)outer * inner, y.Length, "reduce");
         x.F(); y.F();
-        var k = (op, X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset, Outer: outer, R: r, Inner: inner);
+        var k = (op, X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset, Outer: outer, R: r,
+            Inner: inner);
         if (outer * inner == 1)
         {
             // Full reduction: partial results per fixed chunk of Grain, combined in chunk order, so the result does
@@ -223,7 +246,9 @@ public sealed partial class CpuBackend : IBackend
             var part = HostPool.Rent<float>(chunks);
             try
             {
-                For(chunks, (k, Part: part), static (in ((TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) K, float[] Part) p, int c0, int c1) =>
+                For(chunks, (k, Part: part),
+                    static (in ((TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) K,
+                        float[] Part) p, int c0, int c1) =>
                 {
                     for (int c = c0; c < c1; c++)
                     {
@@ -241,23 +266,31 @@ public sealed partial class CpuBackend : IBackend
         if (inner == 1)
         {
             // Rows reduce along contiguous memory.
-            For(outer, in k, static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k, int s, int e) =>
+            For(outer, in k,
+                static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k,
+                    int s, int e) =>
             {
                 for (int o = s; o < e; o++) k.Y[k.Yo + o] = ReduceRange(k.Op, k.X, k.Xo + o * k.R, k.R);
             }, Math.Max(1, Grain / Math.Max(1, r)));
             return;
         }
         // Reduce over a middle dim: accumulate whole rows of `inner` elements (contiguous, vectorised for sums) into
-        // the output, j ascending as in the element-wise definition. Parallel over outer, or over inner when outer is 1.
+        // the output, j ascending as in the element-wise definition. Parallel over outer, or over inner when outer
+        // is 1.
         if (outer >= Threads.Count || (long)r * inner < 2 * Grain)
         {
-            For(outer, in k, static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k, int s, int e) =>
+            For(outer, in k,
+                static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k,
+                    int s, int e) =>
             {
-                for (int o = s; o < e; o++) ReduceColumns(k.Op, k.X, k.Xo + o * k.R * k.Inner, k.R, k.Inner, k.Y.AsSpan(k.Yo + o * k.Inner, k.Inner), k.Inner);
+                for (int o = s; o < e; o++)
+                    ReduceColumns(k.Op, k.X, k.Xo + o * k.R * k.Inner, k.R, k.Inner,
+                        k.Y.AsSpan(k.Yo + o * k.Inner, k.Inner), k.Inner);
             }, Math.Max(1, Grain / Math.Max(1, r * inner)));
             return;
         }
-        For(outer * inner, in k, static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k, int s, int e) =>
+        For(outer * inner, in k,
+            static (in (TOp Op, float[] X, int Xo, float[] Y, int Yo, int Outer, int R, int Inner) k, int s, int e) =>
         {
             // [s, e) is a flat range of outputs; split it at row boundaries of `inner`.
             while (s < e)
@@ -272,7 +305,8 @@ public sealed partial class CpuBackend : IBackend
     // Reduces x[xo .. xo + count) in order (sums vectorised).
     private static float ReduceRange<TOp>(TOp op, float[] x, int xo, int count) where TOp : struct, IReduceOp
     {
-        if (typeof(TOp) == typeof(SumOp)) return System.Numerics.Tensors.TensorPrimitives.Sum<float>(x.AsSpan(xo, count));
+        if (typeof(TOp) == typeof(SumOp))
+            return System.Numerics.Tensors.TensorPrimitives.Sum<float>(x.AsSpan(xo, count));
         float acc = op.Identity();
         for (int j = 0; j < count; j++) acc = op.Combine(acc, x[xo + j]);
         return acc;
@@ -318,16 +352,21 @@ public sealed partial class CpuBackend : IBackend
     {
         var ids = idx.I();
         for (int j = 0; j < ids.Length; j++)
-            if ((uint)ids[j] >= (uint)r) throw new IndexOutOfRangeException($"index_select: index {ids[j]} at position {j} is out of range [0, {r})");
+            if ((uint)ids[j] >= (uint)r)
+                throw new IndexOutOfRangeException(
+                    $"index_select: index {ids[j]} at position {j} is out of range [0, {r})");
         x.F(); y.F();
-        For(outer * count, (X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset, I: idx.Array<int>(), Io: idx.Offset,
+        For(outer * count,
+            (X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset, I: idx.Array<int>(), Io: idx.Offset,
             R: r, Count: count, Inner: inner),
-            static (in (float[] X, int Xo, float[] Y, int Yo, int[] I, int Io, int R, int Count, int Inner) k, int s, int e) =>
+            static (in (float[] X, int Xo, float[] Y, int Yo, int[] I, int Io, int R, int Count, int Inner) k,
+                int s, int e) =>
             {
                 for (int oj = s; oj < e; oj++)
                 {
                     int o = oj / k.Count, j = oj - o * k.Count;
-                    System.Array.Copy(k.X, k.Xo + (o * k.R + k.I[k.Io + j]) * k.Inner, k.Y, k.Yo + oj * k.Inner, k.Inner);
+                    System.Array.Copy(k.X, k.Xo + (o * k.R + k.I[k.Io + j]) * k.Inner, k.Y, k.Yo + oj * k.Inner,
+                        k.Inner);
                 }
             }, Math.Max(1, Grain / Math.Max(1, inner)));
     }
@@ -337,7 +376,9 @@ public sealed partial class CpuBackend : IBackend
     {
         var ids = idx.I(); var gs = g.F(); var ys = y.F();
         for (int j = 0; j < ids.Length; j++)
-            if ((uint)ids[j] >= (uint)r) throw new IndexOutOfRangeException($"index_add: index {ids[j]} at position {j} is out of range [0, {r})");
+            if ((uint)ids[j] >= (uint)r)
+                throw new IndexOutOfRangeException(
+                    $"index_add: index {ids[j]} at position {j} is out of range [0, {r})");
         // Serial over the indices so duplicates accumulate without races.
         for (int o = 0; o < outer; o++)
             for (int j = 0; j < count; j++)
@@ -353,7 +394,9 @@ public sealed partial class CpuBackend : IBackend
     {
         var ids = idx.I(); var ys = y.F();
         for (int j = 0; j < ids.Length; j++)
-            if ((uint)ids[j] >= (uint)classes) throw new IndexOutOfRangeException($"one_hot: label {ids[j]} at position {j} is out of range [0, {classes})");
+            if ((uint)ids[j] >= (uint)classes)
+                throw new IndexOutOfRangeException(
+                    $"one_hot: label {ids[j]} at position {j} is out of range [0, {classes})");
         ys.Clear();
         for (int j = 0; j < ids.Length; j++) ys[j * classes + ids[j]] = 1f;
     }

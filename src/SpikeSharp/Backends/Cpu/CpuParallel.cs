@@ -2,7 +2,8 @@ using System.Runtime.ExceptionServices;
 
 namespace SpikeSharp.Backends.Cpu;
 
-/// <summary>A loop body over [start, end) with its state passed by reference (a static lambda allocates nothing).</summary>
+/// <summary>A loop body over [start, end) with its state passed by reference (a static lambda allocates
+/// nothing).</summary>
 internal delegate void RangeBody<TState>(in TState state, int start, int end);
 
 /// <summary>

@@ -253,7 +253,8 @@ internal sealed class CpuPool2d : IPool2dKernels
     private static Job NewJob(in Pool2dShape s, Buf x, Buf y) => new()
     {
         S = s, X = x.Array<float>(), OffX = x.Offset, Y = y.Array<float>(), OffY = y.Offset,
-        OwFirst = Array.Empty<int>(), OwLast = Array.Empty<int>(), TapRow = Array.Empty<int>(), TapCol = Array.Empty<int>(),
+        OwFirst = Array.Empty<int>(), OwLast = Array.Empty<int>(),
+        TapRow = Array.Empty<int>(), TapCol = Array.Empty<int>(),
     };
 
     private static void Check(in Pool2dShape s, Buf input, Buf output)

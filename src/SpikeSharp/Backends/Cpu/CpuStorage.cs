@@ -49,8 +49,10 @@ internal static class CpuBuf
 
     public static Span<T> Span<T>(this Buf b) where T : unmanaged
     {
-        if (b.Storage is not CpuStorage s) throw new ArgumentException($"buffer on {b.Storage.Backend.Device} given to the CPU backend");
-        if (s.IsReleased) throw new ObjectDisposedException("tensor", "the tensor's memory has been freed (it was disposed)");
+        if (b.Storage is not CpuStorage s)
+            throw new ArgumentException($"buffer on {b.Storage.Backend.Device} given to the CPU backend");
+        if (s.IsReleased)
+            throw new ObjectDisposedException("tensor", "the tensor's memory has been freed (it was disposed)");
         if (s.Data is not T[] arr)
             throw new ArgumentException($"expected a {DTypeExtensions.Of<T>().Name()} buffer, got {s.DType.Name()}");
         return arr.AsSpan(b.Offset, b.Length);

@@ -19,7 +19,8 @@ internal static class HostPool
     private static readonly ConcurrentQueue<Array> _orphans = new();
     private static long _live, _cached, _peak, _fresh;
 
-    /// <summary>Most bytes the free lists keep: a quarter of the memory available to the process, at least 256 MiB.</summary>
+    /// <summary>Most bytes the free lists keep: a quarter of the memory available to the process, at least
+    /// 256 MiB.</summary>
     internal static long MaxCachedBytes { get; set; } =
         Math.Max(256L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
 
@@ -29,7 +30,8 @@ internal static class HostPool
     /// </summary>
     internal static bool Poison { get; set; } = Environment.GetEnvironmentVariable("SPIKESHARP_CPU_POISON") == "1";
 
-    /// <summary>Whether freed arrays are kept for reuse (a switch for benchmarks: off is the old allocate-per-tensor).</summary>
+    /// <summary>Whether freed arrays are kept for reuse (a switch for benchmarks: off is the old
+    /// allocate-per-tensor).</summary>
     internal static bool Enabled { get; set; } = true;
 
     /// <summary>Bytes of arrays held by live storages (bucket lengths).</summary>
@@ -55,7 +57,8 @@ internal static class HostPool
         return rounded > Array.MaxLength ? length : (int)rounded;
     }
 
-    /// <summary>An array of at least <paramref name="length"/> elements, uninitialised (reused arrays hold old data).</summary>
+    /// <summary>An array of at least <paramref name="length"/> elements, uninitialised (reused arrays hold old
+    /// data).</summary>
     public static T[] Rent<T>(int length) where T : unmanaged
     {
         ReclaimOrphans();

@@ -25,7 +25,8 @@ internal sealed record RowsAgain(Func<Tensor> Rows, Tensor[] Reads);
 /// </remarks>
 public sealed class LinearLif : Module, INeuronLayer
 {
-    /// <summary>Creates the layer: PyTorch's Linear init, λ = <paramref name="decay"/>, θ = <paramref name="threshold"/>.</summary>
+    /// <summary>Creates the layer: PyTorch's Linear init, λ = <paramref name="decay"/>,
+    /// θ = <paramref name="threshold"/>.</summary>
     /// <param name="inFeatures">Input size.</param>
     /// <param name="outFeatures">Output size (neurons per position).</param>
     /// <param name="decay">Initial λ: in (0, 1) when learnable (learnt as its logit), in [0, 1] when fixed.</param>
@@ -41,7 +42,8 @@ public sealed class LinearLif : Module, INeuronLayer
         bool trainAlpha = false, SpikingOptions? options = null, Generator? gen = null, Device? device = null)
     {
         if (inFeatures <= 0 || outFeatures <= 0)
-            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"LinearLif: features must be positive, got in={inFeatures}, out={outFeatures}");
+            throw new ArgumentOutOfRangeException(nameof(inFeatures),
+                $"LinearLif: features must be positive, got in={inFeatures}, out={outFeatures}");
         DecayMath.CheckInitial(nameof(LinearLif), nameof(decay), decay, learnable);
         InFeatures = inFeatures; OutFeatures = outFeatures;
         Options = options ?? SpikingOptions.Default;
@@ -106,7 +108,8 @@ public sealed class LinearLif : Module, INeuronLayer
     internal Tensor Forward(Tensor x, RowsAgain? again)
     {
         if (x.Rank < 2 || x.Size(-1) != InFeatures)
-            throw new ArgumentException($"LinearLif: expected (T, ..., {InFeatures}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
+            throw new ArgumentException(
+                $"LinearLif: expected (T, ..., {InFeatures}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
         var outShape = x.Shape; outShape[^1] = OutFeatures;
         var v0 = Membrane;
         if (v0 != null && !v0.Shape.SequenceEqual(outShape[1..]))
@@ -153,7 +156,9 @@ public sealed class LinearLif : Module, INeuronLayer
     {
         int r = rows.Size(0), inF = rows.Size(1), outF = weight.Size(0);
         if (weight.Size(1) != inF || bias.Numel != outF)
-            throw new ArgumentException($"LinearLif.Project: rows {ShapeUtil.Format(rows.Shape)}, weight {ShapeUtil.Format(weight.Shape)} and bias {ShapeUtil.Format(bias.Shape)} do not agree", nameof(weight));
+            throw new ArgumentException($"LinearLif.Project: rows {ShapeUtil.Format(rows.Shape)}, "
+                + $"weight {ShapeUtil.Format(weight.Shape)} and bias {ShapeUtil.Format(bias.Shape)} do not agree",
+                nameof(weight));
         bool gr = rows.RequiresGrad, gw = weight.RequiresGrad, gb = bias.RequiresGrad;
         // Spike rows are kept for the weight gradient as their bfloat16 copy (see Tensor.Matmul).
         var rows16 = gw && Tape.Needs(rows, weight, bias) ? SpikeGemm.Bf16Copy(rows) : null;

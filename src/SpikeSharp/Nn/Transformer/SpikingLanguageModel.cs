@@ -14,11 +14,15 @@ public sealed record SpikingLmConfig(int VocabSize, int Dim = 384, int Layers = 
     /// <summary>Checks every field; throws naming the first bad one.</summary>
     public void Validate()
     {
-        if (VocabSize <= 0) throw new ArgumentOutOfRangeException(nameof(VocabSize), $"vocab size must be positive, got {VocabSize}");
+        if (VocabSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(VocabSize), $"vocab size must be positive, got {VocabSize}");
         if (Dim <= 0) throw new ArgumentOutOfRangeException(nameof(Dim), $"dim must be positive, got {Dim}");
-        if (Layers <= 0) throw new ArgumentOutOfRangeException(nameof(Layers), $"layers must be positive, got {Layers}");
-        if (Heads <= 0 || Dim % Heads != 0) throw new ArgumentException($"heads must be positive and divide dim {Dim}, got {Heads}", nameof(Heads));
-        if (MlpRatio <= 0) throw new ArgumentOutOfRangeException(nameof(MlpRatio), $"mlp ratio must be positive, got {MlpRatio}");
+        if (Layers <= 0)
+            throw new ArgumentOutOfRangeException(nameof(Layers), $"layers must be positive, got {Layers}");
+        if (Heads <= 0 || Dim % Heads != 0)
+            throw new ArgumentException($"heads must be positive and divide dim {Dim}, got {Heads}", nameof(Heads));
+        if (MlpRatio <= 0)
+            throw new ArgumentOutOfRangeException(nameof(MlpRatio), $"mlp ratio must be positive, got {MlpRatio}");
     }
 }
 
@@ -33,7 +37,8 @@ public sealed class SpikingLanguageModel : Module
     public const string Kind = "spiking-lm";
 
     /// <summary>Builds the model (parameters drawn from <paramref name="gen"/>).</summary>
-    public SpikingLanguageModel(SpikingLmConfig config, SpikingOptions? options = null, Generator? gen = null, Device? device = null)
+    public SpikingLanguageModel(SpikingLmConfig config, SpikingOptions? options = null, Generator? gen = null,
+        Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
@@ -42,7 +47,9 @@ public sealed class SpikingLanguageModel : Module
         RegisterModule("embed", emb);
         Blocks = new SpikingTransformerBlock[config.Layers];
         var blocks = new BlockList();
-        for (int i = 0; i < config.Layers; i++) Blocks[i] = blocks.Add(new SpikingTransformerBlock(config.Dim, config.Heads, config.MlpRatio, options, gen, device));
+        for (int i = 0; i < config.Layers; i++)
+            Blocks[i] = blocks.Add(
+                new SpikingTransformerBlock(config.Dim, config.Heads, config.MlpRatio, options, gen, device));
         RegisterModule("blocks", blocks);
         RegisterModule("ln_f", new LayerNorm(config.Dim, device: device));
         RegisterModule("head", new Linear(config.Dim, config.VocabSize, gen: gen, device: device));
@@ -60,7 +67,8 @@ public sealed class SpikingLanguageModel : Module
     public override Tensor Forward(Tensor tokens)
     {
         if (tokens.DType != DType.Int32 || tokens.Rank != 2)
-            throw new ArgumentException($"SpikingLanguageModel: tokens must be (T, B) int32, got {tokens.DType.Name()} {ShapeUtil.Format(tokens.Shape)}", nameof(tokens));
+            throw new ArgumentException($"SpikingLanguageModel: tokens must be (T, B) int32, got "
+                + $"{tokens.DType.Name()} {ShapeUtil.Format(tokens.Shape)}", nameof(tokens));
         // Each block's input is released once the block has run (freed unless a backward rule kept it).
         var x = Child<Embedding>("embed").Forward(tokens);
         foreach (var b in Blocks) x = Tensor.Releasing(x, b.Forward(x));
@@ -86,7 +94,8 @@ public sealed class SpikingLanguageModel : Module
         var rows = new List<LayerOps>();
         long d = Config.Dim;
         double Rate(LinearLif l) => l.FiringRate?.Item()
-            ?? throw new InvalidOperationException("Efficiency: no firing rates recorded; call TrackFiringRates(true) and run a forward pass first");
+            ?? throw new InvalidOperationException(
+                "Efficiency: no firing rates recorded; call TrackFiringRates(true) and run a forward pass first");
         for (int i = 0; i < Blocks.Length; i++)
         {
             var blk = Blocks[i]; var at = blk.Attention;
@@ -109,6 +118,7 @@ public sealed class SpikingLanguageModel : Module
     {
         private int _n;
         public SpikingTransformerBlock Add(SpikingTransformerBlock b) => RegisterModule((_n++).ToString(), b);
-        public override Tensor Forward(Tensor x) => throw new NotSupportedException("BlockList is a container; call the blocks");
+        public override Tensor Forward(Tensor x) =>
+            throw new NotSupportedException("BlockList is a container; call the blocks");
     }
 }

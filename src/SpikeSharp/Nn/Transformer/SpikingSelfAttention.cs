@@ -16,10 +16,12 @@ namespace SpikeSharp.Nn.Transformer;
 public sealed class SpikingSelfAttention : Module
 {
     /// <summary>Creates the layer; <paramref name="dim"/> must be a multiple of <paramref name="heads"/>.</summary>
-    public SpikingSelfAttention(int dim, int heads, SpikingOptions? options = null, Generator? gen = null, Device? device = null)
+    public SpikingSelfAttention(int dim, int heads, SpikingOptions? options = null, Generator? gen = null,
+        Device? device = null)
     {
         if (dim <= 0 || heads <= 0 || dim % heads != 0)
-            throw new ArgumentException($"SpikingSelfAttention: dim must be a positive multiple of heads, got dim={dim}, heads={heads}", nameof(heads));
+            throw new ArgumentException("SpikingSelfAttention: dim must be a positive multiple of heads, "
+                + $"got dim={dim}, heads={heads}", nameof(heads));
         Dim = dim; Heads = heads;
         RegisterModule("q", new LinearLif(dim, dim, options: options, gen: gen, device: device));
         RegisterModule("k", new LinearLif(dim, dim, options: options, gen: gen, device: device));
@@ -51,15 +53,21 @@ public sealed class SpikingSelfAttention : Module
     internal Tensor Forward(Tensor x, RowsAgain? again)
     {
         if (x.Rank != 3 || x.Size(2) != Dim)
-            throw new ArgumentException($"SpikingSelfAttention: expected (T, B, {Dim}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
+            throw new ArgumentException(
+                $"SpikingSelfAttention: expected (T, B, {Dim}), got {ShapeUtil.Format(x.Shape)}", nameof(x));
         int t = x.Size(0), b = x.Size(1), hd = Dim / Heads;
-        Tensor Heads4(LinearLif l) { var y = l.Forward(x, again); return Tensor.Releasing(y, y.Reshape(t, b, Heads, hd)); }
+        Tensor Heads4(LinearLif l)
+        {
+            var y = l.Forward(x, again);
+            return Tensor.Releasing(y, y.Reshape(t, b, Heads, hd));
+        }
         var q = Heads4(Query);
         var k = Heads4(Key);
         var v = Heads4(Value);
         var s0 = State;
         if (s0 != null && (s0.Size(0) != b))
-            throw new InvalidOperationException($"SpikingSelfAttention: the kept state is for batch {s0.Size(0)}, this input has batch {b}; call ResetState() when the batch changes");
+            throw new InvalidOperationException($"SpikingSelfAttention: the kept state is for batch {s0.Size(0)}, "
+                + $"this input has batch {b}; call ResetState() when the batch changes");
         var (a, s) = CausalAccumulation.Forward(q, k, v, s0);
         // q, k and v stay until the accumulation's backward has read them; the rest of this call goes now.
         q.Release(); k.Release(); v.Release();

@@ -10,9 +10,12 @@ namespace SpikeSharp.Nn.Transformer;
 public sealed class SpikingTransformerBlock : Module
 {
     /// <summary>Creates the block; the MLP's hidden width is <paramref name="mlpRatio"/> · dim.</summary>
-    public SpikingTransformerBlock(int dim, int heads, int mlpRatio = 4, SpikingOptions? options = null, Generator? gen = null, Device? device = null)
+    public SpikingTransformerBlock(int dim, int heads, int mlpRatio = 4, SpikingOptions? options = null,
+        Generator? gen = null, Device? device = null)
     {
-        if (mlpRatio <= 0) throw new ArgumentOutOfRangeException(nameof(mlpRatio), $"SpikingTransformerBlock: mlpRatio must be positive, got {mlpRatio}");
+        if (mlpRatio <= 0)
+            throw new ArgumentOutOfRangeException(nameof(mlpRatio),
+                $"SpikingTransformerBlock: mlpRatio must be positive, got {mlpRatio}");
         Dim = dim; Hidden = dim * mlpRatio;
         RegisterModule("ln1", new LayerNorm(dim, device: device));
         RegisterModule("attn", new SpikingSelfAttention(dim, heads, options, gen, device));
