@@ -3,7 +3,8 @@ using SpikeSharp.Kernels;
 
 namespace SpikeSharp.Backends.Cpu;
 
-// Strided gather, scatter and scatter-add: the index primitives, with their row-walk fast paths.
+// Strided gather, scatter and scatter-add (the index primitives, with their row-walk fast paths), argmax, index
+// select/add and one-hot.
 public sealed partial class CpuBackend
 {
     /// <inheritdoc/>
@@ -143,5 +144,81 @@ public sealed partial class CpuBackend
         (run, stride) = Rows(ix);
         rowGrain = Math.Max(1, Grain / Math.Max(1, run));
         return run >= 8 && n % run == 0;
+    }
+
+    /// <inheritdoc/>
+    public void ArgMax(Buf x, Buf y, int outer, int r, int inner)
+    {
+        x.F(); y.I();
+        For(outer * inner, (X: x.Array<float>(), Xo: x.Offset, Y: y.Array<int>(), Yo: y.Offset, R: r, Inner: inner),
+            static (in (float[] X, int Xo, int[] Y, int Yo, int R, int Inner) k, int s, int e) =>
+            {
+                for (int oi = s; oi < e; oi++)
+                {
+                    int o = oi / k.Inner, i = oi - o * k.Inner;
+                    int b = k.Xo + o * k.R * k.Inner + i;
+                    float best = k.X[b]; int bi = 0;
+                    for (int j = 1; j < k.R; j++)
+                    {
+                        float v = k.X[b + j * k.Inner];
+                        if (v > best || (float.IsNaN(v) && !float.IsNaN(best))) { best = v; bi = j; }
+                    }
+                    k.Y[k.Yo + oi] = bi;
+                }
+            }, Math.Max(1, Grain / Math.Max(1, r)));
+    }
+
+    /// <inheritdoc/>
+    public void IndexSelect(Buf x, Buf idx, Buf y, int outer, int r, int count, int inner)
+    {
+        var ids = idx.I();
+        for (int j = 0; j < ids.Length; j++)
+            if ((uint)ids[j] >= (uint)r)
+                throw new IndexOutOfRangeException(
+                    $"index_select: index {ids[j]} at position {j} is out of range [0, {r})");
+        x.F(); y.F();
+        For(outer * count,
+            (X: x.Array<float>(), Xo: x.Offset, Y: y.Array<float>(), Yo: y.Offset, I: idx.Array<int>(), Io: idx.Offset,
+            R: r, Count: count, Inner: inner),
+            static (in (float[] X, int Xo, float[] Y, int Yo, int[] I, int Io, int R, int Count, int Inner) k,
+                int s, int e) =>
+            {
+                for (int oj = s; oj < e; oj++)
+                {
+                    int o = oj / k.Count, j = oj - o * k.Count;
+                    System.Array.Copy(k.X, k.Xo + (o * k.R + k.I[k.Io + j]) * k.Inner, k.Y, k.Yo + oj * k.Inner,
+                        k.Inner);
+                }
+            }, Math.Max(1, Grain / Math.Max(1, inner)));
+    }
+
+    /// <inheritdoc/>
+    public void IndexAdd(Buf g, Buf idx, Buf y, int outer, int r, int count, int inner)
+    {
+        var ids = idx.I(); var gs = g.F(); var ys = y.F();
+        for (int j = 0; j < ids.Length; j++)
+            if ((uint)ids[j] >= (uint)r)
+                throw new IndexOutOfRangeException(
+                    $"index_add: index {ids[j]} at position {j} is out of range [0, {r})");
+        // Serial over the indices so duplicates accumulate without races.
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < count; j++)
+            {
+                var src = gs.Slice((o * count + j) * inner, inner);
+                var dst = ys.Slice((o * r + ids[j]) * inner, inner);
+                for (int i = 0; i < inner; i++) dst[i] += src[i];
+            }
+    }
+
+    /// <inheritdoc/>
+    public void OneHot(Buf idx, Buf y, int classes)
+    {
+        var ids = idx.I(); var ys = y.F();
+        for (int j = 0; j < ids.Length; j++)
+            if ((uint)ids[j] >= (uint)classes)
+                throw new IndexOutOfRangeException(
+                    $"one_hot: label {ids[j]} at position {j} is out of range [0, {classes})");
+        ys.Clear();
+        for (int j = 0; j < ids.Length; j++) ys[j * classes + ids[j]] = 1f;
     }
 }
