@@ -16,15 +16,18 @@ public static class Threads
     private static int _count; // 0: not resolved yet
     private static string? _variableError;
 
-    /// <summary>The cores the process may use (<see cref="Environment.ProcessorCount"/>): the most threads allowed.</summary>
+    /// <summary>The cores the process may use (<see cref="Environment.ProcessorCount"/>): the most threads
+    /// allowed.</summary>
     public static int MaxCount => Environment.ProcessorCount;
 
     /// <summary>
     /// Threads used by CPU kernels, 1 to <see cref="MaxCount"/>. Setting it takes effect for the next kernel.
     /// Reading it fails when <see cref="Variable"/> holds something other than a thread count and no value was set.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to less than 1 or more than <see cref="MaxCount"/>.</exception>
-    /// <exception cref="InvalidOperationException">Read while <see cref="Variable"/> is not a valid thread count.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Set to less than 1 or more than <see cref="MaxCount"/>.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">Read while <see cref="Variable"/> is not a valid thread count.
+    /// </exception>
     public static int Count
     {
         get

@@ -59,7 +59,8 @@ internal sealed class CpuCausalAccumulation : ICausalAccumulationKernels
         var qa = q.Array<float>(); var ka = k.Array<float>(); var va = v.Array<float>();
         var oa = output.Array<float>(); var sa = state.Array<float>();
         var pa = packed?.Array<byte>();
-        int qo = q.Offset, ko = k.Offset, vo = v.Offset, oo = output.Offset, so = state.Offset, po = packed?.Offset ?? 0;
+        int qo = q.Offset, ko = k.Offset, vo = v.Offset, oo = output.Offset, so = state.Offset;
+        int po = packed?.Offset ?? 0;
         For(n, (start, end) =>
         {
             var s = sa.AsSpan(so + start, end - start);

@@ -120,7 +120,8 @@ public static class NeuronModels
         if (x.DType != DType.Float32)
             throw new ArgumentException($"{op}: x must be float32, got {x.DType.Name()}", nameof(x));
         if (x.Rank < 1 || x.Size(0) < 1)
-            throw new ArgumentException($"{op}: x must be (T, ...) with T ≥ 1, got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
+            throw new ArgumentException(
+                $"{op}: x must be (T, ...) with T ≥ 1, got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
         if (!(o.Alpha > 0f) || !float.IsFinite(o.Alpha))
             throw new ArgumentException($"{op}: options.Alpha must be a finite number > 0, got {o.Alpha}", nameof(o));
         int T = x.Size(0), N = x.Numel / T;
@@ -158,7 +159,8 @@ public static class NeuronModels
                 if (state0[k] is { } s)
                 {
                     if (s.Numel != N || s.DType != DType.Float32 || s.Device != x.Device)
-                        throw new ArgumentException($"{op}: initial state {k} must be float32 with {N} elements on {x.Device}, " +
+                        throw new ArgumentException(
+                            $"{op}: initial state {k} must be float32 with {N} elements on {x.Device}, " +
                             $"got {s.DType.Name()} {ShapeUtil.Format(s.Shape)} on {s.Device}", nameof(state0));
                 }
         }

@@ -65,11 +65,13 @@ public abstract class NeuronModelLayer<TM> : Module, INeuronLayer where TM : str
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank < 2)
-            throw new ArgumentException($"{GetType().Name}: expected input (T, B, ...), got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
+            throw new ArgumentException(
+                $"{GetType().Name}: expected input (T, B, ...), got shape {ShapeUtil.Format(x.Shape)}", nameof(x));
         var stateShape = x.Shape[1..];
         if (_state[0] is { } kept && !kept.Shape.AsSpan().SequenceEqual(stateShape))
             throw new InvalidOperationException($"{GetType().Name}: the kept state is {ShapeUtil.Format(kept.Shape)} " +
-                $"but this input {ShapeUtil.Format(x.Shape)} needs {ShapeUtil.Format(stateShape)}; call ResetState() when the batch changes");
+                $"but this input {ShapeUtil.Format(x.Shape)} needs {ShapeUtil.Format(stateShape)}; " +
+                "call ResetState() when the batch changes");
         var values = ParameterValues();
         var r = NeuronModels.Run<TM>(x, _state, values, Options);
         foreach (var v in values) v.Release();
