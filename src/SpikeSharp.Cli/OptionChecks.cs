@@ -230,7 +230,7 @@ internal static class OptionChecks
         }
         catch (ArgumentException)
         {
-            r.AddError(Expected(name, "none, flip, shiftN (N pixels, e.g. shift2) or flip+shiftN", text));
+            r.AddError(Expected(name, ImageAugmentation.Expected, text));
             return null;
         }
     }

@@ -24,6 +24,9 @@ public interface ISampleTransform
 /// </summary>
 public sealed record ImageAugmentation
 {
+    /// <summary>What <see cref="Parse"/> accepts, in words (for error messages).</summary>
+    public const string Expected = "none, flip, shiftN (N pixels, e.g. shift2) or flip+shiftN";
+
     /// <summary>No augmentation.</summary>
     public static ImageAugmentation None { get; } = new(0, false);
 
@@ -54,9 +57,7 @@ public sealed record ImageAugmentation
     public static ImageAugmentation Parse(string spec, string parameter = "augment")
     {
         ArgumentNullException.ThrowIfNull(spec, parameter);
-        var bad = new ArgumentException(
-            $"--{parameter}: expected none, flip, shiftN (N pixels, e.g. shift2) or flip+shiftN, got '{spec}'",
-            parameter);
+        var bad = new ArgumentException($"--{parameter}: expected {Expected}, got '{spec}'", parameter);
         var text = spec.Trim().ToLowerInvariant();
         if (text == "none") return None;
         int shift = 0;

@@ -1,4 +1,5 @@
 using SpikeSharp.Autograd;
+using SpikeSharp.Backends;
 using SpikeSharp.Kernels;
 
 namespace SpikeSharp.Optim;
@@ -20,31 +21,19 @@ public static class GradClip
         if (grads.Count == 0) return null;
         using var _ = Tape.NoGrad();
         for (int i = 1; i < grads.Count; i++) grads[0].CheckSameDevice(grads[i], "clip_grad_norm");
-        var kernels = grads[0].Backend.Family<IOptimizerKernels>();
+        var kernels = grads[0].Backend.Require<IOptimizerKernels>("clip_grad_norm");
+        // Multi-tensor: a handful of launches for all gradients instead of four per gradient.
+        var bufs = grads.Select(g => g.Buf).ToArray();
         Tensor norm;
-        if (kernels != null)
+        using (var partials = Tensor.Empty(new[] { bufs.Length * IOptimizerKernels.SquarePartials },
+                   DType.Float32, grads[0].Device))
         {
-            // Multi-tensor: a handful of launches for all gradients instead of four per gradient.
-            var bufs = grads.Select(g => g.Buf).ToArray();
-            using (var partials = Tensor.Empty(new[] { bufs.Length * IOptimizerKernels.SquarePartials },
-                       DType.Float32, grads[0].Device))
-            {
-                kernels.SumOfSquares(bufs, partials.Buf);
-                using var total = partials.Sum();
-                norm = total.Sqrt();
-            }
-            using var f = Tensor.Unary(norm, new ClipFactorOp { MaxNorm = maxNorm }, "clip_grad_norm");
-            kernels.Scale(bufs, f.Buf);
-            return norm;
-        }
-        using (var scope = TensorScope.Begin())
-        {
-            Tensor total = grads[0].Mul(grads[0]).Sum();
-            for (int i = 1; i < grads.Count; i++) total = total.Add(grads[i].Mul(grads[i]).Sum());
-            norm = total.Sqrt().MoveToOuterScope();
+            kernels.SumOfSquares(bufs, partials.Buf);
+            using var total = partials.Sum();
+            norm = total.Sqrt();
         }
         using var factor = Tensor.Unary(norm, new ClipFactorOp { MaxNorm = maxNorm }, "clip_grad_norm");
-        foreach (var g in grads) g.MulInPlace(factor);
+        kernels.Scale(bufs, factor.Buf);
         return norm;
     }
 }

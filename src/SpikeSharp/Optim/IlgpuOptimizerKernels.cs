@@ -53,22 +53,10 @@ internal sealed class IlgpuOptimizerKernels(IlgpuBackend backend) : IOptimizerKe
         var kernel = backend.Kernel("optimizer_scale",
             a => a.LoadKernel<OptimizerChunk, int, ArrayView<float>>(OptimizerStepKernels.Scale));
         var f = backend.View<float>(factor);
-        int i = 0;
-        while (i < xs.Length)
+        var slots = new ParamSlot[xs.Length];
+        for (int k = 0; k < xs.Length; k++) slots[k] = new ParamSlot(xs[k], xs[k]);
+        for (int i = 0; NextChunk(slots, ref i, false, false, out var chunk, out int count, out var config);)
         {
-            var chunk = new OptimizerChunk();
-            int count = 0, longest = 0;
-            for (; i < xs.Length && count < SlotsPerLaunch; i++)
-            {
-                if (xs[i].Length == 0) continue;
-                var v = backend.View<float>(xs[i]);
-                chunk.Set(count++, v, v, v, v);
-                longest = Math.Max(longest, xs[i].Length);
-            }
-            if (count == 0) break;
-            int groupsX = (int)Math.Clamp((longest + backend.GroupSize - 1L) / backend.GroupSize, 1,
-                Math.Max(1, backend.MaxGroups / count));
-            var config = new KernelConfig(new Index3D(groupsX, count, 1), new Index3D(backend.GroupSize, 1, 1));
             kernel(backend.Stream, config, chunk, count, f);
             Interlocked.Increment(ref _launches);
         }
@@ -80,30 +68,38 @@ internal sealed class IlgpuOptimizerKernels(IlgpuBackend backend) : IOptimizerKe
         ParamSlotChecks.Check(step, slots);
         var kernel = backend.Kernel("optimizer_step",
             a => a.LoadKernel<OptimizerChunk, int, TStep>(OptimizerStepKernels.Step));
-        int i = 0;
-        while (i < slots.Length)
+        for (int i = 0; NextChunk(slots, ref i, step.UsesFirst, step.UsesSecond, out var chunk, out int count,
+                 out var config);)
         {
-            var chunk = new OptimizerChunk();
-            int count = 0, longest = 0;
-            for (; i < slots.Length && count < SlotsPerLaunch; i++)
-            {
-                var s = slots[i];
-                if (s.Param.Length == 0) continue;
-                var p = backend.View<float>(s.Param);
-                // A slot the rule does not use gets the parameter's view, which the kernel never reads through it.
-                var m = step.UsesFirst ? backend.View<float>(s.First) : p;
-                var v = step.UsesSecond ? backend.View<float>(s.Second) : p;
-                chunk.Set(count++, p, backend.View<float>(s.Grad), m, v);
-                longest = Math.Max(longest, s.Param.Length);
-            }
-            if (count == 0) break;
-            // Enough groups along x to cover the longest parameter, the grid's total capped as Launch1D caps it.
-            int groupsX = (int)Math.Clamp((longest + backend.GroupSize - 1L) / backend.GroupSize, 1,
-                Math.Max(1, backend.MaxGroups / count));
-            var config = new KernelConfig(new Index3D(groupsX, count, 1), new Index3D(backend.GroupSize, 1, 1));
             kernel(backend.Stream, config, chunk, count, step);
             Interlocked.Increment(ref _launches);
         }
+    }
+
+    // The next up to eight non-empty slots from i on, and a grid whose y index picks the slot and whose x
+    // dimension strides over its elements; false when no slot is left.
+    private bool NextChunk(ReadOnlySpan<ParamSlot> slots, ref int i, bool first, bool second,
+        out OptimizerChunk chunk, out int count, out KernelConfig config)
+    {
+        chunk = new OptimizerChunk();
+        count = 0;
+        int longest = 0;
+        for (; i < slots.Length && count < SlotsPerLaunch; i++)
+        {
+            var s = slots[i];
+            if (s.Param.Length == 0) continue;
+            var p = backend.View<float>(s.Param);
+            // A slot the rule does not use gets the parameter's view, which the kernel never reads through it.
+            var m = first ? backend.View<float>(s.First) : p;
+            var v = second ? backend.View<float>(s.Second) : p;
+            chunk.Set(count++, p, backend.View<float>(s.Grad), m, v);
+            longest = Math.Max(longest, s.Param.Length);
+        }
+        // Enough groups along x to cover the longest slot, the grid's total capped as Launch1D caps it.
+        int groupsX = count == 0 ? 1 : (int)Math.Clamp((longest + backend.GroupSize - 1L) / backend.GroupSize, 1,
+            Math.Max(1, backend.MaxGroups / count));
+        config = new KernelConfig(new Index3D(groupsX, Math.Max(count, 1), 1), new Index3D(backend.GroupSize, 1, 1));
+        return count > 0;
     }
 }
 

@@ -47,10 +47,10 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
             for (int c = c0; c < c1; c++)
             {
                 double sum = 0;
-                for (int n = 0; n < j.S.N; n++) sum += Sum(Row(j.A, j.OffA, j.S, n, c));
+                for (int n = 0; n < j.S.N; n++) sum += CpuRowSums.Sum(Row(j.A, j.OffA, j.S, n, c));
                 float m = (float)sum * j.InvCount;
                 double sq = 0;
-                for (int n = 0; n < j.S.N; n++) sq += CentredSquares(Row(j.A, j.OffA, j.S, n, c), m);
+                for (int n = 0; n < j.S.N; n++) sq += CpuRowSums.CentredSquares(Row(j.A, j.OffA, j.S, n, c), m);
                 float variance = (float)sq * j.InvCount;
                 j.Mean[j.OffMean + c] = m;
                 j.Rstd[j.OffRstd + c] = NormMath.Rstd(variance, j.Eps);
@@ -174,29 +174,6 @@ internal sealed class CpuBatchNorm : IBatchNormKernels
     // Row n of channel c: S contiguous values.
     private static ReadOnlySpan<float> Row(float[] a, int off, in BatchNormShape s, int n, int c) =>
         a.AsSpan(off + (n * s.C + c) * s.S, s.S);
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Sum(ReadOnlySpan<float> x)
-    {
-        var v = MemoryMarshal.Cast<float, Vector<float>>(x);
-        var acc = Vector<float>.Zero;
-        for (int i = 0; i < v.Length; i++) acc += v[i];
-        float s = Vector.Sum(acc);
-        for (int i = v.Length * Vector<float>.Count; i < x.Length; i++) s += x[i];
-        return s;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float CentredSquares(ReadOnlySpan<float> x, float mean)
-    {
-        var v = MemoryMarshal.Cast<float, Vector<float>>(x);
-        var acc = Vector<float>.Zero;
-        var vm = new Vector<float>(mean);
-        for (int i = 0; i < v.Length; i++) { var d = v[i] - vm; acc += d * d; }
-        float s = Vector.Sum(acc);
-        for (int i = v.Length * Vector<float>.Count; i < x.Length; i++) { float d = x[i] - mean; s += d * d; }
-        return s;
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float, float) GradSums(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean, float rstd)

@@ -43,8 +43,8 @@ internal sealed class CpuLayerNorm : ILayerNormKernels
             for (int r = r0; r < r1; r++)
             {
                 var xs = j.X.AsSpan(j.OffX + r * d, d);
-                float m = d > 0 ? Sum(xs) / d : 0f;
-                float rs = NormMath.Rstd(d > 0 ? CentredSquares(xs, m) / d : 0f, j.Eps);
+                float m = d > 0 ? CpuRowSums.Sum(xs) / d : 0f;
+                float rs = NormMath.Rstd(d > 0 ? CpuRowSums.CentredSquares(xs, m) / d : 0f, j.Eps);
                 j.Mean[j.OffMean + r] = m;
                 j.Rstd[j.OffRstd + r] = rs;
                 var ys = j.Out.AsSpan(j.OffOut + r * d, d);
@@ -176,31 +176,6 @@ internal sealed class CpuLayerNorm : ILayerNormKernels
                 if (j.HasDS) j.DS[j.OffDS + c0 + i] = ScaleGradPart(in j, c0 + i, sa, sb);
             }
         }, Grain(s.Rows));
-    }
-
-    // Σx: SIMD lanes, then the lanes and the tail in order.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Sum(ReadOnlySpan<float> x)
-    {
-        var v = MemoryMarshal.Cast<float, Vector<float>>(x);
-        var acc = Vector<float>.Zero;
-        for (int i = 0; i < v.Length; i++) acc += v[i];
-        float s = Vector.Sum(acc);
-        for (int i = v.Length * Vector<float>.Count; i < x.Length; i++) s += x[i];
-        return s;
-    }
-
-    // Σ(x − μ)², as Sum.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float CentredSquares(ReadOnlySpan<float> x, float mean)
-    {
-        var v = MemoryMarshal.Cast<float, Vector<float>>(x);
-        var acc = Vector<float>.Zero;
-        var vm = new Vector<float>(mean);
-        for (int i = 0; i < v.Length; i++) { var c = v[i] - vm; acc += c * c; }
-        float s = Vector.Sum(acc);
-        for (int i = v.Length * Vector<float>.Count; i < x.Length; i++) { float c = x[i] - mean; s += c * c; }
-        return s;
     }
 
     // (x̂·γ + β) of column i.
